@@ -1,0 +1,7 @@
+"""``python -m spark_ray`` runs the CLI."""
+
+import sys
+
+from spark_ray.cli import main
+
+sys.exit(main())
