@@ -1,0 +1,48 @@
+# Two commands work on a fresh machine with only Python 3.11 and root:
+#   make demo   the platform end to end on an embedded local Ray
+#   make test   the test suite
+# Both create/refresh .venv and install what they need (system packages via apt-get only when
+# missing).
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.spark-ray-installed
+# apt packages the tests and demo need; installed only when missing (empty for now).
+APT_PACKAGES ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv sysdeps demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "spark-ray needs Python >= 3.11, found " + sys.version.split()[0])'
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+		echo "installing python3-venv"; apt-get update -qq && apt-get install -y -qq python3-venv; fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+demo: venv sysdeps
+	$(BIN)/spark-ray demo
+
+test: venv sysdeps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: venv sysdeps
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
