@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by capability packages; each registers its own flags."""
+    from spark_ray.data import cli as data_cli
+
+    data_cli.add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

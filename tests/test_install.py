@@ -22,6 +22,13 @@ def test_wheel_installs_non_editable_into_fresh_venv(tmp_path: Path) -> None:
     assert tops == {"spark_ray", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
     for sub in ("actors", "tune", "chaos"):
         assert f"spark_ray/{sub}/__init__.py" in names
+    # Every package folder of the source tree made it into the wheel (the list is explicit).
+    source_pkgs = {p.parent.relative_to(REPO).as_posix()
+                   for p in REPO.glob("spark_ray/**/__init__.py")}
+    mapped = {f"spark_ray/{d}" for d in ("actors", "tune", "chaos")}
+    for pkg in source_pkgs | mapped:
+        assert f"{pkg}/__init__.py" in names, f"{pkg} missing from the wheel"
+    assert "spark_ray/samples/real/ETH_BTC-5m.feather" in names
 
     env_dir = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=True).create(env_dir)

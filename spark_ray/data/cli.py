@@ -1,0 +1,286 @@
+"""``spark-ray data fetch|import|synth|check|ls``: build and inspect the Parquet lake."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spark_ray.config import Settings, redacted
+from spark_ray.errors import CheckFailed, UserError
+from spark_ray.schemas import INTERVAL_MS
+
+SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def parse_time(flag: str, value: str) -> int:
+    """``2024-01-01`` or an ISO datetime (UTC unless it says otherwise) -> epoch ms."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{flag}: {value!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def parse_symbols(value: str) -> list[str]:
+    symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
+    if not symbols:
+        raise UserError("--symbols: give at least one symbol, e.g. BTCUSDT,ETHUSDT")
+    bad = [s for s in symbols if not SYMBOL.match(s)]
+    if bad:
+        raise UserError(f"--symbols: invalid symbol(s) {', '.join(bad)} (letters and digits)")
+    return symbols
+
+
+def check_interval(value: str) -> str:
+    if value not in INTERVAL_MS or INTERVAL_MS[value] is None:
+        raise UserError(f"--interval: unknown interval {value!r}; expected one of "
+                        f"{', '.join(k for k, v in INTERVAL_MS.items() if v)}")
+    return value
+
+
+def _store(args: argparse.Namespace, settings: Settings) -> Any:
+    from spark_ray.data.lake import DataStore
+
+    return DataStore(args.store or settings.store)
+
+
+def _run(settings: Settings) -> Any:
+    from spark_ray.evidence import run_folder
+
+    return run_folder(settings.out, command=sys.argv, config=redacted(settings))
+
+
+# --- fetch --------------------------------------------------------------------------------------
+
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data.fetch import BINANCE_REST, FetchError, RetryPolicy, run_fetch
+    from spark_ray.session import connect, disconnect
+
+    symbols = parse_symbols(args.symbols)
+    interval = check_interval(args.interval)
+    start, end = parse_time("--start", args.start), parse_time("--end", args.end)
+    if start >= end:
+        raise UserError("--start must be before --end")
+    store = _store(args, settings)
+    session = connect(config=settings.ray)
+    try:
+        with _run(settings) as run:
+            try:
+                summary = run_fetch(store, symbols, interval, start, end,
+                                    base_url=args.base_url or BINANCE_REST,
+                                    exchange=args.exchange, weight_limit=args.weight_limit,
+                                    policy=RetryPolicy(max_retries=args.max_retries),
+                                    progress=not args.quiet)
+            except FetchError as exc:
+                raise CheckFailed(f"fetch failed: {exc}") from None
+            data = {**summary.__dict__, "store": store.uri, "symbols": symbols,
+                    "interval": interval, "base_url": args.base_url or BINANCE_REST}
+            run.write_json("fetch-summary.json", data, "what was fetched, retries, rate limits")
+    finally:
+        if session.started_local:
+            disconnect()
+    print(f"fetched {summary.candles} candles in {summary.jobs} symbol-month jobs "
+          f"({summary.requests} requests, {summary.retries} retries, "
+          f"{summary.rate_limited} rate-limited) into {store.uri}")
+    for s, n in sorted(summary.per_symbol.items()):
+        print(f"  {s:<12} {n:>9} candles  (resumed after {summary.resumed_from.get(s) or '-'})")
+    print(f"evidence: {run.path}")
+    return 0
+
+
+# --- import -------------------------------------------------------------------------------------
+
+def _parse_mapping(value: str | None) -> dict[str, str]:
+    if not value:
+        return {}
+    out = {}
+    for part in value.split(","):
+        if "=" not in part:
+            raise UserError(f"--columns: {part!r} is not NAME=COLUMN")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data.importer import import_files
+
+    if args.symbol:
+        parse_symbols(args.symbol)
+    if args.interval:
+        check_interval(args.interval)
+    store = _store(args, settings)
+    with _run(settings) as run:
+        report = import_files(store, [Path(p) for p in args.paths], fmt=args.format,
+                              symbol=args.symbol, interval=args.interval,
+                              exchange=args.exchange, kind=args.kind,
+                              mapping=_parse_mapping(args.columns), time_unit=args.time_unit)
+        run.write_json("import-summary.json", report, "per file: rows, duplicates, conflicts")
+    for f in report["files"]:
+        print(f"  {f['path']}: {f['rows_in']} rows -> {f['dataset']} {f['symbol']} "
+              f"{f.get('interval') or ''} ({f['duplicates']} duplicates, "
+              f"{f['conflicts']} conflicts)")
+    print(f"imported {report['rows_in']} rows from {len(report['files'])} file(s) into "
+          f"{store.uri}; evidence: {run.path}")
+    return 0
+
+
+# --- synth --------------------------------------------------------------------------------------
+
+def _synth(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data.synth import Faults, synth_candles
+
+    symbols = parse_symbols(args.symbols)
+    interval = check_interval(args.interval)
+    start, end = parse_time("--start", args.start), parse_time("--end", args.end)
+    if start >= end:
+        raise UserError("--start must be before --end")
+    store = _store(args, settings)
+    faults = Faults(gaps=args.gaps, duplicates=args.duplicates, bad_rows=args.bad_rows)
+    out: dict[str, Any] = {"store": store.uri, "seed": args.seed, "symbols": {}}
+    with _run(settings) as run:
+        for symbol in symbols:
+            table = synth_candles(symbol, interval, start, end, args.seed, faults=faults)
+            res = store.write_candles(table, args.exchange, symbol, interval)
+            out["symbols"][symbol] = {"rows": table.num_rows, "files": res.files,
+                                      **res.stats.as_dict()}
+            print(f"  {symbol:<12} {res.rows_written:>9} candles ({res.stats.duplicates} "
+                  f"duplicates dropped)")
+        run.write_json("synth-summary.json", out, "synthetic series written")
+    print(f"synthesized {len(symbols)} series into {store.uri}; evidence: {run.path}")
+    return 0
+
+
+# --- check, ls ----------------------------------------------------------------------------------
+
+def _ratio(flag: str, value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1")
+    return v
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data.quality import check_store, judge
+
+    store = _store(args, settings)
+    reports = check_store(store)
+    if not reports:
+        raise UserError(f"--store: no candle series under {store.uri}")
+    verdict = judge(reports, args.max_missing, args.max_dup)
+    doc = {"store": store.uri, "thresholds": {"max_missing": args.max_missing,
+                                              "max_dup": args.max_dup},
+           "ok": verdict.ok, "violations": verdict.violations,
+           "series": [r.as_dict() for r in reports]}
+    with _run(settings) as run:
+        run.write_json("quality.json", doc, "quality per symbol/interval/month, file checksums")
+        run.exit_code = 0 if verdict.ok else 1
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"{'series':<28} {'first':<21} {'last':<21} {'expected':>9} {'present':>9} "
+              f"{'missing':>8} {'miss%':>7} {'dups':>5} {'gaps':>5} {'ohlc':>5} {'outl':>5}")
+        for r in reports:
+            gaps = sum(m.gap_count for m in r.months)
+            ohlc = sum(m.ohlc_violations + m.nonfinite_or_negative for m in r.months)
+            outl = sum(m.outlier_returns for m in r.months)
+            print(f"{r.exchange + '/' + r.symbol + '/' + r.interval:<28} {r.first or '-':<21} "
+                  f"{r.last or '-':<21} {r.expected:>9} {r.present:>9} {r.missing:>8} "
+                  f"{r.missing_ratio:>7.3%} {r.duplicates:>5} {gaps:>5} {ohlc:>5} {outl:>5}")
+        print(f"quality report: {run.path / 'quality.json'}")
+    if not verdict.ok:
+        raise CheckFailed("quality gate FAILED:\n  " + "\n  ".join(verdict.violations))
+    # With --json stdout holds exactly one JSON document; the verdict goes to stderr.
+    print("quality gate PASSED", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _ls(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(args, settings)
+    rows = store.coverage()
+    if not rows:
+        print(f"{store.uri}: empty lake")
+        return 0
+    print(f"{'dataset':<11} {'exchange':<9} {'symbol':<12} {'interval':<8} {'months':>6} "
+          f"{'rows':>10} {'first':<20} {'last':<20} {'MiB':>7}")
+    for c in rows:
+        fmt = "%Y-%m-%d %H:%M"
+        print(f"{c.dataset:<11} {c.exchange:<9} {c.symbol:<12} {c.interval or '-':<8} "
+              f"{c.months:>6} {c.rows:>10} {c.first.strftime(fmt) if c.first else '-':<20} "
+              f"{c.last.strftime(fmt) if c.last else '-':<20} {c.bytes / 2**20:>7.2f}")
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="market data: fetch, import, synth, check, ls")
+    acts = data.add_subparsers(dest="data_command", metavar="ACTION")
+    acts.required = True
+
+    def common(p: argparse.ArgumentParser, out: bool = True) -> None:
+        p.add_argument("--store", default=None,
+                       help="lake root: path or pyarrow URI (default: config 'store')")
+        p.add_argument("--exchange", default="binance")
+        if out:
+            p.add_argument("--out", type=Path, default=None, help="run folders (default runs/)")
+
+    f = acts.add_parser("fetch", help="page Binance REST klines into the lake (resumable)")
+    common(f)
+    f.add_argument("--symbols", required=True)
+    f.add_argument("--interval", required=True)
+    f.add_argument("--start", required=True)
+    f.add_argument("--end", required=True)
+    f.add_argument("--base-url", default=None, help="REST base (default: https://api.binance.com)")
+    f.add_argument("--address", default=None, help="Ray cluster to run the tasks on")
+    f.add_argument("--weight-limit", type=int, default=6000, help="venue weight per minute")
+    f.add_argument("--max-retries", type=int, default=6)
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(handler=_fetch)
+
+    i = acts.add_parser("import", help="import archive, freqtrade or CSV files into the lake")
+    common(i)
+    i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("--format", required=True, choices=["binance-archive", "freqtrade", "csv"])
+    i.add_argument("--kind", choices=["candles", "trades", "agg_trades"], default=None,
+                   help="what the files hold (default: from the file name, else candles)")
+    i.add_argument("--symbol", default=None, help="default: from the file name")
+    i.add_argument("--interval", default=None, help="default: from the file name")
+    i.add_argument("--columns", default=None,
+                   help="csv: open_time=COL,open=COL,high=COL,low=COL,close=COL,volume=COL")
+    i.add_argument("--time-unit", choices=["ms", "us", "s", "iso"], default="ms",
+                   help="csv: unit of the time column")
+    i.set_defaults(handler=_import)
+
+    s = acts.add_parser("synth", help="deterministic synthetic candles into the lake")
+    common(s)
+    s.add_argument("--symbols", required=True)
+    s.add_argument("--interval", default="1m")
+    s.add_argument("--start", required=True)
+    s.add_argument("--end", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--gaps", type=int, default=0, help="inject this many gaps")
+    s.add_argument("--duplicates", type=int, default=0, help="inject duplicate rows")
+    s.add_argument("--bad-rows", type=int, default=0, help="inject OHLC-violating rows")
+    s.set_defaults(handler=_synth)
+
+    c = acts.add_parser("check", help="quality report; exits 1 when a threshold is violated")
+    common(c)
+    c.add_argument("--max-missing", type=lambda v: _ratio("--max-missing", v), default=0.01)
+    c.add_argument("--max-dup", type=lambda v: _ratio("--max-dup", v), default=0.0)
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(handler=_check)
+
+    ls = acts.add_parser("ls", help="coverage per dataset/symbol/interval")
+    common(ls, out=False)
+    ls.set_defaults(handler=_ls)
