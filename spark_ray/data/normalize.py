@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spark_ray.schemas import CANDLE_SCHEMA, TRADE_SCHEMA
+from spark_ray.schemas import CANDLE_SCHEMA, TRADE_SCHEMA, constant_strings
 
 CANDLE_VALUES = ("open", "high", "low", "close", "volume", "quote_volume", "trades",
                  "taker_buy_base", "taker_buy_quote")
@@ -78,10 +78,8 @@ def _dedup(table: pa.Table, key: str, value_cols: tuple[str, ...]) -> tuple[pa.T
     return table, stats
 
 
-def _ts_ms(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+def _ts_ms(arr: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:
     """Any integer-ms or timestamp column as timestamp[ms, UTC]."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
     if pa.types.is_timestamp(arr.type):
         arr = pc.cast(arr, pa.timestamp("ms", tz=arr.type.tz), safe=False).cast(pa.int64())
     return arr.cast(pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
@@ -93,16 +91,16 @@ def canonical_candles(table: pa.Table, exchange: str, symbol: str,
     -> CANDLE_SCHEMA, sorted by open time, deduplicated."""
     n = table.num_rows
     cols: dict[str, pa.Array] = {
-        "exchange": pa.array([exchange] * n, pa.string()) if n else pa.array([], pa.string()),
-        "symbol": pa.array([symbol] * n, pa.string()) if n else pa.array([], pa.string()),
-        "interval": pa.array([interval] * n, pa.string()) if n else pa.array([], pa.string()),
+        "exchange": constant_strings(exchange, n),
+        "symbol": constant_strings(symbol, n),
+        "interval": constant_strings(interval, n),
         "open_time": _ts_ms(table.column("open_time")),
     }
     for f in CANDLE_SCHEMA:
         if f.name in cols:
             continue
         if f.name in table.column_names:
-            cols[f.name] = table.column(f.name).combine_chunks().cast(f.type)
+            cols[f.name] = table.column(f.name).cast(f.type)  # chunked: no copy when same type
         else:
             cols[f.name] = pa.nulls(n, f.type)
     out = pa.Table.from_arrays([cols[f.name] for f in CANDLE_SCHEMA], schema=CANDLE_SCHEMA)
@@ -115,8 +113,8 @@ def canonical_trades(table: pa.Table, exchange: str,
     -> TRADE_SCHEMA, sorted by trade id, deduplicated."""
     n = table.num_rows
     cols: dict[str, pa.Array] = {
-        "exchange": pa.array([exchange] * n, pa.string()),
-        "symbol": pa.array([symbol] * n, pa.string()),
+        "exchange": constant_strings(exchange, n),
+        "symbol": constant_strings(symbol, n),
     }
     for f in TRADE_SCHEMA:
         if f.name in cols:

@@ -7,6 +7,7 @@ candle), clipped to each month, so a series that starts mid-month is not "missin
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -148,17 +149,22 @@ def assess_table(table: pa.Table, interval: str) -> list[MonthQuality]:
               for c in ("open", "high", "low", "close", "volume")]
     first = int(t.min())
     last = int(t.max())
+    if not np.all(t[1:] >= t[:-1]):
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        arrays = [a[order] for a in arrays]
     months = t.astype("datetime64[ms]").astype("datetime64[M]")
+    edges = np.concatenate([[0], np.flatnonzero(months[1:] != months[:-1]) + 1, [len(t)]])
     out = []
-    for m in np.unique(months):
-        sel = months == m
-        name = str(m)
+    for s, e in itertools.pairwise(edges):
+        sel = slice(int(s), int(e))
+        name = str(months[s])
         m_lo, m_hi = month_bounds(name)
         lo = max(first, m_lo + (-m_lo) % step)
         hi = min(last, m_hi - 1 - (m_hi - 1) % step)
         o, h, low, c, v = (a[sel] for a in arrays)
         out.append(assess_arrays(t[sel], o, h, low, c, v, step=step, lo=lo, hi=hi, month=name))
-    _attach_gaps(out, np.unique(t), step)
+    _attach_gaps(out, t[np.concatenate([[True], t[1:] != t[:-1]])], step)
     return out
 
 

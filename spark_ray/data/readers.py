@@ -83,7 +83,8 @@ def _csv_error(path: Path, exc: Exception) -> UserError:
 
 
 def _has_header(data: bytes) -> bool:
-    first = data.split(b"\n", 1)[0].split(b",", 1)[0].strip()
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].split(b",", 1)[0].strip()
     return not first.lstrip(b"-").replace(b".", b"").isdigit()
 
 
@@ -116,8 +117,7 @@ def _read_csv(path: Path, data: bytes, names: list[str],
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
-                                           block_size=1 << 24),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False),
         )
