@@ -79,9 +79,17 @@ def connect(address: str | None = None, *, config: RayConfig | None = None, quie
     if target:
         started_local = False
         init_kwargs["address"] = target
+        host = target.split("://")[-1].rsplit(":", 1)[0]
+        if host in ("127.0.0.1", "localhost", "::1"):
+            # Else Ray rewrites a loopback address to the machine's IP, where a loopback-only
+            # cluster is not listening, and the join hangs.
+            _force_loopback()
     else:
         started_local = True
         _force_loopback()
+        # "local" always starts a new Ray; with no address Ray would attach to (or refuse,
+        # "multiple active Ray instances") any other Ray already running on this machine.
+        init_kwargs["address"] = "local"
         init_kwargs.update(
             include_dashboard=cfg.include_dashboard,
             dashboard_host=cfg.dashboard_host,
