@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from spark_ray import __version__
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def test_help_lists_command_groups() -> None:

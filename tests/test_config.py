@@ -10,7 +10,7 @@ from pydantic import BaseModel, SecretStr
 from spark_ray.config import load_settings, redacted
 from spark_ray.errors import UserError
 
-from conftest import cli_env, run_cli
+from helpers import cli_env, run_cli
 
 
 def test_precedence_file_env_cli(tmp_path: Path) -> None:

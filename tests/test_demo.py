@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spark_ray.evidence import verify
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
@@ -18,9 +18,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert all(stage["status"] == "ok" for stage in summary.values()), summary
     assert summary["ray"]["nodes"] == ["127.0.0.1"]
     assert summary["ray"]["metrics_export_serving"] is True
-    assert summary["data"]["series"] == 6 and summary["data"]["trades"] == 12_477
+    assert summary["data"]["series"] == 8 and summary["data"]["trades"] == 12_477
+    assert summary["data"]["fetched_candles"] == 2 * 2 * 1440
+    assert summary["venue"]["status"] == "ok"
     quality = json.loads((run / "data" / "quality.json").read_text())
     alt = next(s for s in quality["series"] if s["symbol"] == "ALTBTC")
     assert (alt["expected"], alt["missing"]) == (14_398, 717)
+    assert summary["backtest"]["trades"] > 0
+    assert (run / "backtest" / "report.png").is_file()
     assert verify(run).ok
     assert "evidence bundle:" in res.out

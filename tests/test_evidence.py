@@ -20,7 +20,7 @@ from spark_ray.evidence import (
     verify,
 )
 
-from conftest import run_cli
+from helpers import run_cli
 
 NONCE = re.compile(r"^\d{14}-\d{6}$")
 

@@ -9,7 +9,7 @@ import venv
 import zipfile
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_wheel_installs_non_editable_into_fresh_venv(tmp_path: Path) -> None:

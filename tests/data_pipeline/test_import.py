@@ -19,7 +19,7 @@ from spark_ray.data.quality import check_store
 from spark_ray.errors import UserError
 from spark_ray.samples import SAMPLES, sample
 
-from conftest import DATA, run_cli
+from helpers import DATA, run_cli
 
 ARCHIVE_HEAD = DATA / "binance-format" / "ADABTC-1m-2021-11-27.head.csv"
 

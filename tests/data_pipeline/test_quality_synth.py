@@ -11,7 +11,7 @@ from spark_ray.data import DataStore
 from spark_ray.data.quality import assess_table
 from spark_ray.data.synth import Faults, synth_candles
 
-from conftest import run_cli
+from helpers import run_cli
 
 JAN = 1_704_067_200_000  # 2024-01-01
 MAR = 1_709_251_200_000  # 2024-03-01
