@@ -1,0 +1,189 @@
+"""`spark-ray venue`: run the local Binance-compatible venue until interrupted.
+
+    spark-ray venue --host 127.0.0.1 --port 8400 --symbols BTCUSDT,ETHUSDT \
+        [--store DIR | --seed N] [--speed 1.0] [--trades-per-second N]
+
+Bad flags raise UserError naming the flag (CLI exit 2). The admin endpoint is enabled only when
+SPARK_RAY_VENUE_TOKEN is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spark_ray.errors import UserError
+from spark_ray.venue.config import TOKEN_ENV, VenueConfig
+from spark_ray.venue.ratelimit import RateLimitConfig
+from spark_ray.venue.specs import SYMBOL_RE
+
+if TYPE_CHECKING:
+    from spark_ray.venue.server import VenueServer
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `venue` subcommand."""
+    p = subparsers.add_parser(
+        "venue",
+        help="run a local Binance-compatible exchange (REST + WebSocket) on loopback",
+        description="Serve Binance spot's public REST API and market streams (and a BTCTurk "
+        "feed at /btcturk) from a synthetic or replayed market, with fault injection for "
+        f"chaos tests (admin endpoint enabled by {TOKEN_ENV}).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", default="8400", help="port (default 8400; 0 picks a free one)")
+    p.add_argument("--symbols", default="BTCUSDT,ETHUSDT",
+                   help="comma-separated symbols (default BTCUSDT,ETHUSDT)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--store", default=None,
+                     help="replay 1m candles from this Parquet lake instead of a synthetic market")
+    src.add_argument("--seed", default=None, help="seed of the synthetic market (default 0)")
+    p.add_argument("--speed", default="1.0", help="market time per wall time (default 1.0)")
+    p.add_argument("--trades-per-second", default=None,
+                   help="trades per second per symbol (default 20; replay: the stored counts)")
+    p.add_argument("--start", default=None,
+                   help="market start time, epoch ms (default now; replay: first candle)")
+    p.add_argument("--ping-interval", default="20", help="seconds between server pings (20)")
+    p.add_argument("--pong-timeout", default="60",
+                   help="seconds without pong before a disconnect (60)")
+    p.add_argument("--max-lifetime", default="86400",
+                   help="seconds before a connection gets serverShutdown and is closed (86400)")
+    p.add_argument("--weight-limit", default="6000", help="REST request weight per minute (6000)")
+    p.set_defaults(func=run)
+
+
+def _number(flag: str, raw: str, kind: type[int] | type[float], *, positive: bool) -> float:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"{flag}: {raw!r} is not a number") from None
+    if positive and not value > 0:
+        raise UserError(f"{flag}: must be > 0, got {raw}")
+    return value
+
+
+def config_from_args(args: argparse.Namespace) -> VenueConfig:
+    """Validate the flags into a VenueConfig; UserError names the offending flag."""
+    symbols = tuple(s.strip() for s in str(args.symbols).split(",") if s.strip())
+    if not symbols:
+        raise UserError("--symbols: at least one symbol is required, e.g. BTCUSDT,ETHUSDT")
+    for s in symbols:
+        if not SYMBOL_RE.match(s):
+            raise UserError(f"--symbols: {s!r} must be upper-case letters and digits (BTCUSDT)")
+    if len(set(symbols)) != len(symbols):
+        raise UserError("--symbols: a symbol is listed twice")
+    port = int(_number("--port", args.port, int, positive=False))
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port: {port} is outside 0..65535")
+    host = str(args.host)
+    if not host:
+        raise UserError("--host: empty")
+    store = None
+    if args.store is not None:
+        store = Path(args.store)
+        if not store.is_dir():
+            raise UserError(f"--store: {store} is not a directory")
+    seed = int(_number("--seed", args.seed, int, positive=False)) if args.seed is not None else 0
+    speed = _number("--speed", args.speed, float, positive=True)
+    tps = (_number("--trades-per-second", args.trades_per_second, float, positive=True)
+           if args.trades_per_second is not None else None)
+    start = (int(_number("--start", args.start, int, positive=True))
+             if getattr(args, "start", None) is not None else None)
+    cfg = VenueConfig(
+        host=host,
+        port=port,
+        symbols=symbols,
+        seed=seed,
+        store=store,
+        speed=speed,
+        trades_per_second=tps,
+        start_time_ms=start,
+        ping_interval_s=_number("--ping-interval", getattr(args, "ping_interval", "20"), float,
+                                positive=True),
+        pong_timeout_s=_number("--pong-timeout", getattr(args, "pong_timeout", "60"), float,
+                               positive=True),
+        max_lifetime_s=_number("--max-lifetime", getattr(args, "max_lifetime", "86400"), float,
+                               positive=True),
+        rate_limit=replace(
+            RateLimitConfig(),
+            weight_limit=int(_number("--weight-limit", getattr(args, "weight_limit", "6000"),
+                                     int, positive=True)),
+        ),
+    )
+    try:
+        return cfg.validate()
+    except ValueError as e:
+        raise UserError(_flag_message(str(e))) from None
+
+
+def _flag_message(msg: str) -> str:
+    """Config errors name fields ("store: ..."); the CLI names flags ("--store: ...")."""
+    field, sep, rest = msg.partition(": ")
+    if sep and field.isidentifier():
+        flag = {"trades_per_second": "trades-per-second", "ping_interval_s": "ping-interval",
+                "pong_timeout_s": "pong-timeout", "max_lifetime_s": "max-lifetime"}.get(
+                    field, field.replace("_", "-"))
+        return f"--{flag}: {rest}"
+    return msg
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; print the URLs first. Exit 0 on interrupt."""
+    cfg = config_from_args(args)
+    from spark_ray.venue.server import VenueServer
+
+    try:
+        server = VenueServer(cfg)
+    except ValueError as e:
+        raise UserError(_flag_message(str(e))) from None
+    return asyncio.run(_serve(server))
+
+
+async def _serve(server: VenueServer) -> int:
+    try:
+        await server.start()
+    except OSError as e:
+        raise UserError(f"--port: cannot listen on {server.host}:{server.config.port}: "
+                        f"{e.strerror or e}") from None
+    host, port = server.host, server.port
+    print(f"venue REST:    http://{host}:{port}/api/v3/", flush=True)
+    print(f"venue streams: ws://{host}:{port}/ws/<stream>  ws://{host}:{port}/stream?streams=",
+          flush=True)
+    print(f"BTCTurk feed:  ws://{host}:{port}/btcturk", flush=True)
+    print(f"symbols: {','.join(server.engine.specs)}  speed: {server.config.speed:g}  "
+          f"admin: {'enabled' if server.token else f'disabled (set {TOKEN_ENV})'}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+    print("venue stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (`python -m spark_ray.venue.cli`), mirroring `spark-ray venue`."""
+    parser = argparse.ArgumentParser(prog="spark-ray")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(["venue", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        result: int = args.func(args)
+        return result
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""Binance spot public REST endpoints: parameters, weights, bodies and error objects.
+
+Pure request -> answer functions over a :class:`MarketView`; the server adds rate limiting,
+faults and headers. Validation follows Binance: a missing mandatory parameter is -1102, bad
+characters -1100, an unknown symbol -1121, a bad interval -1120, unknown parameters -1104.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from spark_ray.schemas import INTERVAL_MS
+from spark_ray.venue import candles
+from spark_ray.venue.book import OrderBook
+from spark_ray.venue.formats import AggGroups, SymbolFormatter, dumps, exchange_info, rest_error
+from spark_ray.venue.ledger import TradeColumns
+from spark_ray.venue.market import CandleRow
+from spark_ray.venue.ratelimit import WEIGHTS, depth_weight, ticker_weight
+from spark_ray.venue.specs import SymbolSpec
+
+_LONG_RE = re.compile(r"^[0-9]{1,20}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9-_.]{1,20}$")
+
+
+class MarketView(Protocol):
+    """What REST reads from the venue."""
+
+    specs: dict[str, SymbolSpec]
+    formatters: dict[str, SymbolFormatter]
+    weight_limit: int
+
+    def now_ms(self) -> int: ...
+
+    def minute_rows(self, symbol: str) -> list[CandleRow]: ...
+
+    def trade_columns(self, symbol: str) -> TradeColumns: ...
+
+    def book(self, symbol: str) -> OrderBook: ...
+
+
+class RestError(Exception):
+    """A Binance error object: {"code": code, "msg": msg} with an HTTP status."""
+
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RestAnswer:
+    status: int
+    body: bytes
+
+
+Params = Mapping[str, str]
+
+
+def _mandatory(params: Params, name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise RestError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
+                               "or malformed.")
+    return value
+
+
+def _long(params: Params, name: str, *, mandatory: bool = False) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if mandatory:
+            _mandatory(params, name)
+        return None
+    if not _LONG_RE.match(value):
+        raise RestError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                               "'^[0-9]{1,20}$'.")
+    return int(value)
+
+
+def _limit(params: Params, default: int, maximum: int) -> int:
+    limit = _long(params, "limit")
+    if limit is None:
+        return default
+    if limit < 1:
+        raise RestError(-1130, "Data sent for parameter 'limit' is not valid.")
+    return min(limit, maximum)
+
+
+def _symbol(view: MarketView, params: Params) -> str:
+    symbol = _mandatory(params, "symbol")
+    if not _SYMBOL_RE.match(symbol):
+        raise RestError(-1100, "Illegal characters found in parameter 'symbol'; legal range is "
+                               "'^[A-Z0-9-_.]{1,20}$'.")
+    if symbol not in view.specs:
+        raise RestError(-1121, "Invalid symbol.")
+    return symbol
+
+
+def _symbols_param(view: MarketView, params: Params) -> list[str] | None:
+    """`symbol=X` or `symbols=["X","Y"]` (not both); None means all symbols."""
+    if "symbol" in params and "symbols" in params:
+        raise RestError(-1128, "Combination of optional parameters invalid.")
+    if "symbol" in params:
+        return [_symbol(view, params)]
+    raw = params.get("symbols")
+    if raw is None:
+        return None
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        raise RestError(-1100, "Illegal characters found in parameter 'symbols'; legal range is "
+                               "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'."
+                        ) from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
+        raise RestError(-1102, "Mandatory parameter 'symbols' was not sent, was empty/null, or "
+                               "malformed.")
+    for n in names:
+        if n not in view.specs:
+            raise RestError(-1121, "Invalid symbol.")
+    return names
+
+
+def _check_known(params: Params, allowed: Sequence[str]) -> None:
+    unknown = [k for k in params if k not in allowed]
+    if unknown:
+        read = len(params) - len(unknown)
+        raise RestError(-1104, f"Not all sent parameters were read; read '{read}' parameter(s) "
+                               f"but was sent '{len(params)}'.")
+
+
+def _time_range(params: Params) -> tuple[int | None, int | None]:
+    start = _long(params, "startTime")
+    end = _long(params, "endTime")
+    if start is not None and end is not None and start > end:
+        raise RestError(-1023, "Start time is greater than end time.")
+    return start, end
+
+
+# --- endpoints ------------------------------------------------------------------------------
+def ping(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ())
+    return {}
+
+
+def server_time(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ())
+    return {"serverTime": view.now_ms()}
+
+
+def exchange_info_ep(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "symbols", "permissions", "showPermissionSets",
+                          "symbolStatus"))
+    names = _symbols_param(view, params) or list(view.specs)
+    status = params.get("symbolStatus")
+    if status is not None and status not in ("TRADING", "HALT", "BREAK"):
+        raise RestError(-1100, "Illegal characters found in parameter 'symbolStatus'.")
+    specs = [view.specs[n] for n in names] if status in (None, "TRADING") else []
+    return exchange_info(specs, view.now_ms(), view.weight_limit)
+
+
+def klines(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "interval", "startTime", "endTime", "limit", "timeZone"))
+    symbol = _symbol(view, params)
+    interval = _mandatory(params, "interval")
+    if interval not in INTERVAL_MS:
+        raise RestError(-1120, "Invalid interval.")
+    tz = params.get("timeZone")
+    if tz is not None and tz not in ("0", "+0", "-0", "00:00", "+00:00", "-00:00"):
+        raise RestError(-1130, "Data sent for parameter 'timeZone' is not valid.")
+    start, end = _time_range(params)
+    limit = _limit(params, 500, 1000)
+    fmt = view.formatters[symbol]
+    if interval == "1s":
+        cols = view.trade_columns(symbol)
+        rows = candles.klines_from_trades(cols.time, cols.price, cols.qty, cols.maker, cols.ids,
+                                          start=start, end=end, limit=limit)
+    else:
+        rows = candles.select(view.minute_rows(symbol), interval, start=start, end=end,
+                              limit=limit)
+    return [fmt.kline_row(k) for k in rows]
+
+
+def trades(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "limit"))
+    symbol = _symbol(view, params)
+    limit = _limit(params, 500, 1000)
+    cols = view.trade_columns(symbol)
+    s = slice(max(0, len(cols) - limit), len(cols))
+    return view.formatters[symbol].trade_rows(cols.ids[s], cols.price[s], cols.qty[s],
+                                              cols.time[s], cols.maker[s])
+
+
+def historical_trades(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "limit", "fromId"))
+    if not headers.get("X-MBX-APIKEY"):
+        raise RestError(-2014, "API-key format invalid.", status=401)
+    symbol = _symbol(view, params)
+    limit = _limit(params, 500, 1000)
+    from_id = _long(params, "fromId")
+    cols = view.trade_columns(symbol)
+    if from_id is None:
+        i0 = max(0, len(cols) - limit)
+    else:
+        i0 = int(np.searchsorted(cols.ids, from_id, side="left"))
+    s = slice(i0, min(len(cols), i0 + limit))
+    return view.formatters[symbol].trade_rows(cols.ids[s], cols.price[s], cols.qty[s],
+                                              cols.time[s], cols.maker[s])
+
+
+def agg_trades(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "fromId", "startTime", "endTime", "limit"))
+    symbol = _symbol(view, params)
+    limit = _limit(params, 500, 1000)
+    from_id = _long(params, "fromId")
+    start, end = _time_range(params)
+    if from_id is not None and (start is not None or end is not None):
+        raise RestError(-1128, "Combination of optional parameters invalid.")
+    cols = view.trade_columns(symbol)
+    n = len(cols)
+    if n == 0:
+        return []
+    if from_id is not None:
+        i0 = int(np.searchsorted(cols.agg, from_id, side="left"))
+        i1 = int(np.searchsorted(cols.agg, from_id + limit, side="left"))
+    elif start is not None or end is not None:
+        i0 = int(np.searchsorted(cols.time, start, side="left")) if start is not None else 0
+        i1 = int(np.searchsorted(cols.time, end, side="right")) if end is not None else n
+        if i1 > i0:
+            first_agg = int(cols.agg[i0])
+            if start is None:
+                # Only an end: the last `limit` aggregates before it.
+                first_agg = max(first_agg, int(cols.agg[i1 - 1]) - limit + 1)
+                i0 = int(np.searchsorted(cols.agg, first_agg, side="left"))
+            i1 = min(i1, int(np.searchsorted(cols.agg, first_agg + limit, side="left")))
+    else:
+        last_agg = int(cols.agg[-1])
+        i0 = int(np.searchsorted(cols.agg, last_agg - limit + 1, side="left"))
+        i1 = n
+    if i1 <= i0:
+        return []
+    s = slice(i0, i1)
+    groups = AggGroups(cols.agg[s], cols.ids[s], cols.price[s], cols.qty[s], cols.time[s],
+                       cols.maker[s])
+    return view.formatters[symbol].agg_rows(groups)
+
+
+def depth(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "limit"))
+    symbol = _symbol(view, params)
+    limit = _limit(params, 100, 5000)
+    last_id, bids, asks = view.book(symbol).snapshot(limit)
+    fmt = view.formatters[symbol]
+    return {"lastUpdateId": last_id, "bids": fmt.levels(bids), "asks": fmt.levels(asks)}
+
+
+def ticker_price(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "symbols", "symbolStatus"))
+    names = _symbols_param(view, params)
+    rows = [
+        {"symbol": n, "price": view.formatters[n].price(_last_price(view, n))}
+        for n in (names or list(view.specs))
+    ]
+    return rows[0] if "symbol" in params else rows
+
+
+def ticker_book(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol", "symbols", "symbolStatus"))
+    names = _symbols_param(view, params)
+    rows = []
+    for n in names or list(view.specs):
+        bp, bq, ap, aq = view.book(n).best()
+        f = view.formatters[n]
+        rows.append({"symbol": n, "bidPrice": f.price(bp), "bidQty": f.qty(bq),
+                     "askPrice": f.price(ap), "askQty": f.qty(aq)})
+    return rows[0] if "symbol" in params else rows
+
+
+def avg_price(view: MarketView, params: Params, headers: Params) -> Any:
+    _check_known(params, ("symbol",))
+    symbol = _symbol(view, params)
+    rows = view.minute_rows(symbol)[-6:-1] or view.minute_rows(symbol)[-1:]
+    vol = sum(r.volume for r in rows)
+    spec = view.specs[symbol]
+    if vol > 0:
+        price = sum(r.quote for r in rows) / vol / 10**spec.price_scale
+    else:
+        price = rows[-1].c / 10**spec.price_scale if rows else spec.initial_price
+    return {"mins": 5, "price": f"{price:.8f}", "closeTime": view.now_ms()}
+
+
+def _last_price(view: MarketView, symbol: str) -> int:
+    rows = view.minute_rows(symbol)
+    return rows[-1].c if rows else view.specs[symbol].to_ticks(view.specs[symbol].initial_price)
+
+
+Handler = Callable[[MarketView, Params, Params], Any]
+
+ROUTES: dict[str, Handler] = {
+    "/api/v3/ping": ping,
+    "/api/v3/time": server_time,
+    "/api/v3/exchangeInfo": exchange_info_ep,
+    "/api/v3/klines": klines,
+    "/api/v3/uiKlines": klines,
+    "/api/v3/trades": trades,
+    "/api/v3/historicalTrades": historical_trades,
+    "/api/v3/aggTrades": agg_trades,
+    "/api/v3/depth": depth,
+    "/api/v3/ticker/price": ticker_price,
+    "/api/v3/ticker/bookTicker": ticker_book,
+    "/api/v3/avgPrice": avg_price,
+}
+
+
+def weight(path: str, params: Params) -> int:
+    """Request weight of a call, known before it runs (Binance charges even failed calls)."""
+    if path == "/api/v3/depth":
+        raw = params.get("limit", "100")
+        return depth_weight(int(raw) if _LONG_RE.match(raw) else 100)
+    if path in ("/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
+        return ticker_weight(1 if "symbol" in params else None)
+    return WEIGHTS.get(path, 1)
+
+
+def answer(view: MarketView, path: str, params: Params, headers: Params) -> RestAnswer:
+    """Run an endpoint; Binance error objects for bad input, 404 for unknown paths."""
+    handler = ROUTES.get(path)
+    if handler is None:
+        return RestAnswer(404, b"")
+    try:
+        return RestAnswer(200, dumps(handler(view, params, headers)))
+    except RestError as e:
+        return RestAnswer(e.status, rest_error(e.code, e.msg))

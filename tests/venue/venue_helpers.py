@@ -1,0 +1,118 @@
+"""Helpers for the venue tests: HTTP calls and a raw WebSocket reader on a plain socket."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "binance-format"
+
+# Fast defaults so every venue in the suite is light; tests override what they exercise.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+
+FAST: dict[str, Any] = dict(
+    symbols=("BTCUSDT", "ETHUSDT"), seed=11, trades_per_second=40, history_minutes=600
+)
+
+
+def http(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+         body: Any = None, timeout: float = 10.0) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, decoded JSON or raw bytes) of one HTTP call, errors included."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            status, hdrs, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, raw = e.code, dict(e.headers), e.read()
+    try:
+        return status, hdrs, json.loads(raw) if raw else None
+    except ValueError:
+        return status, hdrs, raw
+
+
+class RawWS:
+    """A minimal WebSocket client on a plain socket: sees RSTs, ping frames and raw bytes."""
+
+    def __init__(self, host: str, port: int, path: str, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.status = int(head.split(b" ")[1])
+        self.local_port = self.sock.getsockname()[1]
+
+    def _need(self, n: int) -> None:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("connection closed")
+            self.buf += chunk
+
+    def frame(self) -> tuple[int, bytes]:
+        """Next (opcode, payload); raises ConnectionResetError on RST, ConnectionError on EOF."""
+        self._need(2)
+        b1 = self.buf[1]
+        n = b1 & 0x7F
+        off = 2
+        if n == 126:
+            self._need(4)
+            n = struct.unpack(">H", self.buf[2:4])[0]
+            off = 4
+        elif n == 127:
+            self._need(10)
+            n = struct.unpack(">Q", self.buf[2:10])[0]
+            off = 10
+        self._need(off + n)
+        op, payload = self.buf[0] & 0x0F, self.buf[off : off + n]
+        self.buf = self.buf[off + n :]
+        return op, payload
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        else:
+            head += bytes([0x80 | 126]) + struct.pack(">H", n)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + masked)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def connect(url: str, **kw: Any) -> Any:
+    """A real `websockets` client, never through a proxy from the environment.
+
+    An unbounded receive queue keeps reading while a test is not consuming, so closing never
+    waits behind unread frames.
+    """
+    import websockets
+
+    kw.setdefault("max_queue", None)
+    return websockets.connect(url, proxy=None, **kw)
+
+
+async def recv_json(ws: Any, timeout: float = 5.0) -> Any:
+    import asyncio
+
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
