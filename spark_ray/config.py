@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from spark_ray.breaker.models import BreakerConfig
 from spark_ray.errors import UserError
 
 ENV_PREFIX = "SPARK_RAY_"
@@ -49,6 +50,7 @@ class Settings(StrictModel):
     """The whole configuration. Capabilities add their own section here."""
 
     ray: RayConfig = Field(default_factory=RayConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     out: Path = Field(Path("runs"), description="Where run folders (evidence bundles) go.")
     store: str = Field("lake", description="Parquet lake root: a path or pyarrow filesystem URI.")
 

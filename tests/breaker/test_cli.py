@@ -1,0 +1,84 @@
+"""The kill switch: ``spark-ray breaker status|trip|reset`` as a user runs it, against the
+session's live Ray (``--address``)."""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from spark_ray.actors.breaker import get_breaker
+from spark_ray.actors.naming import actor_name, lookup
+from spark_ray.breaker.journal import JOURNAL_ENV, read_journal
+
+from helpers import cli_env, free_port, run_cli
+
+WHO = f"cli:{getpass.getuser()}"
+
+
+def test_trip_and_reset_need_a_reason() -> None:
+    for action in ("trip", "reset"):
+        res = run_cli("breaker", action, "--address", "127.0.0.1:1")
+        assert res.code == 2 and "--reason" in res.err, res.err
+    res = run_cli("breaker", "trip", "--reason", " ", "--address", "127.0.0.1:1")
+    assert res.code == 2 and "--reason must not be empty" in res.err
+
+
+def test_status_trip_reset_against_a_live_breaker(ray_session: Any, tmp_path: Path) -> None:
+    name = actor_name("breaker", "cli", secrets.token_hex(4))
+    journal = tmp_path / "journal.jsonl"
+    handle, started = get_breaker(name, journal_path=journal)
+    assert started
+    where = ("--address", ray_session.address, "--name", name)
+    try:
+        res = run_cli("breaker", "status", *where)
+        assert res.code == 0, res.err
+        assert res.out.startswith("ARMED  since "), res.out
+        assert "started one" not in res.err
+
+        res = run_cli("breaker", "trip", "--reason", "cli test halt", *where)
+        assert res.code == 0, res.err
+        first = res.out.splitlines()[0]
+        assert first.startswith("TRIPPED  since ")
+        assert f"rule=manual (cli test halt) by={WHO}" in first
+        assert ray.get(handle.status.remote())["state"] == "TRIPPED"
+
+        res = run_cli("breaker", "reset", "--reason", "all clear", *where)
+        assert res.code == 0, res.err
+        assert res.out.startswith("ARMED")
+        assert "last trip" in res.out and "cli test halt" in res.out
+        events, _ = read_journal(journal)
+        assert [(e.kind, e.who, e.reason) for e in events if e.kind in ("trip", "reset")] == [
+            ("trip", WHO, "cli test halt"), ("reset", WHO, "all clear")]
+    finally:
+        ray.kill(handle, no_restart=True)
+
+
+def test_kill_switch_starts_a_detached_breaker_where_there_is_none(ray_session: Any,
+                                                                  tmp_path: Path) -> None:
+    name = actor_name("breaker", "cli", secrets.token_hex(4))
+    journal = tmp_path / "fresh" / "journal.jsonl"
+    assert lookup(name) is None
+    res = run_cli("breaker", "trip", "--reason", "no breaker yet", "--address",
+                  ray_session.address, "--name", name,
+                  env=cli_env(**{JOURNAL_ENV: str(journal)}))
+    handle = lookup(name)
+    try:
+        assert res.code == 0, res.err
+        assert f"no breaker {name!r} on this cluster: started one (detached)" in res.err
+        assert res.out.startswith("TRIPPED")
+        assert handle is not None  # outlived the CLI's driver
+        assert ray.get(handle.status.remote())["state"] == "TRIPPED"
+        events, _ = read_journal(journal)
+        assert [e.kind for e in events] == ["start", "trip"]
+    finally:
+        if handle is not None:
+            ray.kill(handle, no_restart=True)
+
+
+def test_unreachable_cluster_exits_1() -> None:
+    res = run_cli("breaker", "status", "--address", f"127.0.0.1:{free_port()}", timeout=60)
+    assert res.code == 1 and "could not reach Ray" in res.err, res.err
