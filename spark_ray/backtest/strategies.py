@@ -1,0 +1,168 @@
+"""Built-in strategies. Each declares its signal bars in ``init`` so the engine can skip the
+rest; ``on_bar`` holds the decisions and is the same code that runs live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from spark_ray.backtest.indicators import (
+    atr,
+    cross_above,
+    cross_below,
+    rolling_max,
+    rolling_mean_exact,
+    rolling_min,
+    rsi,
+)
+from spark_ray.backtest.strategy import Bar, BarData, Strategy
+
+
+class SmaCrossParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fast: int = Field(10, ge=1, le=10_000)
+    slow: int = Field(30, ge=2, le=10_000)
+    size_pct: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> SmaCrossParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be below slow ({self.slow})")
+        return self
+
+
+class SmaCross(Strategy):
+    """Long when the fast SMA crosses above the slow one; flat when it crosses below."""
+
+    name = "sma_cross"
+    Params = SmaCrossParams
+
+    def init(self, data: BarData) -> None:
+        fast = rolling_mean_exact(data.c, self.p.fast)
+        slow = rolling_mean_exact(data.c, self.p.slow)
+        up = cross_above(fast, slow)
+        down = cross_below(fast, slow)
+        self.up = np.ascontiguousarray(up).data
+        self.down = np.ascontiguousarray(down).data
+        self.declare_signals(up, down)
+
+    def on_bar(self, ctx: Any, bar: Bar) -> None:
+        i = bar.i
+        if self.up[i]:
+            if not ctx.position:
+                ctx.buy(pct=self.p.size_pct)
+        elif self.down[i] and ctx.position:
+            ctx.close()
+
+
+class RsiParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    period: int = Field(14, ge=2, le=1000)
+    oversold: float = Field(30.0, gt=0, lt=100)
+    overbought: float = Field(70.0, gt=0, lt=100)
+    size_pct: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _band(self) -> RsiParams:
+        if self.oversold >= self.overbought:
+            raise ValueError("oversold must be below overbought")
+        return self
+
+
+class RsiReversion(Strategy):
+    """Buy when RSI crosses up through the oversold level; sell when it reaches overbought."""
+
+    name = "rsi_reversion"
+    Params = RsiParams
+
+    def init(self, data: BarData) -> None:
+        r = rsi(data.c, self.p.period)
+        level_lo = np.full(len(r), self.p.oversold)
+        enter = cross_above(r, level_lo)
+        with np.errstate(invalid="ignore"):
+            leave = r >= self.p.overbought
+        self.enter = np.ascontiguousarray(enter).data
+        self.leave = np.ascontiguousarray(leave).data
+        self.declare_signals(enter, leave)
+
+    def on_bar(self, ctx: Any, bar: Bar) -> None:
+        i = bar.i
+        if self.enter[i] and not ctx.position:
+            ctx.buy(pct=self.p.size_pct)
+        elif self.leave[i] and ctx.position:
+            ctx.close()
+
+
+class DonchianParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entry: int = Field(20, ge=2, le=10_000)
+    exit: int = Field(10, ge=2, le=10_000)
+    atr_period: int = Field(14, ge=2, le=1000)
+    atr_stop: float = Field(2.0, gt=0, le=50)
+    size_pct: float = Field(1.0, gt=0, le=1)
+
+
+class DonchianBreakout(Strategy):
+    """Buy a close above the prior ``entry``-bar high; exit below the prior ``exit``-bar low,
+    with a protective stop ``atr_stop`` ATRs under the entry close."""
+
+    name = "donchian_breakout"
+    Params = DonchianParams
+
+    def init(self, data: BarData) -> None:
+        hi = np.concatenate([[np.nan], rolling_max(data.h, self.p.entry)[:-1]])
+        lo = np.concatenate([[np.nan], rolling_min(data.lo, self.p.exit)[:-1]])
+        with np.errstate(invalid="ignore"):
+            breakout = data.c > hi
+            breakdown = data.c < lo
+        self.atr = atr(data.h, data.lo, data.c, self.p.atr_period).data
+        self.breakout = np.ascontiguousarray(breakout).data
+        self.breakdown = np.ascontiguousarray(breakdown).data
+        self.stop_order: Any = None
+        self.declare_signals(breakout, breakdown)
+
+    def on_bar(self, ctx: Any, bar: Bar) -> None:
+        i = bar.i
+        if ctx.position:
+            if self.breakdown[i]:
+                if self.stop_order is not None:
+                    ctx.cancel(self.stop_order)
+                    self.stop_order = None
+                ctx.close(tag="channel exit")
+            elif self.stop_order is None or self.stop_order.status != "NEW":
+                a = self.atr[i]
+                if a == a:  # ATR known: protect the position just entered
+                    self.stop_order = ctx.sell(ctx.position, stop=bar.close - self.p.atr_stop * a,
+                                               tag="atr stop")
+        elif self.breakout[i]:
+            self.stop_order = None
+            ctx.buy(pct=self.p.size_pct)
+
+
+class BuyAndHoldParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size_pct: float = Field(1.0, gt=0, le=1)
+
+
+class BuyAndHold(Strategy):
+    """The benchmark: buy ``size_pct`` of equity on the first bar, never sell."""
+
+    name = "buy_and_hold"
+    Params = BuyAndHoldParams
+
+    def init(self, data: BarData) -> None:
+        first = np.zeros(len(data), dtype=bool)
+        if len(first):
+            first[0] = True
+        self.declare_signals(first)
+
+    def on_bar(self, ctx: Any, bar: Bar) -> None:
+        if bar.i == 0:
+            ctx.buy(pct=self.p.size_pct)
+
+
+BUILTINS: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (SmaCross, RsiReversion, DonchianBreakout, BuyAndHold)
+}
