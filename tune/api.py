@@ -1,0 +1,142 @@
+"""``spark_ray.tune.optimize(...)``: the whole sweep, from lake to leaderboard and best.json."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spark_ray.errors import UserError
+from spark_ray.tune.leaderboard import Leaderboard
+from spark_ray.tune.optimize import (
+    SCHEDULERS,
+    SEARCHES,
+    Prepared,
+    build_tuner,
+    prepare,
+    restore_tuner,
+)
+from spark_ray.tune.scenarios import Scenario
+from spark_ray.tune.spaces import SearchSpace
+
+OBJECTIVE_KIND = "median out-of-sample Sharpe over scenarios - penalty x median |OOS max DD|"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def code_version() -> dict[str, Any]:
+    from spark_ray import __version__
+    from spark_ray.backtest.result import ENGINE_VERSION
+    from spark_ray.evidence import _git_commit
+
+    return {"spark_ray": __version__, "engine": ENGINE_VERSION, "git_commit": _git_commit()}
+
+
+def backtest_window(p: Prepared) -> tuple[str, str]:
+    """[start, end) of the optimization window as the backtest CLI takes it."""
+    from spark_ray.schemas import interval_ms
+
+    t = p.bars.time
+    end = int(p.holdout.time[0]) if p.holdout is not None else int(t[-1]) + interval_ms(
+        p.scenario.interval)
+    return _iso(int(t[0])), _iso(end)
+
+
+def reproduce(p: Prepared, strategy: str, params: dict[str, Any], store: str) -> dict[str, Any]:
+    """Full-window backtest of ``params`` on a scenario, and the CLI line that reproduces it."""
+    from spark_ray.backtest import run_bars
+
+    start, end = backtest_window(p)
+    res = run_bars(p.bars, strategy, params, costs=p.costs)
+    cmd = ["spark-ray", "backtest", "--store", store, "--symbol", p.scenario.symbol,
+           "--interval", p.scenario.interval, "--strategy", strategy,
+           *[a for k, v in sorted(params.items()) for a in ("--param", f"{k}={v}")],
+           "--fee-bps", f"{p.scenario.fee_bps:g}", "--slippage-bps",
+           f"{p.scenario.slippage_bps:g}", "--start", start, "--end", end]
+    return {"symbol": p.scenario.symbol, "interval": p.scenario.interval, "start": start,
+            "end": end, "fee_bps": p.scenario.fee_bps, "slippage_bps": p.scenario.slippage_bps,
+            "metrics": res.metrics, "data_fingerprint": res.data_fingerprint,
+            "command": shlex.join(cmd)}
+
+
+def build_best(board: Leaderboard, prepared: list[Prepared], strategy: str, store: str,
+               settings: dict[str, Any]) -> dict[str, Any]:
+    valid = board.valid
+    if not valid:
+        raise UserError("no valid trial: every parameter set was rejected by the strategy")
+    full = [r for r in valid if not r["stopped_early"]] or valid
+    top = full[0]
+    per: dict[str, Any] = {}
+    for p in prepared:
+        name = p.scenario.name
+        win = max(full, key=lambda r: r["scenarios"].get(name, {}).get("oos_sharpe", -1e18))
+        per[name] = {"params": win["params"], "rank": win["rank"],
+                     "walk_forward": win["scenarios"].get(name, {}),
+                     "backtest": reproduce(p, strategy, win["params"], store)}
+    scen = []
+    for p in prepared:
+        start, end = backtest_window(p)
+        scen.append({**p.scenario.model_dump(mode="json"),
+                     "optimization_window": {"start": start, "end": end,
+                                             "bars": len(p.bars),
+                                             "fingerprint": p.bars.fingerprint},
+                     "holdout_window": None if p.holdout is None else {
+                         "start": _iso(int(p.holdout.time[0])),
+                         "end": _iso(int(p.holdout.time[-1])), "bars": len(p.holdout),
+                         "fingerprint": p.holdout.fingerprint}})
+    return {
+        "strategy": strategy,
+        "store": store,
+        "objective": {"kind": OBJECTIVE_KIND, **settings},
+        "overall": {"params": top["params"], "objective": top["objective"],
+                    "rank": top["rank"], "walk_forward": top["scenarios"],
+                    "backtests": {p.scenario.name: reproduce(p, strategy, top["params"], store)
+                                  for p in prepared}},
+        "per_scenario": per,
+        "scenarios": scen,
+        "trials": len(board.rows),
+        "code_version": code_version(),
+    }
+
+
+def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scenario],
+             trials: int = 20, search: str = "random", scheduler: str = "fifo",
+             metric: str = "objective", folds: int = 4, holdout: float = 0.2,
+             drawdown_penalty: float = 2.0, seed: int = 0, storage: Path | None = None,
+             name: str = "optimize", resume: Path | None = None,
+             verbose: int = 1) -> Leaderboard:
+    """Run the sweep on the connected Ray (``spark_ray.connect()`` first) -> Leaderboard."""
+    from spark_ray.data import DataStore
+
+    if search not in SEARCHES:
+        raise UserError(f"--search: {search!r}; expected one of {', '.join(SEARCHES)}")
+    if scheduler not in SCHEDULERS:
+        raise UserError(f"--scheduler: {scheduler!r}; expected one of {', '.join(SCHEDULERS)}")
+    if space.strategy != strategy:
+        raise UserError(f"--space: the space is for {space.strategy!r}, not {strategy!r}")
+    if trials < 1:
+        raise UserError("--trials: must be at least 1")
+    if not 1 <= folds <= 50:
+        raise UserError("--folds: must be between 1 and 50")
+    if not 0 <= holdout < 0.9:
+        raise UserError("--holdout: must be in [0, 0.9)")
+    st = store if hasattr(store, "candles_numpy") else DataStore(store)
+    prepared = prepare(st, scenarios, folds, holdout)
+    storage = storage or Path("runs") / "tune"
+    if resume is not None:
+        tuner = restore_tuner(resume, prepared, strategy, folds, drawdown_penalty)
+        exp_path = resume
+    else:
+        tuner = build_tuner(prepared, strategy, space, trials, search, scheduler, metric, folds,
+                            drawdown_penalty, seed, storage, name, verbose)
+        exp_path = storage / name
+    results = tuner.fit()
+    board = Leaderboard.from_results(strategy, results, [s.name for s in scenarios], folds)
+    board.experiment_path = str(exp_path)
+    board.best = build_best(board, prepared, strategy, st.uri, {
+        "metric": metric, "drawdown_penalty": drawdown_penalty, "folds": folds,
+        "holdout": holdout, "search": search, "scheduler": scheduler, "seed": seed})
+    return board

@@ -1,0 +1,158 @@
+"""``spark-ray optimize`` and ``spark-ray params review|approve|check``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from spark_ray.config import Settings, redacted
+from spark_ray.errors import CheckFailed, UserError
+
+SUMMARY_KEYS = ("is_sharpe", "oos_sharpe", "is_return", "oos_return", "is_max_drawdown",
+                "oos_max_drawdown", "is_trades", "oos_trades")
+
+
+def _optimize(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data import DataStore
+    from spark_ray.evidence import run_folder
+    from spark_ray.session import connect, disconnect
+    from spark_ray.tune.api import optimize
+    from spark_ray.tune.scenarios import load_scenarios
+    from spark_ray.tune.spaces import builtin_space, load_space
+
+    scenarios = load_scenarios(Path(args.scenarios))
+    space = load_space(Path(args.space) if args.space else builtin_space(args.strategy))
+    names = [s.name for s in scenarios]
+    allowed = {"objective"} | {f"scenarios/{n}/{k}" for n in names for k in SUMMARY_KEYS}
+    if args.metric not in allowed:
+        raise UserError(f"--metric: {args.metric!r}; use 'objective' or "
+                        f"scenarios/<name>/<{'|'.join(SUMMARY_KEYS)}>")
+    store = DataStore(args.store or settings.store)
+    session = connect(config=settings.ray)
+    try:
+        with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
+            board = optimize(
+                store, args.strategy, space, scenarios, trials=args.trials, search=args.search,
+                scheduler=args.scheduler, metric=args.metric, folds=args.folds,
+                holdout=args.holdout, drawdown_penalty=args.dd_penalty, seed=args.seed,
+                storage=run.path / "tune", name="optimize",
+                resume=Path(args.resume).resolve() if args.resume else None,
+                verbose=0 if args.quiet else 1)
+            paths = board.save(run.path)
+            for name in paths:
+                run.artifacts[name] = {
+                    "leaderboard.csv": "every trial ranked: parameters, per-scenario IS/OOS "
+                                       "metrics, objective",
+                    "leaderboard.json": "the same, as JSON",
+                    "leaderboard.png": "objective over the parameter space; top trials per "
+                                       "scenario",
+                    "best.json": "overall and per-scenario winners: parameters, metrics, data "
+                                 "fingerprints, code version, reproducing commands",
+                }[name]
+    finally:
+        if session.started_local:
+            disconnect()
+    print(board.table(10))
+    best = board.best["overall"]
+    print(f"\nbest: {best['params']} objective {best['objective']:.4f} "
+          f"(rank {best['rank']} of {len(board.rows)})")
+    print(f"tune experiment: {board.experiment_path} (resume with --resume)")
+    print(f"best.json: {run.path / 'best.json'}")
+    return 0
+
+
+def _rules(path: str | None) -> Any:
+    from spark_ray.tune.approval import RiskRules
+    from spark_ray.yamlmodels import load_yaml_model
+
+    return load_yaml_model(Path(path), RiskRules) if path else RiskRules()
+
+
+def _review(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data import DataStore
+    from spark_ray.evidence import run_folder
+    from spark_ray.tune.approval import review
+
+    best = Path(args.best)
+    report = review(best, DataStore(args.store or settings.store), _rules(args.rules),
+                    Path(args.space) if args.space else None)
+    target = best.with_name("risk-report.json")
+    text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    target.write_text(text)
+    with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
+        run.write_json("risk-report.json", report, "review of the candidate: PASS/FAIL per rule")
+        run.exit_code = 0 if report["verdict"] == "PASS" else 1
+    for name, c in report["checks"].items():
+        print(f"  {c['status']}  {name:<24} value {c['value']}  limit {c['limit']}")
+    print(f"review {report['verdict']}: {target} (evidence: {run.path})")
+    if report["verdict"] != "PASS":
+        raise CheckFailed("review FAILED; the candidate cannot be approved")
+    return 0
+
+
+def _approve(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.tune.approval import approve
+
+    best = Path(args.best)
+    report = Path(args.report) if args.report else best.with_name("risk-report.json")
+    approved = approve(best, report, args.by, args.note or "")
+    target = best.with_name("approved.json")
+    target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
+    print(f"approved by {approved['approved_by']}: {target}")
+    return 0
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.tune.approval import check
+
+    approved = check(Path(args.approved))
+    print(f"{args.approved}: OK: {approved['strategy']} {approved['params']} approved by "
+          f"{approved['approved_by']} at {approved['approved_at']}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    o = sub.add_parser("optimize", help="Ray Tune sweep over scenarios -> leaderboard, best.json")
+    o.add_argument("--store", default=None, help="lake root (default: config 'store')")
+    o.add_argument("--strategy", required=True)
+    o.add_argument("--space", default=None, help="search space YAML (default: tune/spaces/)")
+    o.add_argument("--scenarios", required=True, help="scenarios YAML")
+    o.add_argument("--trials", type=int, default=20)
+    o.add_argument("--search", choices=["random", "grid", "optuna"], default="random")
+    o.add_argument("--scheduler", choices=["fifo", "asha"], default="fifo")
+    o.add_argument("--metric", default="objective")
+    o.add_argument("--folds", type=int, default=4, help="walk-forward folds")
+    o.add_argument("--holdout", type=float, default=0.2,
+                   help="share of each scenario kept back for the review")
+    o.add_argument("--dd-penalty", type=float, default=2.0,
+                   help="objective = median OOS Sharpe - penalty x median |OOS max drawdown|")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--resume", default=None, metavar="EXPERIMENT",
+                   help="continue an interrupted sweep (its tune/optimize folder)")
+    o.add_argument("--address", default=None, help="Ray cluster to run on")
+    o.add_argument("--quiet", action="store_true", help="no Tune progress tables")
+    o.add_argument("--out", type=Path, default=None)
+    o.set_defaults(handler=_optimize)
+
+    p = sub.add_parser("params", help="approval gate: review, approve, check parameters")
+    acts = p.add_subparsers(dest="params_command", metavar="ACTION")
+    acts.required = True
+    r = acts.add_parser("review", help="re-run the candidate on held-out data; risk rules")
+    r.add_argument("best", metavar="BEST_JSON")
+    r.add_argument("--store", default=None)
+    r.add_argument("--rules", default=None, help="risk rules YAML (thresholds)")
+    r.add_argument("--space", default=None, help="search space for the neighbourhood rule")
+    r.add_argument("--out", type=Path, default=None)
+    r.set_defaults(handler=_review)
+    a = acts.add_parser("approve", help="bind a passed review to an approver (approved.json)")
+    a.add_argument("best", metavar="BEST_JSON")
+    a.add_argument("--by", required=True, help="approver's name")
+    a.add_argument("--note", default="")
+    a.add_argument("--report", default=None, help="risk report (default: beside best.json)")
+    a.set_defaults(handler=_approve)
+    c = acts.add_parser("check", help="exit 0 only if approved files are intact and passed")
+    c.add_argument("approved", metavar="APPROVED_JSON")
+    c.set_defaults(handler=_check)

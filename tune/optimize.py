@@ -1,0 +1,117 @@
+"""``optimize``: a Ray Tune sweep of one strategy over many scenarios, into a leaderboard.
+
+The same call runs on a laptop's embedded Ray and on a cluster (``--address``): trials are Tune
+trials with one CPU each, market data rides the object store, results land in Tune's experiment
+folder (resumable after an interruption with Tune's restore) and in the leaderboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spark_ray.backtest import CostModel
+from spark_ray.backtest.data import bars_from_store, fingerprint
+from spark_ray.backtest.strategy import BarData
+from spark_ray.errors import UserError
+from spark_ray.tune.scenarios import Scenario
+from spark_ray.tune.spaces import SearchSpace
+from spark_ray.tune.trainable import Payload, ScenarioData, trainable
+from spark_ray.tune.walkforward import Objective, Window, holdout_cut, slice_bars, split
+
+SEARCHES = ("random", "grid", "optuna")
+SCHEDULERS = ("fifo", "asha")
+
+
+@dataclass
+class Prepared:
+    """Scenario data split into the optimization window and the hold-out tail."""
+
+    scenario: Scenario
+    bars: BarData  # optimization window
+    holdout: BarData | None  # never seen by trials; the review re-runs the candidate here
+    costs: CostModel
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def prepare(store: Any, scenarios: list[Scenario], folds: int, holdout: float) -> list[Prepared]:
+    out = []
+    for sc in scenarios:
+        data = bars_from_store(store, [sc.symbol], sc.interval, sc.start, sc.end, sc.exchange)
+        cut = holdout_cut(len(data), holdout)
+        opt = slice_bars(data, Window(0, cut))
+        opt.fingerprint = data.fingerprint + f"[:{cut}]"
+        try:
+            split(len(opt), folds)
+        except ValueError as exc:
+            raise UserError(f"scenario {sc.name}: {exc}") from None
+        hold = slice_bars(data, Window(cut, len(data))) if cut < len(data) else None
+        if hold is not None:  # its own hash, so a review can prove it reads the same bars
+            s = sc.symbol
+            hold.fingerprint = fingerprint(hold.time, [hold.open[s], hold.high[s], hold.low[s],
+                                                       hold.close[s], hold.volume[s]])
+        out.append(Prepared(sc, opt, hold, CostModel(fee_bps=sc.fee_bps,
+                                                     slippage_bps=sc.slippage_bps)))
+    return out
+
+
+def _search_alg(search: str, metric: str, seed: int) -> Any:
+    if search == "optuna":
+        try:
+            from ray.tune.search.optuna import OptunaSearch
+        except ImportError as exc:  # pragma: no cover - optuna is a dependency
+            raise UserError(f"--search optuna: {exc}") from None
+        import optuna
+
+        return OptunaSearch(metric=metric, mode="max",
+                            sampler=optuna.samplers.TPESampler(seed=seed))
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=seed)
+
+
+def _scheduler(name: str, folds: int) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if name == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=folds, grace_period=1,
+                             reduction_factor=2)
+    return FIFOScheduler()
+
+
+def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, trials: int,
+                search: str, scheduler: str, metric: str, folds: int, penalty: float, seed: int,
+                storage: Path, name: str, verbose: int = 1) -> Any:
+    from ray import tune
+
+    payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
+                                      for p in prepared), folds, Objective(penalty))
+    fn = tune.with_resources(tune.with_parameters(trainable, payload=payload), {"cpu": 1})
+    return tune.Tuner(
+        fn,
+        param_space=space.param_space(search),
+        tune_config=tune.TuneConfig(
+            metric=metric, mode="max", num_samples=1 if search == "grid" else trials,
+            search_alg=_search_alg(search, metric, seed),
+            scheduler=_scheduler(scheduler, folds), reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage.resolve()),
+                                  verbose=verbose),
+    )
+
+
+def restore_tuner(path: Path, prepared: list[Prepared], strategy: str, folds: int,
+                  penalty: float) -> Any:
+    from ray import tune
+
+    payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
+                                      for p in prepared), folds, Objective(penalty))
+    fn = tune.with_resources(tune.with_parameters(trainable, payload=payload), {"cpu": 1})
+    if not tune.Tuner.can_restore(str(path)):
+        raise UserError(f"--resume: {path} is not a Tune experiment folder")
+    return tune.Tuner.restore(str(path), trainable=fn, resume_unfinished=True,
+                              resume_errored=True)

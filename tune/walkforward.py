@@ -1,0 +1,98 @@
+"""Walk-forward evaluation of one parameter set on one scenario.
+
+A scenario's bars (after the hold-out tail is cut off) are split into ``folds + 1`` equal
+segments; fold k trains on segment k and tests on segment k+1 (rolling). Each window is its own
+backtest with the same engine and strategy class as everything else, so in-sample and
+out-of-sample numbers never share a position. The strategy has no fitted state: "train" here is
+the in-sample performance the optimizer sees, "test" the out-of-sample performance it must hold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from spark_ray.backtest import CostModel, run_bars
+from spark_ray.backtest.strategy import BarData
+
+METRIC_KEYS = ("sharpe", "total_return", "max_drawdown", "trades")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # bar index, inclusive
+    end: int  # bar index, exclusive
+
+
+def split(n: int, folds: int) -> list[tuple[Window, Window]]:
+    """(train, test) windows of ``folds`` rolling walk-forward folds over n bars."""
+    seg = n // (folds + 1)
+    if seg < 2:
+        raise ValueError(f"{n} bars are too few for {folds} walk-forward folds")
+    return [(Window(k * seg, (k + 1) * seg), Window((k + 1) * seg, (k + 2) * seg))
+            for k in range(folds)]
+
+
+def holdout_cut(n: int, holdout: float) -> int:
+    """Index where the hold-out tail (never seen by the optimizer) begins."""
+    return n - round(n * holdout)
+
+
+def slice_bars(data: BarData, w: Window) -> BarData:
+    sl = slice(w.start, w.end)
+    return BarData(time=data.time[sl], open={s: a[sl] for s, a in data.open.items()},
+                   high={s: a[sl] for s, a in data.high.items()},
+                   low={s: a[sl] for s, a in data.low.items()},
+                   close={s: a[sl] for s, a in data.close.items()},
+                   volume={s: a[sl] for s, a in data.volume.items()},
+                   symbols=data.symbols, interval=data.interval,
+                   fingerprint=f"{data.fingerprint}[{w.start}:{w.end}]")
+
+
+def _clean(metrics: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in METRIC_KEYS:
+        v = metrics.get(k)
+        # A window with no trades has no Sharpe: score it 0, not NaN (NaN would poison ranks).
+        out[k] = 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    return out
+
+
+def evaluate_window(data: BarData, w: Window, strategy: str, params: dict[str, Any],
+                    costs: CostModel) -> dict[str, float]:
+    res = run_bars(slice_bars(data, w), strategy, params, costs=costs, benchmark=False)
+    return _clean(res.metrics)
+
+
+def evaluate_fold(data: BarData, fold: tuple[Window, Window], strategy: str,
+                  params: dict[str, Any], costs: CostModel) -> dict[str, dict[str, float]]:
+    train, test = fold
+    return {"is": evaluate_window(data, train, strategy, params, costs),
+            "oos": evaluate_window(data, test, strategy, params, costs)}
+
+
+def summarize(folds: list[dict[str, dict[str, float]]]) -> dict[str, float]:
+    """Per-scenario summary over the folds done so far: means, worst drawdown, trade counts."""
+    out: dict[str, float] = {}
+    for side in ("is", "oos"):
+        vals = [f[side] for f in folds]
+        out[f"{side}_sharpe"] = float(np.mean([v["sharpe"] for v in vals]))
+        out[f"{side}_return"] = float(np.mean([v["total_return"] for v in vals]))
+        out[f"{side}_max_drawdown"] = float(min(v["max_drawdown"] for v in vals))
+        out[f"{side}_trades"] = float(sum(v["trades"] for v in vals))
+    return out
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Aggregate over scenarios: median OOS Sharpe minus a drawdown penalty (configurable)."""
+
+    drawdown_penalty: float = 2.0
+
+    def __call__(self, per_scenario: dict[str, dict[str, float]]) -> float:
+        sharpe = float(np.median([s["oos_sharpe"] for s in per_scenario.values()]))
+        dd = float(np.median([abs(s["oos_max_drawdown"]) for s in per_scenario.values()]))
+        return sharpe - self.drawdown_penalty * dd
