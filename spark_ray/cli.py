@@ -100,7 +100,8 @@ def _add_address(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    summary = (__doc__ or "").split("\n")[0]
+    summary = ("Spark-Ray: a crypto trading platform on Ray. Exit codes: 0 ok, 1 a check "
+               "failed, 2 usage or configuration error.")
     parser = argparse.ArgumentParser(prog="spark-ray", description=summary)
     parser.add_argument("--version", action="version", version=f"spark-ray {__version__}")
     parser.add_argument("--config", type=Path, default=None,
@@ -146,9 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by capability packages; each registers its own flags."""
+    from spark_ray.backtest import cli as backtest_cli
+    from spark_ray.breaker import cli as breaker_cli
     from spark_ray.data import cli as data_cli
+    from spark_ray.tune import cli as tune_cli
+    from spark_ray.venue import cli as venue_cli
 
+    venue_cli.add_parser(sub)
     data_cli.add_parser(sub)
+    backtest_cli.add_parser(sub)
+    tune_cli.add_parser(sub)
+    breaker_cli.add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
