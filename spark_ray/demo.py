@@ -193,12 +193,49 @@ def _stage_breaker(ctx: DemoContext) -> dict[str, Any]:
     return summary
 
 
+def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
+    """A Ray Tune sweep (>= 20 trials) of rsi_reversion over three real scenarios, then the
+    approval gate: review on held-out data, approve, check."""
+    import json
+
+    from spark_ray.tune.api import optimize
+    from spark_ray.tune.approval import approve, check, review
+    from spark_ray.tune.scenarios import Scenario
+    from spark_ray.tune.spaces import builtin_space, load_space
+
+    scenarios = [Scenario(name=n, symbol=s, interval="5m", fee_bps=10)
+                 for n, s in (("eth", "ETHBTC"), ("ltc", "LTCBTC"), ("ada", "ADABTC"))]
+    out = ctx.run.path / "optimize"
+    board = optimize(ctx.lake, "rsi_reversion", load_space(builtin_space("rsi_reversion")),
+                     scenarios, trials=20, folds=4, holdout=0.2, storage=out / "tune",
+                     verbose=0)
+    paths = board.save(out)
+    print("   " + board.table(5).replace("\n", "\n   "))
+    report = review(paths["best.json"], ctx.lake)
+    (out / "risk-report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    for name, c in report["checks"].items():
+        print(f"   review {c['status']}  {name}")
+    result: dict[str, Any] = {"trials": len(board.rows), "best": board.best["overall"]["params"],
+                              "objective": round(board.best["overall"]["objective"], 4),
+                              "review": report["verdict"],
+                              "leaderboard": str(paths["leaderboard.png"])}
+    if report["verdict"] == "PASS":
+        approved = approve(paths["best.json"], out / "risk-report.json", "demo", "make demo")
+        (out / "approved.json").write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
+        check(out / "approved.json")
+        result["approved"] = str(out / "approved.json")
+    for path in sorted(p for p in out.iterdir() if p.is_file()):
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = f"optimize: {path.name}"
+    return result
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("ray", _stage_ray),
     ("venue", _stage_venue),
     ("data", _stage_data),
     ("backtest", _stage_backtest),
     ("breaker", _stage_breaker),
+    ("optimize", _stage_optimize),
 ]
 
 

@@ -26,5 +26,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (alt["expected"], alt["missing"]) == (14_398, 717)
     assert summary["backtest"]["trades"] > 0
     assert (run / "backtest" / "report.png").is_file()
+    assert summary["optimize"]["trials"] >= 20 and summary["optimize"]["review"] == "PASS"
+    assert (run / "optimize" / "approved.json").is_file()
     assert verify(run).ok
     assert "evidence bundle:" in res.out
