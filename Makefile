@@ -41,7 +41,11 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Peers measured side by side in the same run; installed for the benchmarks only.
+BENCH_PEERS ?= backtrader vectorbt
+
 bench: venv sysdeps
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(BENCH_PEERS)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
