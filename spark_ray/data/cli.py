@@ -45,6 +45,16 @@ def check_interval(value: str) -> str:
     return value
 
 
+def _series_args(args: argparse.Namespace) -> tuple[list[str], str, int, int]:
+    """--symbols, --interval, --start, --end: validated, times as epoch ms."""
+    symbols = parse_symbols(args.symbols)
+    interval = check_interval(args.interval)
+    start, end = parse_time("--start", args.start), parse_time("--end", args.end)
+    if start >= end:
+        raise UserError("--start must be before --end")
+    return symbols, interval, start, end
+
+
 def _store(args: argparse.Namespace, settings: Settings) -> Any:
     from spark_ray.data.lake import DataStore
 
@@ -63,11 +73,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.data.fetch import BINANCE_REST, FetchError, RetryPolicy, run_fetch
     from spark_ray.session import connect, disconnect
 
-    symbols = parse_symbols(args.symbols)
-    interval = check_interval(args.interval)
-    start, end = parse_time("--start", args.start), parse_time("--end", args.end)
-    if start >= end:
-        raise UserError("--start must be before --end")
+    symbols, interval, start, end = _series_args(args)
     store = _store(args, settings)
     session = connect(config=settings.ray)
     try:
@@ -137,11 +143,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 def _synth(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.data.synth import Faults, synth_candles
 
-    symbols = parse_symbols(args.symbols)
-    interval = check_interval(args.interval)
-    start, end = parse_time("--start", args.start), parse_time("--end", args.end)
-    if start >= end:
-        raise UserError("--start must be before --end")
+    symbols, interval, start, end = _series_args(args)
     store = _store(args, settings)
     faults = Faults(gaps=args.gaps, duplicates=args.duplicates, bad_rows=args.bad_rows)
     out: dict[str, Any] = {"store": store.uri, "seed": args.seed, "symbols": {}}
