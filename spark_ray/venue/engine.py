@@ -128,7 +128,15 @@ class MarketEngine:
 
     # --- MarketView (REST) ---------------------------------------------------------------
     def now_ms(self) -> int:
-        return self.clock.now_ms()
+        """Market time as clients see it: the clock, but never ahead of what every market has
+        published. Under load the engine's steps lag the wall clock; a candle that
+        /api/v3/time says is closed must already hold all its trades (the REST ETL stores
+        candles it believes closed)."""
+        now = self.clock.now_ms()
+        if not self.opened or not self.markets:
+            return now
+        published = min(m.emitted_until for m in self.markets.values()) - 1
+        return min(now, published)
 
     def minute_rows(self, symbol: str) -> list[CandleRow]:
         m = self.markets[symbol]
