@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from spark_ray.data import readers
 from spark_ray.data.lake import DataStore
+from spark_ray.data.quality import assess_written
 from spark_ray.errors import UserError
 
 
@@ -75,14 +76,18 @@ def import_files(store: DataStore, paths: list[Path], fmt: str, symbol: str | No
     files: list[dict[str, Any]] = []
     total = 0
     for item in parsed:
+        quality: dict[str, Any] | None = None
         if item.dataset == "candles":
             assert item.interval is not None
             res = store.write_candles(item.table, exchange, item.symbol, item.interval)
+            # Only partitions this file touched: the report covers what the import wrote.
+            quality = assess_written(exchange, item.symbol, item.interval, res.tables,
+                                     res.sha256).as_dict()
         else:
             res = store.write_trades(item.table, exchange, item.symbol, dataset=item.dataset)
         total += item.table.num_rows
         files.append({"path": str(item.path), "dataset": item.dataset, "symbol": item.symbol,
                       "interval": item.interval, **res.stats.as_dict(),
-                      "written": res.files})
+                      "written": res.files, "sha256": res.sha256, "quality": quality})
     return {"store": store.uri, "exchange": exchange, "format": fmt, "rows_in": total,
             "files": files}

@@ -65,6 +65,10 @@ class WriteResult:
     files: list[str] = field(default_factory=list)
     rows_written: int = 0
     stats: NormalizeStats = field(default_factory=NormalizeStats)
+    # sha256 of the exact bytes written per file, and the partitions' final contents (in
+    # order): what an import-time quality report needs without reading the lake back.
+    sha256: dict[str, str] = field(default_factory=dict)
+    tables: list[pa.Table] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,9 @@ class DataStore:
     def _read_file(self, path: str) -> pa.Table:
         return pq.read_table(path, filesystem=self.fs)
 
-    def _write_atomic(self, directory: str, table: pa.Table) -> str:
-        """Write ``table`` to ``directory/data.parquet`` via a temp file and a rename."""
+    def _write_atomic(self, directory: str, table: pa.Table) -> tuple[str, str]:
+        """Write ``table`` to ``directory/data.parquet`` via a temp file and a rename;
+        returns the path and the sha256 of the bytes written."""
         self.fs.create_dir(directory, recursive=True)
         final = f"{directory}/{DATA_FILE}"
         # A leading '.' hides the temp file from pyarrow.dataset, DuckDB globs and our readers.
@@ -136,7 +141,7 @@ class DataStore:
             with self.fs.open_output_stream(tmp) as out:
                 out.write(data)
             self.fs.move(tmp, final)
-        return final
+        return final, hashlib.sha256(data).hexdigest()
 
     # --- candles ----------------------------------------------------------------------------------
     def _write_partitions(self, canon: pa.Table, tcol: str, schema: pa.Schema,
@@ -151,7 +156,8 @@ class DataStore:
         """
         keep = [f.name for f in schema if f.name not in constants]
 
-        def one(month_part: tuple[str, pa.Table]) -> tuple[str, int, NormalizeStats | None]:
+        def one(month_part: tuple[str, pa.Table]
+                ) -> tuple[tuple[str, str], pa.Table, NormalizeStats | None]:
             month, part = month_part
             directory = directory_of(month)
             path = f"{directory}/{DATA_FILE}"
@@ -159,14 +165,16 @@ class DataStore:
             if self._exists(path):
                 old = _with_constants(self._read_file(path), schema=schema, **constants)
                 part, mstats = normalize(pa.concat_tables([old, part]))
-            return self._write_atomic(directory, part.select(keep)), part.num_rows, mstats
+            return self._write_atomic(directory, part.select(keep)), part, mstats
 
         result = WriteResult(stats=stats)
         parts = list(self._split_months(canon, tcol))
         with ThreadPoolExecutor(max_workers=min(WRITE_THREADS, max(len(parts), 1))) as pool:
-            for path, rows, mstats in pool.map(one, parts):
+            for (path, digest), table, mstats in pool.map(one, parts):
                 result.files.append(path)
-                result.rows_written += rows
+                result.sha256[path] = digest
+                result.tables.append(table)
+                result.rows_written += table.num_rows
                 if mstats is not None:
                     stats.conflicts += mstats.conflicts
                     stats.conflict_keys = (stats.conflict_keys + mstats.conflict_keys)[:20]

@@ -199,6 +199,22 @@ def summarize(exchange: str, symbol: str, interval: str, months: list[MonthQuali
     )
 
 
+def assess_written(exchange: str, symbol: str, interval: str, tables: list[pa.Table],
+                   sha256: dict[str, str]) -> SeriesQuality:
+    """Quality of a series as just written (its partitions' final contents, in month order),
+    with the sha256 of each file's bytes: the import's report, without reading the lake."""
+    table = pa.concat_tables(tables) if tables else None
+    if table is None or table.num_rows == 0:
+        return summarize(exchange, symbol, interval, [], None, None)
+    months = assess_table(table, interval)
+    by_month = {p.rsplit("month=", 1)[1].split("/")[0]: (p, d) for p, d in sha256.items()}
+    for m in months:
+        if m.month in by_month:
+            m.file, m.sha256 = by_month[m.month]
+    t = table.column("open_time").cast(pa.int64())
+    return summarize(exchange, symbol, interval, months, int(t[0].as_py()), int(t[-1].as_py()))
+
+
 def check_store(store: DataStore) -> list[SeriesQuality]:
     """Assess every candle series in the lake, with each partition file's sha256."""
     reports = []

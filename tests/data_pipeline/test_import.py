@@ -54,6 +54,18 @@ def test_every_real_file_imports_with_known_counts(tmp_path: Path) -> None:
     assert trades.column("trade_time").type == pa.timestamp("ms", tz="UTC")
 
 
+def test_import_reports_quality_and_checksums_of_what_it_wrote(tmp_path: Path) -> None:
+    store = DataStore(tmp_path / "lake")
+    report = import_files(store, [sample("ADA_BTC-5m.feather")], "freqtrade")
+    q = report["files"][0]["quality"]
+    assert (q["expected"], q["present"], q["missing"]) == (5760, 5720, 40)
+    on_disk = {p: hashlib.sha256(Path(p).read_bytes()).hexdigest()
+               for p in report["files"][0]["written"]}
+    assert report["files"][0]["sha256"] == on_disk
+    assert [m["sha256"] for m in q["months"]] == list(on_disk.values())
+    assert q == check_store(store)[0].as_dict()  # same as the from-disk check
+
+
 def test_lake_is_readable_without_this_package(tmp_path: Path) -> None:
     import_files(DataStore(tmp_path / "lake"), [sample("ETH_BTC-5m.feather")], "freqtrade")
     dataset = ds.dataset(tmp_path / "lake" / "candles", format="parquet", partitioning="hive")
