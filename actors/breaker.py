@@ -186,6 +186,9 @@ class CircuitBreakerActor:
                     next_tick = time.monotonic() + tick_s
                     with self._lock:
                         self._core.tick()
+                        # Ray 2.60 stops exporting a gauge ~20 s after its last set(): a breaker
+                        # tripped for longer would vanish from Prometheus and its alert resolve.
+                        self._g_state.set(int(self._core.state))
             except Exception:  # e.g. the journal's disk is full: keep the thread alive
                 log.exception("breaker background work failed")
 
