@@ -16,6 +16,7 @@ from spark_ray.backtest import CostModel
 from spark_ray.backtest.data import bars_from_store, fingerprint
 from spark_ray.backtest.strategy import BarData
 from spark_ray.errors import UserError
+from spark_ray.tune.metrics import TuneMetricsCallback
 from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.spaces import SearchSpace
 from spark_ray.tune.trainable import Payload, ScenarioData, trainable
@@ -101,8 +102,17 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
             search_alg=_search_alg(search, metric, seed),
             scheduler=_scheduler(scheduler, folds), reuse_actors=True),
         run_config=tune.RunConfig(name=name, storage_path=str(storage.resolve()),
-                                  verbose=verbose, callbacks=lean_loggers()),
+                                  verbose=verbose,
+                                  callbacks=[*lean_loggers(),
+                                             TuneMetricsCallback(experiment_label(storage, name),
+                                                                 metric)]),
     )
+
+
+def experiment_label(storage: Path, name: str) -> str:
+    """The ``experiment`` metric label: the run folder's name (its NONCE) when under one."""
+    parent = storage.resolve().parent.name
+    return f"{parent}/{name}" if parent else name
 
 
 def lean_loggers() -> list[Any]:

@@ -185,3 +185,30 @@ def test_review_approve_check_and_tampering(ray_session: Session, lake: Path,
     rr.unlink()
     r = run_cli("params", "check", str(approved))
     assert r.code == 1 and "is missing" in r.err
+
+
+def test_sweep_exports_tune_metrics(ray_session: Session, lake: Path, tmp_path: Path) -> None:
+    import re
+    import urllib.request
+
+    board = _run(lake, tmp_path, "rsi_reversion", trials=4, folds=2)
+    best = max(r["objective"] for r in board.valid)
+    url = f"http://127.0.0.1:{ray_session.metrics_export_port}/metrics"
+    label = re.escape(f'experiment="{tmp_path.name}/optimize"')
+
+    def value(name: str, text: str) -> float | None:
+        m = re.search(name + r"\{[^}]*" + label + r"[^}]*\} ([0-9.e+-]+)", text)
+        return float(m.group(1)) if m else None
+
+    deadline = time.time() + 60  # Ray exports every ~10 s; wait for *this* experiment's values
+    finished = objective = None
+    while time.time() < deadline:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        finished = value("ray_tune_trials_finished_total", text)
+        objective = value("ray_tune_best_objective", text)
+        if finished == 4 and objective is not None:
+            break
+        time.sleep(2)
+    assert finished == 4
+    assert objective is not None and abs(objective - best) < 1e-6
