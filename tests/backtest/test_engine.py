@@ -67,9 +67,9 @@ def test_sma_cross_matches_backtesting_py(name: str) -> None:
     ours = run_bars(real_bars(name), "sma_cross", {"fast": 10, "slow": 30}, cash=1e9,
                     costs=CostModel(fee_bps=fee * 1e4)).trades
     assert len(ours) == len(peer) > 50
-    assert (ours["entry_time"].values == peer["EntryTime"].values).all()
-    assert (ours["exit_time"].values == peer["ExitTime"].values).all()
-    assert np.max(np.abs(ours["return"].values - peer["ReturnPct"].values)) < 1e-9
+    assert list(ours["entry_time"]) == list(peer["EntryTime"])
+    assert list(ours["exit_time"]) == list(peer["ExitTime"])
+    assert np.max(np.abs(ours["return"].to_numpy() - peer["ReturnPct"].to_numpy())) < 1e-9
 
 
 @pytest.mark.parametrize("strategy", ["sma_cross", "rsi_reversion", "donchian_breakout",
