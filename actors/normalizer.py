@@ -1,0 +1,303 @@
+"""``NormalizerActor``: raw frame batches -> canonical Arrow batches for the sink and subscribers.
+
+A thin asyncio shell over :class:`spark_ray.streams.normalize.NormalizerCore` (one per shard of
+symbols). ``ingest`` parses, deduplicates and gap-checks a batch, writes the result to the sink
+and only then returns: the connector's acknowledgement means "durable", so killing this actor at
+any point loses nothing (the connector resends, the sink deduplicates). After a restart it seeds
+its dedup/gap state from what the sink stores. A tick loop fetches REST backfills for gaps past
+their grace period, tail checks after reconnects, and depth snapshots; and exports metrics.
+Malformed frames go to the dead-letter store with their reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pyarrow as pa
+import ray
+from ray.util.metrics import Counter, Gauge
+
+from spark_ray.streams import metrics as m
+from spark_ray.streams.deadletter import DeadLetterStore
+from spark_ray.streams.metrics import LatencyHist
+from spark_ray.streams.normalize import (
+    NormalizerConfig,
+    NormalizerCore,
+    Output,
+    RepairRequest,
+    warmup_trades,
+)
+from spark_ray.streams.rest import PAGE, BinanceRest, RestError, row_id
+
+log = logging.getLogger(__name__)
+MAX_TAIL_PAGES = 50
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class NormalizerActor:
+    def __init__(self, config: NormalizerConfig, sink: Any, rest_url: str | None,
+                 deadletter_dir: str, name: str = "normalizer", tick_ms: int = 100) -> None:
+        self.cfg = config
+        self.core = NormalizerCore(config)
+        self.sink = sink
+        self.name = name
+        self.rest = BinanceRest(rest_url) if rest_url and config.exchange == "binance" else None
+        self.dead = DeadLetterStore(Path(deadletter_dir) / config.exchange, name.replace(":", "-"))
+        self.tick_ms = tick_ms
+        self.lag = LatencyHist()
+        self._ready: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # repairs and snapshots in flight
+        self._tick_task: asyncio.Task[None] | None = None
+        self._subs: list[tuple[Any, str, list[Any]]] = []
+        self._inflight_writes = 0
+        self._exported: dict[str, dict[Any, int]] = {}
+        self.stats: dict[str, Any] = {"batches": 0, "rows_out": 0, "sink_retries": 0,
+                                      "rest_failures": 0, "subscriber_drops": 0,
+                                      "started_ms": _ms(), "last_batch_ms": 0, "seeded": {}}
+        tags = m.LABELS
+        self._c_msgs = Counter(m.MESSAGES, "Frames accepted, by stream.", tag_keys=tags)
+        self._c_gaps = Counter(m.SEQ_GAPS, "Sequence gaps that REST repair could not fill.",
+                               tag_keys=tags)
+        self._c_dups = Counter(m.DUPS, "Duplicate events dropped.", tag_keys=tags)
+        self._c_dead = Counter(m.DEAD_LETTERS, "Frames sent to the dead-letter store.",
+                               tag_keys=(*tags, "reason"))
+        self._g_lag = Gauge(m.INGEST_LAG, "Receive time minus exchange event time (s).",
+                            tag_keys=tags)
+        self._g_seq = Gauge(m.LAST_SEQ, "Last trade id seen.", tag_keys=tags)
+
+    # --- start-up -----------------------------------------------------------------------------
+    async def _ensure_ready(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._seed()
+            finally:
+                self._ready.set_result(None)
+                self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+        await self._ready
+
+    async def _seed(self) -> None:
+        """Dedup and gap state from what the sink stores (matters after a restart)."""
+        now = _ms()
+        for dataset in ("trades", "agg_trades"):
+            try:
+                cov = await self.sink.coverage.remote(dataset, list(self.cfg.symbols))
+            except ray.exceptions.RayError:
+                log.warning("%s: sink unreachable at start; starting without its coverage",
+                            self.name)
+                return
+            for sym, pairs in cov.items():
+                self.core.seed(dataset, sym, [tuple(p) for p in pairs], now)
+                self.stats["seeded"][f"{dataset}:{sym}"] = len(pairs)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def warmup(self) -> bool:
+        """Seed from the sink and start the ticker before the first frame arrives."""
+        await self._ensure_ready()
+        warmup_trades(self.cfg.exchange)  # first-use costs of parsing and Arrow, off the clock
+        return True
+
+    # --- the hot path -----------------------------------------------------------------------------
+    async def ingest(self, seq: int, frames: list[bytes], recv_ms: list[int],
+                     marks: list[str] | None = None) -> dict[str, int]:
+        """Take one batch; returns once its rows are durable in the sink."""
+        await self._ensure_ready()
+        out = self.core.process(frames, recv_ms, _ms())
+        if marks:
+            self.core.on_reconnect()
+        if out.dead:
+            self.dead.append(out.dead)
+        self.lag.add(self.core.drain_lags())
+        self.stats["batches"] += 1
+        self.stats["last_batch_ms"] = _ms()
+        await self._deliver(out.trades, out.book)
+        self._publish(out)
+        return {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
+
+    async def _deliver(self, trades: dict[str, pa.Table], book: pa.Table | None) -> None:
+        tables = dict(trades)
+        if book is not None and book.num_rows:
+            tables["book"] = book
+        if not tables:
+            return
+        delay = 0.05
+        self._inflight_writes += 1
+        try:
+            while True:
+                try:
+                    await self.sink.write.remote(tables)
+                    break
+                except ray.exceptions.RayError as e:
+                    # The sink is restarting (it replays its WAL): keep the rows, try again.
+                    self.stats["sink_retries"] += 1
+                    self.stats["last_sink_error"] = str(e)[-600:]
+                    log.info("%s: sink write failed (%s); retrying", self.name, type(e).__name__)
+                    await asyncio.sleep(delay)
+                    delay = min(2.0, delay * 2)
+        finally:
+            self._inflight_writes -= 1
+        self.stats["rows_out"] += sum(t.num_rows for t in tables.values())
+
+    def _publish(self, out: Output) -> None:
+        if not self._subs or not (out.trades or out.book is not None):
+            return
+        payload = {"trades": out.trades, "book": out.book}
+        for handle, method, pending in self._subs:
+            pending[:] = [r for r in pending if not _done(r)]
+            if len(pending) >= 8:  # a slow subscriber never stalls ingestion
+                self.stats["subscriber_drops"] += 1
+                continue
+            pending.append(getattr(handle, method).remote(payload))
+
+    # --- subscribers ------------------------------------------------------------------------------
+    def subscribe(self, handle: Any, method: str = "on_market_data") -> int:
+        self._subs.append((handle, method, []))
+        return len(self._subs)
+
+    def best(self, symbol: str) -> dict[str, Any] | None:
+        """Best bid/ask of the local book (depth stream) or the last bookTicker."""
+        return self.core.best.get(symbol)
+
+    # --- background work --------------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_ms / 1000)
+            try:
+                now = _ms()
+                for req in self.core.repairs_due(now):
+                    self._spawn(self._repair(req))
+                for sym in self.core.snapshots_wanted():
+                    self._spawn(self._snapshot(sym))
+                self._export()
+            except Exception:
+                log.exception("%s: tick failed", self.name)
+
+    async def _repair(self, req: RepairRequest) -> None:
+        if self.rest is None:
+            self.core.on_repair(req, None, _ms())
+            return
+        rows: list[dict[str, Any]] = []
+        ok = True
+        frm = req.lo
+        pages = 0
+        try:
+            while True:
+                limit = PAGE if req.hi is None else min(PAGE, req.hi - frm + 1)
+                page = await self.rest.trades_page(req.dataset, req.symbol, frm, limit)
+                pages += 1
+                rows.extend(page)
+                ids = [i for r in page if (i := row_id(req.dataset, r)) is not None]
+                if not ids:
+                    break
+                frm = max(ids) + 1
+                if req.hi is not None and frm > req.hi:
+                    break
+                if req.hi is None and (len(page) < limit or pages >= MAX_TAIL_PAGES):
+                    break
+        except (RestError, aiohttp.ClientError, TimeoutError, ValueError) as e:
+            ok = False
+            self.stats["rest_failures"] += 1
+            log.info("%s: backfill %s %s from %d failed: %s", self.name, req.dataset, req.symbol,
+                     req.lo, e)
+        table = self.core.on_repair(req, rows if (rows or ok) else None, _ms())
+        if table is not None and table.num_rows:
+            await self._deliver({req.dataset: table}, None)
+            self._publish(Output(trades={req.dataset: table}))
+
+    async def _snapshot(self, symbol: str) -> None:
+        body: Any = None
+        if self.rest is not None:
+            try:
+                body = await self.rest.depth(symbol)
+            except (RestError, aiohttp.ClientError, TimeoutError, ValueError):
+                self.stats["rest_failures"] += 1
+                await asyncio.sleep(0.5)
+        book = self.core.on_snapshot(symbol, body)
+        if book is not None:
+            await self._deliver({}, book)
+
+    def _export(self) -> None:
+        """Counter deltas and gauges to Ray's metrics (a handful of calls per tick)."""
+        ex = self.cfg.exchange
+        c = self.core.counters
+        for metric, name, values in ((self._c_msgs, "msgs", c.messages),
+                                     (self._c_dups, "dups", c.dups),
+                                     (self._c_gaps, "gaps", c.gaps_unrepaired)):
+            seen = self._exported.setdefault(name, {})
+            for (sym, stream), n in values.items():
+                d = n - seen.get((sym, stream), 0)
+                if d > 0:
+                    metric.inc(d, {"exchange": ex, "symbol": sym, "stream": stream})
+                    seen[(sym, stream)] = n
+        seen = self._exported.setdefault("dead", {})
+        for reason, n in c.dead_letters.items():
+            d = n - seen.get(reason, 0)
+            if d > 0:
+                self._c_dead.inc(d, {"exchange": ex, "symbol": "all", "stream": "all",
+                                     "reason": reason})
+                seen[reason] = n
+        for (sym, stream), lag in self.core.last_lag_ms.items():
+            self._g_lag.set(lag / 1000, {"exchange": ex, "symbol": sym, "stream": stream})
+        for (sym, stream), last in self.core.last_ids.items():
+            self._g_seq.set(last, {"exchange": ex, "symbol": sym, "stream": stream})
+
+    # --- status -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        c = self.core.counters
+        now = _ms()
+        last = self.stats["last_batch_ms"]
+
+        def flat(d: dict[tuple[str, str], int]) -> dict[str, int]:
+            return {f"{s}:{k}": v for (s, k), v in d.items()}
+
+        return {
+            **self.stats, "name": self.name, "frames": c.frames, "messages": flat(c.messages),
+            "dups": flat(c.dups), "out_of_order": flat(c.out_of_order),
+            "gaps_detected": flat(c.gaps_detected), "gaps_repaired": flat(c.gaps_repaired),
+            "gaps_unrepaired": flat(c.gaps_unrepaired), "repaired_rows": c.repaired_rows,
+            "skipped_ids": c.skipped_ids,
+            "dead_letters": dict(c.dead_letters), "ignored": c.ignored,
+            "depth_resyncs": c.depth_resyncs, "open_gaps": self.core.open_gaps(),
+            "unrepaired": self.core.unrepaired(), "inflight_writes": self._inflight_writes,
+            "background_tasks": len(self._tasks), "last_ids": flat(self.core.last_ids),
+            "last_batch_age_s": (now - last) / 1000 if last else None,
+            "lag": self.lag.summary(), "lag_hist": self.lag.to_sparse(),
+            "books": {s: ds.synced for s, ds in self.core.depth.items()},
+            "dead_letter_file": str(self.dead.path),
+        }
+
+    async def quiesce(self, timeout_s: float = 10.0) -> bool:
+        """Wait until no repair, snapshot or sink write is in flight and no gap is open."""
+        await self._ensure_ready()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self._tasks and not self._inflight_writes and not self.core.open_gaps():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def close(self) -> None:
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        if self.rest is not None:
+            await self.rest.close()
+
+
+def _done(ref: Any) -> bool:
+    ready, _ = ray.wait([ref], timeout=0)
+    return bool(ready)

@@ -1,0 +1,201 @@
+"""Driver side of the fabric: create the named actors, wire them, supervise, drain, stop.
+
+One sink per exchange, and per shard of symbols one normalizer and one connector:
+``connector:<exchange>:<i>`` -> ``normalizer:<exchange>:<i>`` -> ``sink:<exchange>``. Actors are
+named in ``namespace`` (tests use a unique one each), restartable (``max_restarts=-1``) and
+spread over nodes (``scheduling_strategy="SPREAD"``) when the cluster has several.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from spark_ray.streams.metrics import LatencyHist
+from spark_ray.streams.normalize import NormalizerConfig
+from spark_ray.streams.plan import btcturk_channels, shard_symbols, stream_names
+
+
+@dataclass
+class FabricConfig:
+    exchange: str = "binance"
+    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT"])
+    streams: list[str] = field(default_factory=lambda: ["trade"])
+    ws_url: str = "wss://stream.binance.com:9443"
+    rest_url: str | None = "https://api.binance.com"
+    store: str = "lake"
+    wal_dir: str | None = None
+    shards: int = 1
+    namespace: str = "spark_ray"
+    # connector
+    batch_max: int = 2_000
+    flush_ms: float = 20.0
+    max_inflight: int = 4
+    rollover_s: float = 23.5 * 3600
+    ping_s: float = 5.0
+    max_streams_per_connection: int = 1024
+    # normalizer
+    grace_ms: int = 250
+    idle_check_ms: int = 3_000
+    start_ids: dict[str, int] = field(default_factory=dict)
+    # sink
+    sink_flush_ms: int = 1_000
+    sink_flush_rows: int = 200_000
+
+
+class Fabric:
+    def __init__(self, cfg: FabricConfig) -> None:
+        self.cfg = cfg
+        self.sink: Any = None
+        self.normalizers: list[Any] = []
+        self.connectors: list[Any] = []
+        self.names: dict[str, str] = {}
+
+    @property
+    def deadletter_dir(self) -> str:
+        return os.path.join(_local_root(self.cfg.store), "_deadletter")
+
+    def start(self) -> Fabric:
+        from spark_ray.actors.connector import ConnectorActor, ConnectorConfig
+        from spark_ray.actors.naming import actor_name
+        from spark_ray.actors.normalizer import NormalizerActor
+        from spark_ray.actors.sink import SinkActor
+
+        cfg = self.cfg
+        opts: dict[str, Any] = {"namespace": cfg.namespace, "get_if_exists": True,
+                                "max_restarts": -1}
+        if len(ray.nodes()) > 1:
+            opts["scheduling_strategy"] = "SPREAD"
+        sink_name = actor_name("sink", cfg.exchange)
+        self.sink = SinkActor.options(name=sink_name, **opts).remote(
+            cfg.store, cfg.exchange, cfg.wal_dir, cfg.sink_flush_rows, cfg.sink_flush_ms,
+            sink_name)
+        self.names["sink"] = sink_name
+        kinds = [s for s in cfg.streams]
+        for i, syms in enumerate(shard_symbols(cfg.symbols, cfg.shards)):
+            nname = actor_name("normalizer", cfg.exchange, i)
+            ncfg = NormalizerConfig(exchange=cfg.exchange, symbols=tuple(syms),
+                                    grace_ms=cfg.grace_ms, idle_check_ms=cfg.idle_check_ms,
+                                    start_ids=dict(cfg.start_ids),
+                                    detect_gaps=cfg.exchange == "binance",
+                                    repair=cfg.exchange == "binance")
+            norm = NormalizerActor.options(name=nname, **opts).remote(
+                ncfg, self.sink, cfg.rest_url, self.deadletter_dir, nname)
+            cname = actor_name("connector", cfg.exchange, i)
+            ccfg = ConnectorConfig(
+                exchange=cfg.exchange, ws_url=cfg.ws_url, symbols=syms,
+                streams=stream_names(syms, kinds) if cfg.exchange == "binance" else [],
+                btcturk_pairs=[e for _, e in btcturk_channels(syms)]
+                if cfg.exchange == "btcturk" else [],
+                batch_max=cfg.batch_max, flush_ms=cfg.flush_ms, max_inflight=cfg.max_inflight,
+                rollover_s=cfg.rollover_s, ping_s=cfg.ping_s,
+                max_streams_per_connection=cfg.max_streams_per_connection)
+            conn = ConnectorActor.options(name=cname, **opts).remote(
+                ccfg, norm, cname)
+            self.normalizers.append(norm)
+            self.connectors.append(conn)
+            self.names[f"normalizer:{i}"] = nname
+            self.names[f"connector:{i}"] = cname
+        ray.get([self.sink.warmup.remote(), *(n.warmup.remote() for n in self.normalizers)],
+                timeout=120)
+        ray.get([c.start.remote() for c in self.connectors], timeout=60)
+        return self
+
+    def supervise(self) -> None:
+        """Restarted connectors come back idle: start them again (idempotent)."""
+        ray.get([c.start.remote() for c in self.connectors], timeout=30)
+
+    def status(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """Every actor's status; an unreachable actor reports ``{"error": ...}``."""
+        out: dict[str, Any] = {}
+        calls = [("sink", self.sink.stats.remote())]
+        calls += [(self.names[f"normalizer:{i}"], n.status.remote())
+                  for i, n in enumerate(self.normalizers)]
+        calls += [(self.names[f"connector:{i}"], c.status.remote())
+                  for i, c in enumerate(self.connectors)]
+        for name, ref in calls:
+            try:
+                out[name] = ray.get(ref, timeout=timeout_s)
+            except (ray.exceptions.RayError, TimeoutError) as e:
+                out[name] = {"error": type(e).__name__}
+        return out
+
+    def stored_counts(self) -> dict[str, int]:
+        return dict(ray.get(self.sink.stats.remote(), timeout=30)["stored"])
+
+    def coverage(self, dataset: str = "trades") -> dict[str, list[tuple[int, int]]]:
+        """Stored id intervals per symbol (the sink's dedup state)."""
+        return dict(ray.get(self.sink.coverage.remote(dataset), timeout=30))
+
+    def wait_stored(self, expected: dict[str, int], timeout_s: float = 60.0) -> dict[str, int]:
+        """Block until the sink stores at least ``expected`` rows per "dataset:SYMBOL"."""
+        deadline = time.monotonic() + timeout_s
+        got: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            try:
+                self.supervise()
+                got = self.stored_counts()
+            except ray.exceptions.RayError:
+                time.sleep(0.2)
+                continue
+            if all(got.get(k, 0) >= v for k, v in expected.items()):
+                return got
+            time.sleep(0.1)
+        return got
+
+    def quiesce(self, timeout_s: float = 20.0) -> bool:
+        return all(ray.get([n.quiesce.remote(timeout_s) for n in self.normalizers],
+                           timeout=timeout_s + 30))
+
+    def slo_stats(self) -> dict[str, Any]:
+        """Merged latency histograms and totals from every actor (for the SLO summary)."""
+        st = self.status(timeout_s=30)
+        lag = LatencyHist()
+        totals = {"frames": 0, "dead_letters": 0, "dups": 0, "gaps_unrepaired": 0,
+                  "repaired_rows": 0, "chaos_dropped": 0}
+        for name, s in st.items():
+            if "lag_hist" in s:
+                lag = lag.merge(LatencyHist.from_sparse(s["lag_hist"]))
+                totals["frames"] += s["frames"]
+                totals["dead_letters"] += sum(s["dead_letters"].values())
+                totals["dups"] += sum(s["dups"].values())
+                totals["gaps_unrepaired"] += sum(s["gaps_unrepaired"].values())
+                totals["repaired_rows"] += s["repaired_rows"]
+            if name.startswith("connector"):
+                totals["chaos_dropped"] += s.get("chaos_dropped", 0)
+        e2db = LatencyHist.from_sparse(st["sink"].get("event_to_db_hist", {}))
+        return {"lag": lag, "event_to_db": e2db, "totals": totals, "status": st}
+
+    def stop(self, compact: bool = True, kill: bool = True) -> dict[str, Any]:
+        """Connectors hand off what they read, normalizers finish repairs, the sink flushes
+        (and compacts); then the actors are killed (``kill=False`` leaves them for a restart)."""
+        result: dict[str, Any] = {}
+        try:
+            ray.get([c.stop.remote() for c in self.connectors], timeout=60)
+            self.quiesce(10.0)
+            ray.get([n.close.remote() for n in self.normalizers], timeout=30)
+            result = ray.get(self.sink.close.remote(compact), timeout=120)
+        finally:
+            if kill:
+                self.kill()
+        return result
+
+    def kill(self) -> None:
+        for h in [*self.connectors, *self.normalizers, self.sink]:
+            if h is not None:
+                with contextlib.suppress(ValueError, ray.exceptions.RayError):
+                    ray.kill(h, no_restart=True)
+        self.connectors, self.normalizers, self.sink = [], [], None
+
+
+def _local_root(store: str) -> str:
+    if "://" in store:
+        if store.startswith("file://"):
+            return store[len("file://"):]
+        return os.path.abspath("_streams_local")
+    return os.path.abspath(store)

@@ -1,0 +1,361 @@
+"""The sink's core: dedup against everything stored, write-ahead log, then Parquet parts.
+
+Lake layout (hive partitions, the same tree as :class:`spark_ray.data.lake.DataStore`)::
+
+    trades/exchange=binance/symbol=BTCUSDT/month=2026-11/part-<ms>-<seq>.parquet
+    agg_trades/...                       (aggregate trades, keyed by aggregate id)
+    book/exchange=binance/symbol=BTCUSDT/month=2026-11/part-...parquet   (top of book)
+
+Streaming appends small ``part-*.parquet`` files (atomic: temp name, then rename) so a flush never
+rewrites what is already stored; :func:`compact` folds a partition's parts into the single
+``data.parquet`` that ``DataStore.trades`` reads. Readers that glob the folders (pyarrow.dataset,
+DuckDB, polars) see both. Dedup key: (exchange, symbol, trade id) for trades, (exchange, symbol,
+source, update id) for the book, so WAL replays and at-least-once re-sends never duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from spark_ray.data.lake import DATA_FILE, PARQUET_OPTS, DataStore, month_key
+from spark_ray.schemas import TRADE_SCHEMA, constant_strings
+from spark_ray.streams.ids import IdRanges
+from spark_ray.streams.normalize import BOOK_SCHEMA
+from spark_ray.streams.wal import WriteAheadLog
+
+TRADE_DATASETS = ("trades", "agg_trades")
+DATASETS = (*TRADE_DATASETS, "book")
+SCHEMAS = {"trades": TRADE_SCHEMA, "agg_trades": TRADE_SCHEMA, "book": BOOK_SCHEMA}
+KEY = {"trades": "trade_id", "agg_trades": "trade_id", "book": "update_id"}
+TIME = {"trades": "trade_time", "agg_trades": "trade_time", "book": "recv_time"}
+PARTITION_COLS = ("exchange", "symbol")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class WriteAck:
+    accepted: int = 0
+    duplicates: int = 0
+    latencies_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    commit_ms: int = 0
+
+
+class StreamStore:
+    """Owns one exchange's streaming datasets in a lake root. Not thread-safe: one writer."""
+
+    def __init__(self, root: str, exchange: str, wal_dir: str | None = None,
+                 flush_rows: int = 200_000, flush_ms: int = 1_000) -> None:
+        self.lake = DataStore(root)
+        self.exchange = exchange
+        if wal_dir is None:
+            if not self.lake._local:
+                raise ValueError("a non-local lake needs a local wal_dir")
+            wal_dir = os.path.join(self.lake.root, "_wal", exchange)
+        self.flush_rows = flush_rows
+        self.flush_ms = flush_ms
+        self.ids: dict[tuple[str, str], IdRanges] = {}
+        self.marks: dict[tuple[str, str], int] = {}  # book: (symbol, source) -> last update id
+        self.buffer: dict[str, list[pa.Table]] = {}
+        self.buffered_rows = 0
+        self.buffer_since_ms = 0
+        self.parts_written = 0
+        self.rows_written = 0
+        self.duplicates = 0
+        self.flushes = 0
+        self._seq = 0
+        self._load_ids()
+        self.wal = WriteAheadLog(wal_dir)
+        self.replayed_rows, self.torn_segments = self._replay()
+
+    # --- start-up -----------------------------------------------------------------------------
+    def _load_ids(self) -> None:
+        for dataset in DATASETS:
+            for symbol in self.lake._subdirs(f"{self.lake.root}/{dataset}/exchange="
+                                             f"{self.exchange}", "symbol"):
+                cols = ["update_id", "source"] if dataset == "book" else ["trade_id"]
+                for path in self._files(dataset, symbol):
+                    t = pq.read_table(path, columns=cols, filesystem=self.lake.fs)
+                    self._remember(dataset, symbol, t)
+
+    def _remember(self, dataset: str, symbol: str, t: pa.Table) -> None:
+        if dataset == "book":
+            for src, uid in zip(t.column("source").to_pylist(), t.column("update_id").to_pylist(),
+                                strict=True):
+                key = (symbol, src)
+                if uid > self.marks.get(key, -1):
+                    self.marks[key] = uid
+        else:
+            self.ids.setdefault((dataset, symbol), IdRanges()).add_ids(
+                t.column("trade_id").to_numpy())
+
+    def _replay(self) -> tuple[int, int]:
+        logged, torn = self.wal.replay()
+        n = 0
+        for dataset, tables in logged.items():
+            for t in tables:
+                kept = self._dedup(dataset, t)
+                self._commit(dataset, kept)
+                if kept.num_rows:
+                    self.buffer.setdefault(dataset, []).append(kept)
+                    n += kept.num_rows
+        if logged:
+            self.buffered_rows = n
+            self.flush()  # into Parquet now, and the log starts empty
+        return n, torn
+
+    # --- paths --------------------------------------------------------------------------------
+    def _files(self, dataset: str, symbol: str) -> Iterator[str]:
+        yield from lake_files(self.lake, dataset, self.exchange, symbol)
+
+    # --- the write path ---------------------------------------------------------------------
+    def _dedup(self, dataset: str, t: pa.Table) -> pa.Table:
+        """Rows of ``t`` not stored (or logged) yet. Pure: :meth:`_commit` records them, only
+        once they are durable (a failed WAL append must not make a retry look duplicate)."""
+        if t.num_rows == 0:
+            return t
+        if dataset == "book":
+            marks: dict[tuple[str, str], int] = {}
+            keep = []
+            for sym, src, uid in zip(t.column("symbol").to_pylist(),
+                                     t.column("source").to_pylist(),
+                                     t.column("update_id").to_pylist(), strict=True):
+                key = (sym, src)
+                ok = uid > marks.get(key, self.marks.get(key, -1))
+                if ok:
+                    marks[key] = uid
+                keep.append(ok)
+            mask = np.asarray(keep, dtype=bool)
+        else:
+            syms = t.column("symbol").to_numpy(zero_copy_only=False)
+            ids = t.column("trade_id").to_numpy()
+            mask = np.zeros(t.num_rows, dtype=bool)
+            for s in np.unique(syms).tolist():
+                idx = np.flatnonzero(syms == s)
+                ranges = self.ids.get((dataset, s))
+                sub = ids[idx]
+                fresh = ~ranges.contains_mask(sub) if ranges is not None else np.ones(
+                    len(sub), dtype=bool)
+                _, first = np.unique(sub, return_index=True)  # first occurrence in the batch
+                once = np.zeros(len(sub), dtype=bool)
+                once[first] = True
+                mask[idx[fresh & once]] = True
+        dups = int(t.num_rows - np.count_nonzero(mask))
+        self.duplicates += dups
+        return t if dups == 0 else t.filter(pa.array(mask))
+
+    def _commit(self, dataset: str, t: pa.Table) -> None:
+        """Remember durable rows as stored (the dedup state)."""
+        if dataset == "book":
+            for sym, src, uid in zip(t.column("symbol").to_pylist(),
+                                     t.column("source").to_pylist(),
+                                     t.column("update_id").to_pylist(), strict=True):
+                key = (sym, src)
+                if uid > self.marks.get(key, -1):
+                    self.marks[key] = uid
+            return
+        syms = t.column("symbol").to_numpy(zero_copy_only=False)
+        ids = t.column("trade_id").to_numpy()
+        for s in np.unique(syms).tolist():
+            self.ids.setdefault((dataset, s), IdRanges()).add_ids(ids[syms == s])
+
+    def write(self, tables: dict[str, pa.Table]) -> WriteAck:
+        """Dedup, log durably, buffer for Parquet. When this returns the rows are committed."""
+        ack = WriteAck()
+        fresh: dict[str, pa.Table] = {}
+        stamp = now_ms()
+        for dataset, t in tables.items():
+            if dataset not in SCHEMAS:
+                raise ValueError(f"unknown dataset {dataset!r}")
+            if t is None or t.num_rows == 0:
+                continue
+            t = t.cast(SCHEMAS[dataset]) if t.schema != SCHEMAS[dataset] else t
+            n0 = t.num_rows
+            t = self._dedup(dataset, t)
+            ack.duplicates += n0 - t.num_rows
+            if t.num_rows == 0:
+                continue
+            if dataset != "book":
+                i = t.schema.get_field_index("stored_time")
+                t = t.set_column(i, "stored_time",
+                                 pa.array(np.full(t.num_rows, stamp, dtype=np.int64))
+                                 .cast(TRADE_SCHEMA.field("stored_time").type))
+            fresh[dataset] = t
+        if not fresh:
+            return ack
+        self.wal.append(fresh)
+        ack.commit_ms = now_ms()
+        for dataset, t in fresh.items():
+            self._commit(dataset, t)
+        lat: list[np.ndarray] = []
+        for dataset, t in fresh.items():
+            if not self.buffer.get(dataset):
+                self.buffer.setdefault(dataset, [])
+            self.buffer[dataset].append(t)
+            ack.accepted += t.num_rows
+            if dataset != "book":
+                ev = pc.coalesce(t.column("event_time"), t.column("trade_time"))
+                ms = ev.cast(pa.int64()).to_numpy(zero_copy_only=False)
+                lat.append(ack.commit_ms - ms.astype(np.float64))
+        if self.buffered_rows == 0:
+            self.buffer_since_ms = ack.commit_ms
+        self.buffered_rows += ack.accepted
+        ack.latencies_ms = np.concatenate(lat) if lat else np.zeros(0)
+        return ack
+
+    def flush_due(self, now: int | None = None) -> bool:
+        if self.buffered_rows == 0:
+            return False
+        now = now_ms() if now is None else now
+        return self.buffered_rows >= self.flush_rows or now - self.buffer_since_ms >= self.flush_ms
+
+    def flush(self) -> list[str]:
+        """Buffered rows -> one Parquet part per (dataset, symbol, month); then empty the WAL."""
+        files: list[str] = []
+        for dataset, tables in self.buffer.items():
+            if not tables:
+                continue
+            t = pa.concat_tables(tables)
+            for symbol, month, part in _split(t, TIME[dataset]):
+                part = part.sort_by([(KEY[dataset], "ascending")]) if dataset != "book" else part
+                files.append(self._write_part(dataset, symbol, month, part))
+                self.rows_written += part.num_rows
+        self.buffer = {}
+        self.buffered_rows = 0
+        self.wal.truncate()
+        self.flushes += 1
+        return files
+
+    def _write_part(self, dataset: str, symbol: str, month: str, t: pa.Table) -> str:
+        directory = self.lake.trade_dir(self.exchange, symbol, month, dataset)
+        self.lake.fs.create_dir(directory, recursive=True)
+        self._seq += 1
+        name = f"part-{now_ms()}-{os.getpid()}-{self._seq:06d}.parquet"
+        tmp = f"{directory}/.{name}.tmp"
+        final = f"{directory}/{name}"
+        body = t.drop_columns(list(PARTITION_COLS))
+        if self.lake._local:
+            with open(tmp, "wb") as f:
+                pq.write_table(body, f, **PARQUET_OPTS)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        else:
+            pq.write_table(body, tmp, filesystem=self.lake.fs, **PARQUET_OPTS)
+            self.lake.fs.move(tmp, final)
+        self.parts_written += 1
+        return final
+
+    def close(self) -> list[str]:
+        files = self.flush() if self.buffered_rows else []
+        self.wal.close()
+        return files
+
+    # --- queries ------------------------------------------------------------------------------
+    def coverage(self, dataset: str, symbols: list[str] | None = None) -> dict[str, list[tuple[
+            int, int]]]:
+        return {s: r.pairs() for (d, s), r in self.ids.items()
+                if d == dataset and (symbols is None or s in symbols)}
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "rows_written": self.rows_written, "parts_written": self.parts_written,
+            "buffered_rows": self.buffered_rows, "duplicates": self.duplicates,
+            "flushes": self.flushes, "wal_appends": self.wal.appends, "wal_bytes": self.wal.bytes,
+            "replayed_rows": self.replayed_rows, "torn_segments": self.torn_segments,
+            "stored": {f"{d}:{s}": r.count() for (d, s), r in self.ids.items()},
+        }
+
+
+def _split(t: pa.Table, tcol: str) -> Iterator[tuple[str, str, pa.Table]]:
+    syms = t.column("symbol").to_numpy(zero_copy_only=False)
+    ms = t.column(tcol).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    months = ms.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+    for s in np.unique(syms).tolist():
+        for m in np.unique(months[syms == s]).tolist():
+            idx = np.flatnonzero((syms == s) & (months == m))
+            yield s, str(np.datetime64(int(m), "M")), t.take(pa.array(idx))
+
+
+def lake_files(lake: DataStore, dataset: str, exchange: str, symbol: str) -> Iterator[str]:
+    """Every visible Parquet file of a (dataset, exchange, symbol): data.parquet and parts."""
+    for month in lake._subdirs(lake.trade_dir(exchange, symbol, dataset=dataset), "month"):
+        d = lake.trade_dir(exchange, symbol, month, dataset)
+        sel = pafs.FileSelector(d, allow_not_found=True)
+        for info in sorted(lake.fs.get_file_info(sel), key=lambda i: i.base_name):
+            if (info.type == pafs.FileType.File and info.base_name.endswith(".parquet")
+                    and not info.base_name.startswith(".")):
+                yield info.path
+
+
+def read_dataset(root: str, dataset: str, exchange: str, symbol: str) -> pa.Table:
+    """A series as stored (parts and compacted files), deduplicated on its key, in key order."""
+    lake = DataStore(root)
+    schema = SCHEMAS[dataset]
+    tables = []
+    for path in lake_files(lake, dataset, exchange, symbol):
+        t = pq.read_table(path, filesystem=lake.fs)
+        n = t.num_rows
+        cols = [constant_strings(exchange if f.name == "exchange" else symbol, n)
+                if f.name in PARTITION_COLS else t.column(f.name).cast(f.type) for f in schema]
+        tables.append(pa.Table.from_arrays(cols, schema=schema))
+    if not tables:
+        return schema.empty_table()
+    t = pa.concat_tables(tables)
+    keys = ["source", KEY[dataset]] if dataset == "book" else [KEY[dataset]]
+    t = t.sort_by([(k, "ascending") for k in keys])
+    if dataset == "book":
+        return t
+    ids = t.column(KEY[dataset]).to_numpy()
+    if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):
+        keep = np.concatenate(([True], ids[1:] != ids[:-1]))
+        t = t.filter(pa.array(keep))
+    return t
+
+
+def compact(root: str, dataset: str, exchange: str, symbol: str) -> int:
+    """Fold each month's parts into its ``data.parquet`` (dedup, key order); returns parts
+    removed. Crash-safe: the merged file is renamed in before any part is deleted, and readers
+    dedup in between."""
+    lake = DataStore(root)
+    removed = 0
+    for month in lake._subdirs(lake.trade_dir(exchange, symbol, dataset=dataset), "month"):
+        d = lake.trade_dir(exchange, symbol, month, dataset)
+        files = [p for p in lake_files(lake, dataset, exchange, symbol)
+                 if p.startswith(d + "/")]
+        parts = [p for p in files if not p.endswith("/" + DATA_FILE)]
+        if not parts:
+            continue
+        tables = [pq.read_table(p, filesystem=lake.fs) for p in files]
+        schema = tables[-1].schema
+        t = pa.concat_tables([x.cast(schema) for x in tables])
+        key = KEY[dataset]
+        if dataset == "book":
+            t = t.sort_by([("source", "ascending"), (key, "ascending")])
+        else:
+            t = t.sort_by([(key, "ascending")])
+            ids = t.column(key).to_numpy()
+            if len(ids) > 1:
+                t = t.filter(pa.array(np.concatenate(([True], ids[1:] != ids[:-1]))))
+        tmp = f"{d}/.{DATA_FILE}.compact.tmp"
+        pq.write_table(t, tmp, filesystem=lake.fs, **PARQUET_OPTS)
+        lake.fs.move(tmp, f"{d}/{DATA_FILE}")
+        for p in parts:
+            lake.fs.delete_file(p)
+            removed += 1
+    return removed
+
+
+__all__ = ["StreamStore", "WriteAck", "compact", "lake_files", "month_key", "read_dataset"]
