@@ -1,0 +1,158 @@
+"""The promtool unit tests of our alert rules, as data: for every alert a case where it fires and
+a case where it stays silent. ``grafana/alerts/tests/spark-ray.test.yml`` is generated from this
+(``python tests/observe/alert_cases.py`` rewrites it; a test checks it is current), because
+promtool compares annotations verbatim and these are rendered here from the rule file itself.
+
+Run the tests themselves with ``promtool test rules grafana/alerts/tests/spark-ray.test.yml``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RULES = REPO / "grafana" / "alerts" / "spark-ray.yml"
+TESTS = REPO / "grafana" / "alerts" / "tests" / "spark-ray.test.yml"
+
+S = {"exchange": "binance", "symbol": "BTCUSDT", "stream": "trade"}
+LAG = 'ray_streams_ingest_lag_seconds{exchange="binance",symbol="BTCUSDT",stream="trade"}'
+GAPS = 'ray_streams_seq_gap_total{exchange="binance",symbol="BTCUSDT",stream="trade"}'
+MSGS = 'ray_streams_messages_total{exchange="binance",symbol="BTCUSDT",stream="trade"}'
+DUPS = 'ray_streams_dup_total{exchange="binance",symbol="BTCUSDT",stream="trade"}'
+CONN = '{exchange="binance",symbol="all",stream="connector:binance:0"}'
+HB = f"ray_streams_heartbeat{CONN}"
+DROPS = f"ray_streams_drop_total{CONN}"
+E2DB = 'ray_streams_event_to_db_ms_bucket{{exchange="binance",symbol="all",stream="all",le="{}"}}'
+BRK = 'ray_breaker_state{breaker="breaker"}'
+EXEC = 'ray_actors{Source="gcs",State="ALIVE",Name="ExecutorActor"}'
+
+
+def e2db(counts: dict[str, int], n: int = 40) -> list[tuple[str, str]]:
+    """Cumulative histogram buckets growing by ``counts[le]`` per interval."""
+    return [(E2DB.format(le), f"0+{c}x{n}") for le, c in counts.items()]
+
+
+@dataclass
+class Case:
+    alert: str
+    name: str
+    series: list[tuple[str, str]]
+    eval_time: str
+    fires: list[dict[str, str]] = field(default_factory=list)  # labels (+ "$value" rendered)
+    interval: str = "15s"
+
+
+CASES: list[Case] = [
+    Case("StreamsIngestLagHigh", "lag 3 s held past for: fires", [(LAG, "0.5x3 3x10")], "40s",
+         [{**S, "$value": "3.0"}], interval="5s"),
+    Case("StreamsIngestLagHigh", "lag 0.5 s: silent", [(LAG, "0.5x10")], "40s", interval="5s"),
+    Case("StreamsIngestLagHigh", "a 5 s blip shorter than for: stays pending",
+         [(LAG, "0.5x3 3 0.5x6")], "25s", interval="5s"),
+    Case("StreamsIngestLagCritical", "lag 6 s: fires", [(LAG, "1x3 6x10")], "40s",
+         [{**S, "$value": "6.0"}], interval="5s"),
+    Case("StreamsIngestLagCritical", "lag 3 s (warning level): silent", [(LAG, "3x10")], "40s",
+         interval="5s"),
+    Case("StreamsSequenceGapUnrepaired", "counter rises: fires", [(GAPS, "0x5 1x5")], "6m",
+         [S], interval="1m"),
+    Case("StreamsSequenceGapUnrepaired", "series born at 1 (first gap of an actor): fires",
+         [(GAPS, "_x5 1x5")], "7m", [S], interval="1m"),
+    Case("StreamsSequenceGapUnrepaired", "no gaps: silent", [(GAPS, "0x20")], "15m",
+         interval="1m"),
+    Case("StreamsSequenceGapUnrepaired", "old gap, nothing new for 10 min: silent",
+         [(GAPS, "1x30")], "25m", interval="1m"),
+    Case("StreamsEventToStoreSlow", "p95 480 ms: fires",
+         e2db({"100": 0, "500": 10, "1000": 10, "2000": 10, "+Inf": 10}), "3m",
+         [{"exchange": "binance", "$value": "480"}]),
+    Case("StreamsEventToStoreSlow", "p95 95 ms: silent",
+         e2db({"100": 10, "500": 10, "1000": 10, "2000": 10, "+Inf": 10}), "3m"),
+    Case("StreamsEventToStoreCritical", "p95 1950 ms: fires",
+         e2db({"100": 0, "500": 0, "1000": 0, "2000": 10, "+Inf": 10}), "3m",
+         [{"exchange": "binance", "$value": "1950"}]),
+    Case("StreamsEventToStoreCritical", "p95 480 ms (warning level): silent",
+         e2db({"100": 0, "500": 10, "1000": 10, "2000": 10, "+Inf": 10}), "3m"),
+    Case("StreamsHeartbeatMissing", "series disappears (connector gone): fires",
+         [(HB, "0+15x8 stale")], "3m",
+         [{"exchange": "binance", "stream": "connector:binance:0"}]),
+    Case("StreamsHeartbeatMissing", "no frame for over a minute: fires", [(HB, "10x20")], "2m",
+         [{"exchange": "binance", "stream": "connector:binance:0"}]),
+    Case("StreamsHeartbeatMissing", "fresh heartbeat: silent", [(HB, "0+15x20")], "4m"),
+    Case("StreamsHeartbeatStale", "30 s old: fires", [(HB, "0+15x4 60x10")], "90s",
+         [{"exchange": "binance", "stream": "connector:binance:0", "$value": "30s"}]),
+    Case("StreamsHeartbeatStale", "fresh heartbeat: silent", [(HB, "0+15x20")], "4m"),
+    Case("StreamsMessageRateLow", "0.067 msg/s for 2 min: fires", [(MSGS, "0+1x40")], "4m",
+         [{"exchange": "binance", "stream": "trade", "$value": "0.067"}]),
+    Case("StreamsMessageRateLow", "1 msg/s: silent", [(MSGS, "0+15x40")], "4m"),
+    Case("StreamsDuplicatesHigh", "0.2 duplicates/s: fires", [(DUPS, "0+3x40")], "3m",
+         [{**S, "$value": "0.20"}]),
+    Case("StreamsDuplicatesHigh", "0.067 duplicates/s: silent", [(DUPS, "0+1x40")], "3m"),
+    Case("StreamsDropping", "0.67% of frames dropped: fires",
+         [(DROPS, "0+1x40"), (MSGS, "0+150x40")], "3m",
+         [{"exchange": "binance", "$value": "0.6667%"}]),
+    Case("StreamsDropping", "no drops: silent", [(DROPS, "0x40"), (MSGS, "0+150x40")], "3m"),
+    Case("BreakerTripped", "state 1 (TRIPPED): fires", [(BRK, "0x3 1x5")], "90s",
+         [{"breaker": "breaker"}]),
+    Case("BreakerTripped", "ARMED then COOLDOWN: silent", [(BRK, "0x3 2x5")], "90s"),
+    Case("ExecutorDown", "was alive, now not: fires", [(EXEC, "1x8 0x10")], "3m",
+         [{"Name": "ExecutorActor"}]),
+    Case("ExecutorDown", "alive: silent", [(EXEC, "1x20")], "4m"),
+    Case("ExecutorDown", "never started (paper-only setup): silent", [(BRK, "0x20")], "4m"),
+]
+
+_LABEL = re.compile(r"\{\{\s*\$labels\.(\w+)\s*\}\}")
+_VALUE = re.compile(r"\{\{\s*\$value\s*\|[^}]*\}\}")
+
+
+def load_rules() -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load(RULES.read_text())
+    return {r["alert"]: r for g in doc["groups"] for r in g["rules"] if "alert" in r}
+
+
+def render(text: str, labels: dict[str, str], value: str | None) -> str:
+    text = _LABEL.sub(lambda m: labels.get(m.group(1), ""), text)
+    if _VALUE.search(text):
+        if value is None:
+            raise ValueError(f"annotation uses $value; give the case a '$value': {text}")
+        text = _VALUE.sub(value, text)
+    return text
+
+
+def build() -> dict[str, Any]:
+    rules = load_rules()
+    tests = []
+    for c in CASES:
+        rule = rules[c.alert]
+        exp = []
+        for f in c.fires:
+            labels = {k: v for k, v in f.items() if k != "$value"}
+            exp.append({
+                "exp_labels": {**rule.get("labels", {}), **labels},
+                "exp_annotations": {k: render(v, labels, f.get("$value"))
+                                    for k, v in rule.get("annotations", {}).items()},
+            })
+        tests.append({
+            "name": f"{c.alert}: {c.name}",
+            "interval": c.interval,
+            "input_series": [{"series": s, "values": v} for s, v in c.series],
+            "alert_rule_test": [{"eval_time": c.eval_time, "alertname": c.alert,
+                                 "exp_alerts": exp}],
+        })
+    return {"rule_files": ["../spark-ray.yml"], "evaluation_interval": "5s", "tests": tests}
+
+
+def text() -> str:
+    header = ("# GENERATED by tests/observe/alert_cases.py (python tests/observe/alert_cases.py);\n"
+              "# do not edit by hand. Every alert has a case where it fires and one where it\n"
+              "# stays silent. Run: promtool test rules grafana/alerts/tests/spark-ray.test.yml\n")
+    return header + yaml.safe_dump(build(), sort_keys=False, width=100)
+
+
+if __name__ == "__main__":
+    TESTS.parent.mkdir(parents=True, exist_ok=True)
+    TESTS.write_text(text())
+    print(f"wrote {TESTS} ({len(CASES)} cases)", file=sys.stderr)

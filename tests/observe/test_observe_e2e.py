@@ -1,0 +1,244 @@
+"""End to end: Ray + a real Prometheus + the streams fabric on the venue simulator + a breaker.
+
+One scenario for the module (Ray metrics arrive every ~10 s, so every step waits in tens of
+seconds): the fabric streams two symbols from the local venue while faults make every counter
+real (duplicates, dropped frames, malformed frames, a gap REST cannot repair), the breaker trips
+and blocks an order. Then: the Ray dashboard's state API shows the actors by name; the metrics
+reach Prometheus with their labels; a lag spike fires the lag alert in ``/api/v1/alerts`` and it
+resolves after; every dashboard panel whose metrics exist returns data; the dashboards render.
+
+Metrics of capabilities not built yet (executor: issue 9; Tune metrics; the out-of-order counter)
+cannot return data: :data:`PENDING` names those panels and why; everything else must.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from spark_ray.observe import prom
+from spark_ray.observe.dashboards import load_all
+from spark_ray.observe.prom import PromClient
+from spark_ray.observe.raydash import RayDashboard
+from spark_ray.observe.render import query_panel, render_all
+
+from observe_helpers import E2E_PROM_PORT, need
+
+pytestmark = pytest.mark.slow
+
+EXECUTOR = "the executor (issue 9) is not built yet: no executor_* metrics, no ExecutorActor"
+TUNE = "Tune does not export tune_* metrics yet"
+PENDING: dict[tuple[str, str], str] = {
+    ("trading", "PnL"): EXECUTOR,
+    ("trading", "Orders/s by status"): EXECUTOR,
+    ("trading", "Fills (5 min)"): EXECUTOR,
+    ("trading", "Position"): EXECUTOR,
+    ("trading", "PnL over time"): EXECUTOR,
+    ("trading", "Tick to order p95"): EXECUTOR,
+    ("trading", "Executor actor state"): EXECUTOR,
+    ("optimization", "Trials running"): TUNE,
+    ("optimization", "Trials finished"): TUNE,
+    ("optimization", "Trials finished per minute"): TUNE,
+    ("optimization", "Best objective over time"): TUNE,
+    ("lag-gaps", "Out-of-order events/s"): "the normalizer counts out-of-order events but does "
+                                           "not export streams_out_of_order_total yet",
+}
+
+
+@dataclass
+class Scenario:
+    client: PromClient
+    state: prom.PromState
+    venue: Any
+    fabric: Any
+    breaker: Any
+    breaker_name: str
+    namespace: str
+    started: float
+
+
+def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
+    """The real streams fabric (spark_ray.streams.fabric), as tests/streams starts it."""
+    from spark_ray.streams.fabric import Fabric, FabricConfig
+
+    cfg = FabricConfig(
+        symbols=list(venue.config.symbols), streams=["trade"], ws_url=venue.ws_url,
+        rest_url=venue.rest_url, store=str(store), namespace=namespace, grace_ms=150,
+        idle_check_ms=1000, sink_flush_ms=300, ping_s=1.0,
+        start_ids={f"trades:{s}": venue.config.first_trade_id for s in venue.config.symbols})
+    return Fabric(cfg).start()
+
+
+@pytest.fixture(scope="module")
+def scenario(ray_session: Any) -> Iterator[Scenario]:
+    from spark_ray.actors.breaker import CircuitBreakerActor
+    from spark_ray.venue import Venue
+
+    need("prometheus")
+    tmp = Path(tempfile.mkdtemp(prefix="spark-ray-observe-e2e-"))
+    namespace = f"observe-{uuid.uuid4().hex[:8]}"
+    state = prom.start(tmp / "prom", sd_path=prom.sd_file(prom.current_session_dir()),
+                       port=E2E_PROM_PORT or prom.free_port())
+    venue = fabric = breaker = None
+    try:
+        client = PromClient(state.url)
+        venue = Venue(symbols=("BTCUSDT", "ETHUSDT"), seed=11, history_minutes=30,
+                      trades_per_second=40).start()
+        fabric = _start_fabric(venue, tmp / "lake", namespace)
+        breaker_name = "breaker:observe-e2e"
+        breaker = CircuitBreakerActor.options(
+            name=breaker_name, namespace=namespace).remote(
+            None, str(tmp / "breaker.jsonl"), breaker_name)
+        ray.get(breaker.status.remote(), timeout=60)
+        # Faults that make every streams counter real. REST answers 503 for 40 s, so the gap
+        # left by the dropped frames outlasts the normalizer's 6 backfill attempts (~16 s).
+        conn = fabric.connectors[0]
+        venue.inject("rest_error", status=503, duration_s=40)
+        ray.get(conn.chaos.remote("drop", 3), timeout=30)
+        ray.get(conn.chaos.remote("duplicate", 40), timeout=30)
+        venue.inject("malformed", count=2, symbol="ETHUSDT")
+        yield Scenario(client, state, venue, fabric, breaker, breaker_name, namespace,
+                       time.time())
+    finally:
+        if fabric is not None:
+            fabric.kill()
+        if breaker is not None:
+            ray.kill(breaker, no_restart=True)
+        if venue is not None:
+            venue.stop()
+        prom.stop(state)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_ray_dashboard_state_api_shows_actors_by_name(scenario: Scenario) -> None:
+    dash = RayDashboard(ray_session_url())
+    deadline = time.monotonic() + 30
+    want = {"connector:binance:0": "ConnectorActor", "normalizer:binance:0": "NormalizerActor",
+            "sink:binance": "SinkActor", scenario.breaker_name: "CircuitBreakerActor"}
+    alive: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        alive = {n: a for n, a in dash.alive_by_name().items()
+                 if a.get("ray_namespace") == scenario.namespace}
+        if set(want) <= set(alive):
+            break
+        time.sleep(1)
+    assert set(want) <= set(alive), sorted(alive)
+    for name, cls in want.items():
+        assert alive[name]["class_name"] == cls
+    # The executor (issue 9) is pending: there is no ExecutorActor to find yet.
+
+
+def ray_session_url() -> str:
+    import ray as _ray
+
+    ctx = _ray.get_runtime_context()
+    url = ctx.get_dashboard_url() if hasattr(ctx, "get_dashboard_url") else None
+    if not url:
+        from spark_ray.session import _current
+
+        assert _current is not None and _current.dashboard_url
+        return _current.dashboard_url
+    return url
+
+
+def test_ray_dashboard_reaches_our_prometheus(scenario: Scenario) -> None:
+    if not E2E_PROM_PORT:
+        pytest.skip("RAY_PROMETHEUS_HOST was preset outside the tests")
+    ok, msg = RayDashboard(ray_session_url()).prometheus_health()
+    assert ok, msg
+
+
+def test_actor_metrics_reach_prometheus_with_labels(scenario: Scenario) -> None:
+    c = scenario.client
+    assert c.wait_ray_scraped(40)
+
+    def streams() -> list[dict[str, Any]]:
+        return c.query("ray_streams_messages_total")
+
+    series = c.wait_for(streams, 45)
+    assert series, "no streams metrics scraped"
+    labels = [s["metric"] for s in series]
+    assert {(m["exchange"], m["symbol"], m["stream"]) for m in labels} >= {
+        ("binance", "BTCUSDT", "trade"), ("binance", "ETHUSDT", "trade")}
+    # Trip the breaker and have it block an order: its state, trip and blocked-order metrics
+    # reach Prometheus and BreakerTripped fires. (Ray 2.60 stops exporting a gauge ~20 s after
+    # its last set(), and the breaker sets its state only on transitions, so this is checked
+    # right after the trip; see the report on re-setting gauges periodically.)
+    ray.get(scenario.breaker.trip.remote("observability e2e", "pytest"), timeout=60)
+    decision = ray.get(scenario.breaker.allow.remote(
+        {"symbol": "BTCUSDT", "side": "buy", "qty": 0.1}), timeout=30)
+    assert decision.allowed is False, decision
+    brk = c.wait_for(lambda: c.query(
+        f'ray_breaker_state{{breaker="{scenario.breaker_name}"}} == 1'), 30, interval_s=0.5)
+    assert brk, "breaker state never reached Prometheus"
+    assert c.wait_for(lambda: c.alert_state("BreakerTripped") == "firing", 20, interval_s=0.5)
+    trips = c.wait_for(lambda: c.query(
+        f'ray_breaker_trips_total{{breaker="{scenario.breaker_name}"}}'), 30)
+    assert trips and trips[0]["metric"]["rule"]
+    hb = c.wait_for(lambda: c.query("ray_streams_heartbeat"), 30)
+    assert hb and all(m["metric"]["stream"].startswith("connector:") for m in hb)
+
+
+def test_lag_spike_fires_the_lag_alert_and_it_resolves(scenario: Scenario) -> None:
+    c = scenario.client
+    c.wait_for(lambda: c.query("ray_streams_ingest_lag_seconds"), 40)
+    assert c.alert_state("StreamsIngestLagHigh") == "inactive"
+    fault = scenario.venue.inject("latency", delay_ms=3500, duration_s=90)
+    t0 = time.monotonic()
+    try:
+        fired = c.wait_for(lambda: c.alert_state("StreamsIngestLagHigh") == "firing", 75)
+        assert fired, f"lag alert not firing after 75 s: {c.alerts()}"
+        fired_after = time.monotonic() - t0
+        firing = [a for a in c.alerts() if a["labels"]["alertname"] == "StreamsIngestLagHigh"
+                  and a["state"] == "firing"]
+        assert firing[0]["labels"]["exchange"] == "binance"
+        assert float(firing[0]["value"]) > 2
+        assert c.alert_state("StreamsIngestLagCritical") == "inactive"  # 3.5 s < 5 s
+    finally:
+        scenario.venue.clear_faults(fault)
+    resolved = c.wait_for(lambda: c.alert_state("StreamsIngestLagHigh") == "inactive", 60)
+    assert resolved, f"lag alert did not resolve: {c.alerts()}"
+    print(f"lag alert fired after {fired_after:.0f} s, resolved "
+          f"{time.monotonic() - t0 - fired_after:.0f} s after the spike ended")
+
+
+def test_every_panel_query_returns_data(scenario: Scenario) -> None:
+    c = scenario.client
+    dashboards = load_all()
+    slugs = {d.uid.removeprefix("spark-ray-"): d for d in dashboards}
+    assert {k[0] for k in PENDING} <= set(slugs)
+    checked = [(slug, p) for slug, d in slugs.items() for p in d.panels
+               if (slug, p.title) not in PENDING]
+
+    def missing() -> list[str]:
+        end = time.time()
+        return [f"{slug}: {p.title}" for slug, p in checked
+                if not query_panel(c, p, end - 600, end, 5).has_data]
+
+    assert c.wait_for(lambda: not missing(), 90, interval_s=3), \
+        f"panels without data: {missing()}"
+    print(f"{len(checked)} panels return data; not checked ({len(PENDING)}): "
+          + "; ".join(f"{s}/{t}: {why}" for (s, t), why in PENDING.items()))
+    # The counters the faults produced also drive their alerts in the real Prometheus.
+    firing = c.wait_for(lambda: "StreamsSequenceGapUnrepaired" in {
+        a["labels"]["alertname"] for a in c.alerts() if a["state"] == "firing"}, 30)
+    assert firing, [(a["labels"], a["state"]) for a in c.alerts()]
+
+
+def test_dashboards_render_to_png(scenario: Scenario, tmp_path: Path) -> None:
+    results = render_all(scenario.client, tmp_path, minutes=5)
+    assert len(results) == len(load_all())
+    for r in results:
+        png = Path(r["png"])
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    streams = next(r for r in results if "Streams Fabric" in r["dashboard"])
+    assert all(p["has_data"] for p in streams["panels"].values()), streams["panels"]
