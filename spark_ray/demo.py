@@ -229,13 +229,40 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
     return result
 
 
+def _stage_streams(ctx: DemoContext) -> dict[str, Any]:
+    """The streams fabric on Ray actors: live venue trades into the lake, checked against the
+    venue's ground truth, with the SLO summary."""
+    from spark_ray.streams.demo import run_demo as streams_demo
+
+    out = ctx.run.path / "streams"
+    summary = dict(streams_demo(out, seconds=4.0 if ctx.quick else 8.0))
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "streams: " + path.name
+    return summary
+
+
+def _stage_observe(ctx: DemoContext) -> dict[str, Any]:
+    """A real Prometheus on Ray's export: fabric traffic with a lag spike and a breaker trip,
+    every dashboard rendered to PNG from Prometheus's answers."""
+    from spark_ray.observe.demo import run_demo as observe_demo
+
+    out = ctx.run.path / "observe"
+    summary = dict(observe_demo(out))
+    for path in sorted(out.iterdir()):
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = (
+            "observability: dashboard PNG, prometheus config or facts")
+    return summary
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("ray", _stage_ray),
     ("venue", _stage_venue),
     ("data", _stage_data),
     ("backtest", _stage_backtest),
     ("breaker", _stage_breaker),
+    ("streams", _stage_streams),
     ("optimize", _stage_optimize),
+    ("observe", _stage_observe),
 ]
 
 

@@ -25,10 +25,12 @@ def test_wheel_installs_non_editable_into_fresh_venv(tmp_path: Path) -> None:
     # Every package folder of the source tree made it into the wheel (the list is explicit).
     source_pkgs = {p.parent.relative_to(REPO).as_posix()
                    for p in REPO.glob("spark_ray/**/__init__.py")}
-    mapped = {f"spark_ray/{d}" for d in ("actors", "tune", "chaos")}
+    mapped = {f"spark_ray/{d}" for d in ("actors", "tune", "chaos", "grafana")}
     for pkg in source_pkgs | mapped:
         assert f"{pkg}/__init__.py" in names, f"{pkg} missing from the wheel"
     assert "spark_ray/samples/real/ETH_BTC-5m.feather" in names
+    assert "spark_ray/grafana/alerts/spark-ray.yml" in names
+    assert "spark_ray/tune/spaces/sma_cross.yaml" in names
 
     env_dir = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=True).create(env_dir)
