@@ -40,11 +40,13 @@ def param_sets(n: int, seed: int = 1) -> list[dict[str, Any]]:
     return [{"fast": int(f), "slow": int(s)} for f, s in zip(fast, slow, strict=True)]
 
 
-def bench_trainable(config: dict[str, Any], payload: Payload,
+def bench_trainable(config: dict[str, Any], payload_ref: list[Any],
                     sets: list[dict[str, Any]]) -> None:
     from ray import tune
 
-    evaluate_params(payload, sets[config["idx"]], report=tune.report)
+    from spark_ray.tune.trainable import resolve_payload
+
+    evaluate_params(resolve_payload(payload_ref), sets[config["idx"]], report=tune.report)
 
 
 def measure(interval: str, trials: int, serial: int, tmp: str, cpus: int) -> dict[str, Any]:
@@ -70,8 +72,10 @@ def measure(interval: str, trials: int, serial: int, tmp: str, cpus: int) -> dic
     per_trial = serial_s / serial
 
     def run(n: int) -> float:
+        from spark_ray.tune.optimize import put_payload
+
         fn = tune.with_resources(tune.with_parameters(
-            bench_trainable, payload=payload, sets=sets), {"cpu": 1})
+            bench_trainable, payload_ref=put_payload(payload), sets=sets), {"cpu": 1})
         tuner = tune.Tuner(fn, param_space={"idx": tune.grid_search(list(range(n)))},
                            tune_config=tune.TuneConfig(metric="objective", mode="max",
                                                        reuse_actors=True),
@@ -104,7 +108,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--serial", type=int, default=60, help="sets also run serially")
-    ap.add_argument("--heavy-trials", type=int, default=40)
+    ap.add_argument("--heavy-trials", type=int, default=200)
     args = ap.parse_args()
     cpus = os.cpu_count() or 2
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:

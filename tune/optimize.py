@@ -93,7 +93,8 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
     payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
                                       for p in prepared), folds, Objective(penalty),
                       report_every_fold=scheduler == "asha")
-    fn = tune.with_resources(tune.with_parameters(trainable, payload=payload), {"cpu": 1})
+    fn = tune.with_resources(tune.with_parameters(trainable, payload_ref=put_payload(payload)),
+                             {"cpu": 1})
     return tune.Tuner(
         fn,
         param_space=space.param_space(search),
@@ -107,6 +108,14 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
                                              TuneMetricsCallback(experiment_label(storage, name),
                                                                  metric)]),
     )
+
+
+def put_payload(payload: Payload) -> list[Any]:
+    """Market data into Ray's object store once; trials read it zero-copy (see
+    :func:`~spark_ray.tune.trainable.resolve_payload`)."""
+    import ray
+
+    return [ray.put(payload)]
 
 
 def experiment_label(storage: Path, name: str) -> str:
@@ -133,7 +142,8 @@ def restore_tuner(path: Path, prepared: list[Prepared], strategy: str, folds: in
 
     payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
                                       for p in prepared), folds, Objective(penalty))
-    fn = tune.with_resources(tune.with_parameters(trainable, payload=payload), {"cpu": 1})
+    fn = tune.with_resources(tune.with_parameters(trainable, payload_ref=put_payload(payload)),
+                             {"cpu": 1})
     lean_loggers()
     if not tune.Tuner.can_restore(str(path)):
         raise UserError(f"--resume: {path} is not a Tune experiment folder")
