@@ -54,6 +54,9 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
              f"--metrics-export-port={metrics}", "--num-cpus=2", "--include-dashboard=true",
+             # The job agent's default ports (52365...) are taken by the test session's Ray.
+             f"--dashboard-agent-listen-port={free_port()}",
+             f"--dashboard-agent-grpc-port={free_port()}",
              "--disable-usage-stats"],
             env=_env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dash}"
