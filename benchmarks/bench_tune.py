@@ -24,10 +24,9 @@ from spark_ray.config import RayConfig
 from spark_ray.data import DataStore
 from spark_ray.data.synth import synth_candles
 from spark_ray.session import connect, disconnect
-from spark_ray.tune.optimize import prepare
+from spark_ray.tune.optimize import make_payload, prepare
 from spark_ray.tune.scenarios import Scenario
-from spark_ray.tune.trainable import Payload, ScenarioData, evaluate_params
-from spark_ray.tune.walkforward import Objective
+from spark_ray.tune.trainable import evaluate_params
 
 YEAR = (1_672_531_200_000, 1_704_067_200_000)  # 2023
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -61,9 +60,7 @@ def measure(interval: str, trials: int, serial: int, tmp: str, cpus: int) -> dic
     scenarios = [Scenario(name=s.lower(), symbol=s, interval=interval, fee_bps=10)
                  for s in SYMBOLS]
     prepared = prepare(store, scenarios, folds=4, holdout=0.2)
-    payload = Payload("sma_cross", tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
-                                         for p in prepared), 4, Objective(2.0),
-                      report_every_fold=False)
+    payload = make_payload(prepared, "sma_cross", 4, 2.0, report_every_fold=False)
     sets = param_sets(trials)
     t0 = time.perf_counter()
     for params in sets[:serial]:

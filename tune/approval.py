@@ -56,11 +56,10 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
     """Judge best.json's candidate on held-out data; returns the risk report (not written)."""
     from spark_ray.backtest import CostModel, run_bars
     from spark_ray.backtest.data import bars_from_store
-    from spark_ray.tune.optimize import prepare
+    from spark_ray.tune.optimize import make_payload, prepare
     from spark_ray.tune.scenarios import Scenario
     from spark_ray.tune.spaces import builtin_space, load_space
-    from spark_ray.tune.trainable import Payload, ScenarioData, evaluate_params
-    from spark_ray.tune.walkforward import Objective
+    from spark_ray.tune.trainable import evaluate_params
 
     rules = rules or RiskRules()
     best = _load_json(best_path, "candidate (best.json)")
@@ -100,9 +99,8 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
     # Stability in the parameter neighbourhood: neighbours' walk-forward objective.
     space = load_space(space_path or builtin_space(strategy))
     prepared = prepare(store, scenarios, int(obj_cfg["folds"]), float(obj_cfg["holdout"]))
-    payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
-                                      for p in prepared), int(obj_cfg["folds"]),
-                      Objective(float(obj_cfg["drawdown_penalty"])))
+    payload = make_payload(prepared, strategy, int(obj_cfg["folds"]),
+                           float(obj_cfg["drawdown_penalty"]))
     neigh = [(n, evaluate_params(payload, n)["objective"]) for n in space.neighbours(params)]
     neigh_valid = [o for _, o in neigh if o > -1e5]
     neigh_median = float(np.median(neigh_valid)) if neigh_valid else None

@@ -90,9 +90,8 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
                 storage: Path, name: str, verbose: int = 1) -> Any:
     from ray import tune
 
-    payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
-                                      for p in prepared), folds, Objective(penalty),
-                      report_every_fold=scheduler == "asha")
+    payload = make_payload(prepared, strategy, folds, penalty,
+                           report_every_fold=scheduler == "asha")
     fn = tune.with_resources(tune.with_parameters(trainable, payload_ref=put_payload(payload)),
                              {"cpu": 1})
     return tune.Tuner(
@@ -108,6 +107,14 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
                                              TuneMetricsCallback(experiment_label(storage, name),
                                                                  metric)]),
     )
+
+
+def make_payload(prepared: list[Prepared], strategy: str, folds: int, penalty: float,
+                 report_every_fold: bool = True) -> Payload:
+    """What every trial needs: the strategy, each scenario's bars and costs, the objective."""
+    return Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
+                                   for p in prepared), folds, Objective(penalty),
+                   report_every_fold=report_every_fold)
 
 
 def put_payload(payload: Payload) -> list[Any]:
@@ -140,8 +147,7 @@ def restore_tuner(path: Path, prepared: list[Prepared], strategy: str, folds: in
                   penalty: float) -> Any:
     from ray import tune
 
-    payload = Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
-                                      for p in prepared), folds, Objective(penalty))
+    payload = make_payload(prepared, strategy, folds, penalty)
     fn = tune.with_resources(tune.with_parameters(trainable, payload_ref=put_payload(payload)),
                              {"cpu": 1})
     lean_loggers()
