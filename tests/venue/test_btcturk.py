@@ -5,22 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
-from venue_helpers import connect, http
-
-
-async def _collect(ws: Any, seconds: float) -> list[Any]:
-    out: list[Any] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
-        except TimeoutError:
-            break
-    return out
+from venue_helpers import collect, connect, http
 
 
 def _join(channel: str, event: str, join: bool = True) -> str:
@@ -32,11 +20,11 @@ def test_trade_channel(venue: Any) -> None:
         async with connect(venue.btcturk_ws_url) as ws:
             welcome = json.loads(await ws.recv())
             await ws.send(_join("trade", "BTCUSDT"))
-            frames = await _collect(ws, 1.0)
+            frames = await collect(ws, 1.0)
             await ws.send(_join("trade", "BTCUSDT"))
             await ws.send(_join("trade", "NOPEUSDT"))
             await ws.send(_join("trade", "BTCUSDT", join=False))
-            frames += await _collect(ws, 0.4)
+            frames += await collect(ws, 0.4)
             return welcome, frames
 
     welcome, frames = asyncio.run(main())
@@ -74,9 +62,9 @@ def test_obdiff_change_sets_rebuild_the_book(make_venue: Any) -> None:
             await ws.recv()
             await ws.send(_join("obdiff", "BTCUSDT"))
             await ws.send(_join("orderbook", "BTCUSDT"))
-            frames = await _collect(ws, 1.2)
+            frames = await collect(ws, 1.2)
             await asyncio.to_thread(v.pause)
-            frames += await _collect(ws, 0.5)
+            frames += await collect(ws, 0.5)
             _, _, depth = await asyncio.to_thread(
                 http, f"{v.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=100")
             return frames, depth

@@ -12,18 +12,7 @@ import aiohttp
 import pytest
 import websockets
 
-from venue_helpers import RawWS, connect, http, recv_json
-
-
-async def _collect(ws: Any, seconds: float) -> list[Any]:
-    out: list[Any] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
-        except TimeoutError:
-            break
-    return out
+from venue_helpers import RawWS, collect, connect, http, recv_json
 
 
 def test_raw_and_combined_streams_carry_the_same_events(venue: Any) -> None:
@@ -31,7 +20,7 @@ def test_raw_and_combined_streams_carry_the_same_events(venue: Any) -> None:
         async with connect(f"{venue.ws_url}/ws/btcusdt@trade") as raw, connect(
             f"{venue.ws_url}/stream?streams=btcusdt@trade/ethusdt@trade"
         ) as comb:
-            return await _collect(raw, 1.0), await _collect(comb, 0.5)
+            return await collect(raw, 1.0), await collect(comb, 0.5)
 
     raw, comb = asyncio.run(main())
     assert raw and all(f["e"] == "trade" and f["s"] == "BTCUSDT" for f in raw)
@@ -51,12 +40,12 @@ def test_subscribe_list_unsubscribe_and_properties(make_venue: Any) -> None:
             await ws.send(json.dumps({"method": "SUBSCRIBE",
                                       "params": ["btcusdt@aggTrade", "btcusdt@bookTicker"],
                                       "id": 1}))
-            frames = await _collect(ws, 0.6)
+            frames = await collect(ws, 0.6)
             assert frames[0] == {"result": None, "id": 1}
             kinds = {f.get("e", "bookTicker" if "u" in f else None) for f in frames[1:]}
             assert kinds == {"aggTrade", "bookTicker"}
             await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
-            reply = next(f for f in await _collect(ws, 0.3) if f.get("id") == 2)
+            reply = next(f for f in await collect(ws, 0.3) if f.get("id") == 2)
             assert reply == {"result": ["btcusdt@aggTrade", "btcusdt@bookTicker"], "id": 2}
             await ws.send(json.dumps({"method": "GET_PROPERTY", "params": ["combined"],
                                       "id": 3}))
@@ -64,7 +53,7 @@ def test_subscribe_list_unsubscribe_and_properties(make_venue: Any) -> None:
                                       "id": 4}))
             await ws.send(json.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"],
                                       "id": 5}))
-            frames = await _collect(ws, 0.6)
+            frames = await collect(ws, 0.6)
             assert {"result": False, "id": 3} in frames and {"result": None, "id": 4} in frames
             i5 = frames.index({"result": None, "id": 5})
             after = frames[i5 + 1:]
@@ -121,7 +110,7 @@ def test_stream_limit_per_connection(make_venue: Any) -> None:
             await ws.send(json.dumps({"method": "SUBSCRIBE",
                                       "params": ["btcusdt@aggTrade", "ethusdt@aggTrade"],
                                       "id": 1}))
-            frames = await _collect(ws, 0.5)
+            frames = await collect(ws, 0.5)
             return next(f for f in frames if f.get("id") == 1)
 
     reply = asyncio.run(main())
@@ -252,12 +241,12 @@ def test_depth_diffs_chain_onto_the_rest_snapshot(venue: Any) -> None:
 
     async def main() -> tuple[list[Any], Any, Any]:
         async with connect(f"{venue.ws_url}/ws/btcusdt@depth@100ms") as ws:
-            events = await _collect(ws, 0.6)
+            events = await collect(ws, 0.6)
             _, _, snap = await asyncio.to_thread(
                 http, f"{venue.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=1000")
-            events += await _collect(ws, 0.8)
+            events += await collect(ws, 0.8)
             await asyncio.to_thread(venue.pause)
-            events += await _collect(ws, 0.4)  # the last 100 ms batch after the pause
+            events += await collect(ws, 0.4)  # the last 100 ms batch after the pause
             _, _, final = await asyncio.to_thread(
                 http, f"{venue.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=1000")
             return events, snap, final
@@ -288,7 +277,7 @@ def test_kline_stream_closes_candles_that_match_rest(make_venue: Any) -> None:
 
     async def main() -> list[Any]:
         async with connect(f"{v.ws_url}/ws/btcusdt@kline_1m") as ws:
-            return await _collect(ws, 1.2)
+            return await collect(ws, 1.2)
 
     frames = asyncio.run(main())
     assert all(f["e"] == "kline" and f["k"]["i"] == "1m" for f in frames)
@@ -310,7 +299,7 @@ def test_book_ticker_and_silent_unknown_symbol(venue: Any) -> None:
     async def main() -> list[Any]:
         async with connect(f"{venue.ws_url}/stream?streams=btcusdt@bookTicker/dogeusdt@trade"
                            ) as ws:
-            return await _collect(ws, 0.8)
+            return await collect(ws, 0.8)
 
     frames = asyncio.run(main())
     assert frames and {f["stream"] for f in frames} == {"btcusdt@bookTicker"}
@@ -323,7 +312,7 @@ def test_book_ticker_and_silent_unknown_symbol(venue: Any) -> None:
 def test_partial_book_depth_stream(venue: Any) -> None:
     async def main() -> list[Any]:
         async with connect(f"{venue.ws_url}/ws/btcusdt@depth5@100ms") as ws:
-            return await _collect(ws, 0.5)
+            return await collect(ws, 0.5)
 
     frames = asyncio.run(main())
     assert len(frames) >= 3

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import socket
 import struct
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -116,3 +118,15 @@ async def recv_json(ws: Any, timeout: float = 5.0) -> Any:
     import asyncio
 
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def collect(ws: Any, seconds: float) -> list[Any]:
+    """Every JSON frame a websockets client receives within ``seconds``."""
+    out: list[Any] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            out.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+        except TimeoutError:
+            break
+    return out
