@@ -64,6 +64,13 @@ INTERVAL_MS: dict[str, int | None] = {
 }
 
 
+def iso_ms(ms: int) -> str:
+    """Epoch milliseconds as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC), the form reports and CLIs show."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def constant_strings(value: str, n: int) -> pa.Array:
     """A string column holding ``value`` n times, built from buffers (``[value] * n`` is ~50x
     slower, and partition columns are this on every read)."""

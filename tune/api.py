@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from spark_ray.errors import UserError
+from spark_ray.schemas import iso_ms
 from spark_ray.tune.leaderboard import Leaderboard
 from spark_ray.tune.optimize import (
     SCHEDULERS,
@@ -21,10 +21,6 @@ from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.spaces import SearchSpace
 
 OBJECTIVE_KIND = "median out-of-sample Sharpe over scenarios - penalty x median |OOS max DD|"
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def code_version() -> dict[str, Any]:
@@ -42,7 +38,7 @@ def backtest_window(p: Prepared) -> tuple[str, str]:
     t = p.bars.time
     end = int(p.holdout.time[0]) if p.holdout is not None else int(t[-1]) + interval_ms(
         p.scenario.interval)
-    return _iso(int(t[0])), _iso(end)
+    return iso_ms(int(t[0])), iso_ms(end)
 
 
 def reproduce(p: Prepared, strategy: str, params: dict[str, Any], store: str) -> dict[str, Any]:
@@ -84,8 +80,8 @@ def build_best(board: Leaderboard, prepared: list[Prepared], strategy: str, stor
                                              "bars": len(p.bars),
                                              "fingerprint": p.bars.fingerprint},
                      "holdout_window": None if p.holdout is None else {
-                         "start": _iso(int(p.holdout.time[0])),
-                         "end": _iso(int(p.holdout.time[-1])), "bars": len(p.holdout),
+                         "start": iso_ms(int(p.holdout.time[0])),
+                         "end": iso_ms(int(p.holdout.time[-1])), "bars": len(p.holdout),
                          "fingerprint": p.holdout.fingerprint}})
     return {
         "strategy": strategy,

@@ -8,7 +8,6 @@ folder (resumable after an interruption with Tune's restore) and in the leaderbo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,6 @@ class Prepared:
     bars: BarData  # optimization window
     holdout: BarData | None  # never seen by trials; the review re-runs the candidate here
     costs: CostModel
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def prepare(store: Any, scenarios: list[Scenario], folds: int, holdout: float) -> list[Prepared]:

@@ -10,7 +10,6 @@ rebuilt vectorized after the loop from the cash and position changes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -422,8 +421,3 @@ class Engine:
                             orders=self.orders, fees=self._fees, turnover=self._turnover,
                             on_bar_calls=calls, blocked_entries=self._blocked,
                             open_positions=open_pos)
-
-
-def nan_safe(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) \
-        else x

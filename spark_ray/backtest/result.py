@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,9 @@ import pandas as pd
 
 from spark_ray.backtest.engine import EngineOutput
 from spark_ray.backtest.orders import CONVENTIONS
+from spark_ray.schemas import iso_ms
 
 ENGINE_VERSION = "1.0"
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -66,8 +62,8 @@ class BacktestResult:
             "interval": self.interval,
             "config": self.config,
             "data": {"fingerprint": self.data_fingerprint, "bars": len(self.times),
-                     "start": _iso(int(self.times[0])) if len(self.times) else None,
-                     "end": _iso(int(self.times[-1])) if len(self.times) else None},
+                     "start": iso_ms(int(self.times[0])) if len(self.times) else None,
+                     "end": iso_ms(int(self.times[-1])) if len(self.times) else None},
             "metrics": self.metrics,
             "benchmark_buy_and_hold": self.benchmark,
             "guardrails": self.guard,
@@ -92,15 +88,15 @@ class BacktestResult:
             w.writerow(["symbol", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
                         "fees", "pnl", "return", "tag"])
             for t in self.output.trades:
-                w.writerow([t.symbol, _iso(t.entry_time), _iso(t.exit_time), repr(t.entry_price),
-                            repr(t.exit_price), repr(t.qty), repr(t.fees), repr(t.pnl),
-                            repr(t.ret), t.tag])
+                w.writerow([t.symbol, iso_ms(t.entry_time), iso_ms(t.exit_time),
+                            repr(t.entry_price), repr(t.exit_price), repr(t.qty),
+                            repr(t.fees), repr(t.pnl), repr(t.ret), t.tag])
         with paths["equity.csv"].open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["time", "equity", "cash", *[f"position_{s}" for s in self.symbols]])
             pos = [self.output.positions[s] for s in self.symbols]
             for k, ms in enumerate(self.times.tolist()):
-                w.writerow([_iso(ms), repr(float(self.output.equity[k])),
+                w.writerow([iso_ms(ms), repr(float(self.output.equity[k])),
                             repr(float(self.output.cash[k])), *[repr(float(p[k])) for p in pos]])
         if png:
             from spark_ray.backtest.plot import plot_report

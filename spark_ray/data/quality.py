@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from spark_ray.data.lake import DataStore, month_bounds
-from spark_ray.schemas import interval_ms
+from spark_ray.schemas import interval_ms, iso_ms
 
 OUTLIER_SIGMAS = 10.0  # |log return| beyond this many robust sigmas (MAD) is an outlier
 MAX_LISTED = 50  # gaps/outliers listed per month; counts are always complete
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -126,7 +121,7 @@ def assess_arrays(t_ms: np.ndarray, o: np.ndarray, h: np.ndarray, low: np.ndarra
                 hits = np.flatnonzero(ok & (z > OUTLIER_SIGMAS))
                 n_out = int(hits.size)
                 for i in hits[:MAX_LISTED]:
-                    outliers.append({"time": _iso(int(t_ms[i + 1])), "log_return": float(r[i]),
+                    outliers.append({"time": iso_ms(int(t_ms[i + 1])), "log_return": float(r[i]),
                                      "sigmas": round(float(z[i]), 1)})
     return MonthQuality(
         month=month, expected=expected, present=present, missing=missing,
@@ -180,7 +175,7 @@ def _attach_gaps(months: list[MonthQuality], uniq: np.ndarray, step: int) -> Non
                                        .astype("datetime64[M]"))]
         target.gap_count += 1
         if len(target.gaps) < MAX_LISTED:
-            target.gaps.append(Gap(_iso(start), _iso(end), int((end - start) // step + 1)))
+            target.gaps.append(Gap(iso_ms(start), iso_ms(end), int((end - start) // step + 1)))
 
 
 def summarize(exchange: str, symbol: str, interval: str, months: list[MonthQuality],
@@ -191,8 +186,8 @@ def summarize(exchange: str, symbol: str, interval: str, months: list[MonthQuali
     rows = present + dups
     return SeriesQuality(
         exchange=exchange, symbol=symbol, interval=interval,
-        first=_iso(first) if first is not None else None,
-        last=_iso(last) if last is not None else None,
+        first=iso_ms(first) if first is not None else None,
+        last=iso_ms(last) if last is not None else None,
         expected=expected, present=present, missing=expected - present,
         missing_ratio=(expected - present) / expected if expected else 0.0,
         duplicates=dups, duplicate_ratio=dups / rows if rows else 0.0, months=months,
