@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
