@@ -28,11 +28,10 @@ from typing import Any
 
 import ray
 from ray.util.metrics import Counter, Gauge, Histogram
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from spark_ray.streams import metrics as m
 from spark_ray.streams.plan import Backoff, connection_shards
+from spark_ray.streams.wsclient import ConnectError, WsConn, open_ws
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +54,13 @@ class ConnectorConfig:
     backoff_base_s: float = 0.1
     backoff_cap_s: float = 5.0
     max_frame_bytes: int = 8 * 1024 * 1024
+    ws_client: str = "aiohttp"  # or "websockets" (see spark_ray.streams.wsclient)
 
 
 @dataclass
 class _Conn:
     shard: int
-    ws: ClientConnection
+    ws: WsConn
     opened: float
     live: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -73,8 +73,7 @@ class _Conn:
         for t in self.tasks:
             if t is not asyncio.current_task():
                 t.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(), 2.0)
+        await self.ws.close()
         self.closed.set()
 
 
@@ -168,18 +167,16 @@ class ConnectorActor:
         url = cfg.ws_url if cfg.exchange == "btcturk" else cfg.ws_url.rstrip("/") + "/stream"
         while self._running:
             try:
-                ws = await connect(url, max_size=cfg.max_frame_bytes, ping_interval=None,
-                                   compression=None, open_timeout=5, close_timeout=1,
-                                   max_queue=4096, proxy=None)
-            except (OSError, WebSocketException, TimeoutError) as e:
+                ws = await open_ws(cfg.ws_client, url, cfg.max_frame_bytes)
+            except ConnectError as e:
                 self.stats["errors"] += 1
-                log.info("%s: connect failed (%s); retrying", self.name, type(e).__name__)
+                log.info("%s: connect failed (%s); retrying", self.name, e)
                 await asyncio.sleep(backoff.next())
                 continue
             conn = _Conn(shard, ws, time.monotonic())
             try:
                 await self._subscribe(ws, streams)
-            except (OSError, WebSocketException):
+            except OSError:
                 self.stats["errors"] += 1
                 await conn.close()
                 await asyncio.sleep(backoff.next())
@@ -193,7 +190,7 @@ class ConnectorActor:
             return conn
         return None
 
-    async def _subscribe(self, ws: ClientConnection, streams: list[str]) -> None:
+    async def _subscribe(self, ws: WsConn, streams: list[str]) -> None:
         if self.cfg.exchange == "btcturk":
             for i, pair in enumerate(streams):
                 if i:
@@ -263,13 +260,9 @@ class ConnectorActor:
     async def _pinger(self, conn: _Conn) -> None:
         while True:
             await asyncio.sleep(self.cfg.ping_s)
-            try:
-                t0 = time.perf_counter()
-                waiter = await conn.ws.ping()
-                await asyncio.wait_for(waiter, 10.0)
-            except (WebSocketException, TimeoutError, OSError):
+            rtt = await conn.ws.ping(10.0)
+            if rtt is None:
                 return
-            rtt = (time.perf_counter() - t0) * 1000
             self.stats["last_rtt_ms"] = round(rtt, 3)
             self._h_rtt.observe(rtt)
 
@@ -280,10 +273,10 @@ class ConnectorActor:
         assert room is not None
         try:
             while True:
-                raw = await ws.recv(decode=False)
+                raw = await ws.recv()
+                if raw is None:
+                    break
                 now = int(time.time() * 1000)
-                if isinstance(raw, str):
-                    raw = raw.encode()
                 head = raw[:10]
                 if head == b'{"stream":' or (btcturk and not (head.startswith(b"[991")
                                                               or head.startswith(b"[100"))):
@@ -299,7 +292,7 @@ class ConnectorActor:
                         await room.wait()
                 else:
                     self._control(conn, raw, now)
-        except (WebSocketException, OSError):
+        except OSError:
             pass
         finally:
             conn.closed.set()
@@ -404,9 +397,7 @@ class ConnectorActor:
             self._chaos["lag"] = float(delay_ms)
         elif kind == "disconnect":
             for c in list(self._conns.values()):
-                transport = c.ws.transport
-                if transport is not None:
-                    transport.abort()
+                c.ws.abort()
         else:
             raise ValueError(f"chaos kind {kind!r}: one of drop, gap, duplicate, lag, disconnect")
         return {"kind": kind, "count": count, "delay_ms": delay_ms}

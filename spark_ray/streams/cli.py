@@ -42,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=4601, help="control plane port (0: any free)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--namespace", default="spark_ray", help="Ray namespace of the actors")
+    p.add_argument("--ws-client", choices=("aiohttp", "websockets"), default="aiohttp",
+                   help="WebSocket library the connectors read with (aiohttp: ~4x less CPU)")
     p.set_defaults(handler=handle_streams)
 
     s = subparsers.add_parser(
@@ -103,7 +105,8 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
         ws_url=args.ws_url or default_ws,
         rest_url=args.rest_url or ("https://api.binance.com" if args.exchange == "binance"
                                    else None),
-        store=args.store or settings.store, shards=args.shards, namespace=args.namespace)
+        store=args.store or settings.store, shards=args.shards, namespace=args.namespace,
+        ws_client=args.ws_client)
     sess = _connect(settings, args.address)
     fabric = Fabric(cfg).start()
     plane = ControlPlane(fabric.status, fabric_chaos(fabric), exchange=cfg.exchange,

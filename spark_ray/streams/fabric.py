@@ -3,7 +3,7 @@
 One sink per exchange, and per shard of symbols one normalizer and one connector:
 ``connector:<exchange>:<i>`` -> ``normalizer:<exchange>:<i>`` -> ``sink:<exchange>``. Actors are
 named in ``namespace`` (tests use a unique one each), restartable (``max_restarts=-1``) and
-spread over nodes (``scheduling_strategy="SPREAD"``) when the cluster has several.
+spread over nodes when the cluster has several (:func:`spark_ray.placement.streams_options`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class FabricConfig:
     rollover_s: float = 23.5 * 3600
     ping_s: float = 5.0
     max_streams_per_connection: int = 1024
+    ws_client: str = "aiohttp"  # or "websockets" (spark_ray.streams.wsclient)
     # normalizer
     grace_ms: int = 250
     idle_check_ms: int = 3_000
@@ -65,12 +66,12 @@ class Fabric:
         from spark_ray.actors.naming import actor_name
         from spark_ray.actors.normalizer import NormalizerActor
         from spark_ray.actors.sink import SinkActor
+        from spark_ray.placement import streams_options
 
         cfg = self.cfg
         opts: dict[str, Any] = {"namespace": cfg.namespace, "get_if_exists": True,
                                 "max_restarts": -1}
-        if len(ray.nodes()) > 1:
-            opts["scheduling_strategy"] = "SPREAD"
+        opts.update(streams_options())  # spread over nodes; nothing on a single node
         sink_name = actor_name("sink", cfg.exchange)
         self.sink = SinkActor.options(name=sink_name, **opts).remote(
             cfg.store, cfg.exchange, cfg.wal_dir, cfg.sink_flush_rows, cfg.sink_flush_ms,
@@ -94,7 +95,8 @@ class Fabric:
                 if cfg.exchange == "btcturk" else [],
                 batch_max=cfg.batch_max, flush_ms=cfg.flush_ms, max_inflight=cfg.max_inflight,
                 rollover_s=cfg.rollover_s, ping_s=cfg.ping_s,
-                max_streams_per_connection=cfg.max_streams_per_connection)
+                max_streams_per_connection=cfg.max_streams_per_connection,
+                ws_client=cfg.ws_client)
             conn = ConnectorActor.options(name=cname, **opts).remote(
                 ccfg, norm, cname)
             self.normalizers.append(norm)

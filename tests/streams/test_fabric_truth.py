@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import ray
 
 from spark_ray.actors.naming import actor_name
@@ -17,10 +18,12 @@ from spark_ray.actors.naming import actor_name
 from streams_helpers import assert_lake_equals_truth, run_to_halt, total
 
 
-def test_clean_run_stores_every_trade_once(make_venue: Any, make_fabric: Any) -> None:
+@pytest.mark.parametrize("ws_client", ["aiohttp", "websockets"])
+def test_clean_run_stores_every_trade_once(make_venue: Any, make_fabric: Any,
+                                           ws_client: str) -> None:
     n = 600
     v = make_venue(max_trades_per_symbol=n)
-    f = make_fabric(v)
+    f = make_fabric(v, ws_client=ws_client)
     v.resume()
     run_to_halt(v, f, n)
     assert_lake_equals_truth(v, f.cfg.store)
