@@ -24,6 +24,7 @@ from ray.util.metrics import Counter, Gauge
 
 from spark_ray.streams import metrics as m
 from spark_ray.streams.deadletter import DeadLetterStore
+from spark_ray.streams.fanout import Fanout
 from spark_ray.streams.metrics import LatencyHist
 from spark_ray.streams.normalize import (
     NormalizerConfig,
@@ -57,7 +58,7 @@ class NormalizerActor:
         self._ready: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()  # repairs and snapshots in flight
         self._tick_task: asyncio.Task[None] | None = None
-        self._subs: list[tuple[Any, str, list[Any]]] = []
+        self.fanout = Fanout(lambda sub, p: getattr(sub.handle, sub.method).remote(p), _done)
         self._inflight_writes = 0
         self._exported: dict[str, dict[Any, int]] = {}
         self.stats: dict[str, Any] = {"batches": 0, "rows_out": 0, "sink_retries": 0,
@@ -68,6 +69,9 @@ class NormalizerActor:
         self._c_gaps = Counter(m.SEQ_GAPS, "Sequence gaps that REST repair could not fill.",
                                tag_keys=tags)
         self._c_dups = Counter(m.DUPS, "Duplicate events dropped.", tag_keys=tags)
+        self._c_ooo = Counter(m.OUT_OF_ORDER, "Events that arrived after a later id of their "
+                                              "series (kept, in id order, in the lake).",
+                              tag_keys=tags)
         self._c_dead = Counter(m.DEAD_LETTERS, "Frames sent to the dead-letter store.",
                                tag_keys=(*tags, "reason"))
         self._g_lag = Gauge(m.INGEST_LAG, "Receive time minus exchange event time (s).",
@@ -151,21 +155,19 @@ class NormalizerActor:
             self._inflight_writes -= 1
         self.stats["rows_out"] += sum(t.num_rows for t in tables.values())
 
-    def _publish(self, out: Output) -> None:
-        if not self._subs or not (out.trades or out.book is not None):
-            return
-        payload = {"trades": out.trades, "book": out.book}
-        for handle, method, pending in self._subs:
-            pending[:] = [r for r in pending if not _done(r)]
-            if len(pending) >= 8:  # a slow subscriber never stalls ingestion
-                self.stats["subscriber_drops"] += 1
-                continue
-            pending.append(getattr(handle, method).remote(payload))
+    def _publish(self, out: Output | None) -> None:
+        if out is None or not (out.trades or out.book is not None):
+            self.fanout.publish(None)
+        else:
+            self.fanout.publish({"trades": out.trades, "book": out.book})
+        self.stats["subscriber_drops"] = self.fanout.dropped_rows
+        self.stats["subscriber_backlog_rows"] = self.fanout.backlog_rows
 
     # --- subscribers ------------------------------------------------------------------------------
     def subscribe(self, handle: Any, method: str = "on_market_data") -> int:
-        self._subs.append((handle, method, []))
-        return len(self._subs)
+        """Every row this normalizer stores also goes to ``handle.<method>(payload)``, in order,
+        merged into larger batches while the subscriber is busy (see :mod:`.fanout`)."""
+        return self.fanout.add(handle, method)
 
     def best(self, symbol: str) -> dict[str, Any] | None:
         """Best bid/ask of the local book (depth stream) or the last bookTicker."""
@@ -182,6 +184,8 @@ class NormalizerActor:
                 for sym in self.core.snapshots_wanted():
                     self._spawn(self._snapshot(sym))
                 self._export()
+                if self.fanout.subs:
+                    self._publish(None)  # drain subscriber backlogs when the stream is quiet
             except Exception:
                 log.exception("%s: tick failed", self.name)
 
@@ -235,6 +239,7 @@ class NormalizerActor:
         c = self.core.counters
         for metric, name, values in ((self._c_msgs, "msgs", c.messages),
                                      (self._c_dups, "dups", c.dups),
+                                     (self._c_ooo, "ooo", c.out_of_order),
                                      (self._c_gaps, "gaps", c.gaps_unrepaired)):
             seen = self._exported.setdefault(name, {})
             for (sym, stream), n in values.items():

@@ -67,8 +67,10 @@ class SinkActor:
         self.writes += 1
         if len(ack.latencies_ms):
             self.e2db.add(ack.latencies_ms)
-            for v in sample(ack.latencies_ms, 16).tolist():
-                self._h.observe(max(0.0, v))
+            for sym, lat in ack.by_symbol.items():
+                tags = {"exchange": self.exchange, "symbol": sym, "stream": "all"}
+                for v in sample(lat, 16).tolist():
+                    self._h.observe(max(0.0, v), tags)
         if self.store.flush_due():
             self.store.flush()
         return {"accepted": ack.accepted, "duplicates": ack.duplicates}

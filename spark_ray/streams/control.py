@@ -76,6 +76,8 @@ def metric_families(status: dict[str, Any], exchange: str) -> Iterator[Metric]:
     fams = {
         "messages": CounterMetricFamily(m.MESSAGES, "Frames accepted, by stream.", labels=labels),
         "dups": CounterMetricFamily(m.DUPS, "Duplicate events dropped.", labels=labels),
+        "out_of_order": CounterMetricFamily(m.OUT_OF_ORDER, "Events older than one already "
+                                            "seen in their series.", labels=labels),
         "gaps_unrepaired": CounterMetricFamily(m.SEQ_GAPS, "Sequence gaps repair could not fill.",
                                                labels=labels),
     }

@@ -16,6 +16,7 @@ import numpy as np
 MESSAGES = "streams_messages_total"
 SEQ_GAPS = "streams_seq_gap_total"  # gaps that repair could not fill
 DUPS = "streams_dup_total"
+OUT_OF_ORDER = "streams_out_of_order_total"  # events older than one already seen
 INGEST_LAG = "streams_ingest_lag_seconds"
 LAST_SEQ = "streams_last_seq"
 HEARTBEAT = "streams_heartbeat"

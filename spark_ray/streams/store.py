@@ -51,6 +51,8 @@ class WriteAck:
     duplicates: int = 0
     latencies_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     commit_ms: int = 0
+    # the same latencies per symbol, for metrics labelled by symbol
+    by_symbol: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class StreamStore:
@@ -208,7 +210,13 @@ class StreamStore:
             if dataset != "book":
                 ev = pc.coalesce(t.column("event_time"), t.column("trade_time"))
                 ms = ev.cast(pa.int64()).to_numpy(zero_copy_only=False)
-                lat.append(ack.commit_ms - ms.astype(np.float64))
+                d = ack.commit_ms - ms.astype(np.float64)
+                lat.append(d)
+                syms = t.column("symbol").to_numpy(zero_copy_only=False)
+                for sym in dict.fromkeys(syms.tolist()) if len(syms) else ():
+                    part = d[syms == sym]
+                    prev = ack.by_symbol.get(sym)
+                    ack.by_symbol[sym] = part if prev is None else np.concatenate([prev, part])
         if self.buffered_rows == 0:
             self.buffer_since_ms = ack.commit_ms
         self.buffered_rows += ack.accepted

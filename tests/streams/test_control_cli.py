@@ -14,7 +14,7 @@ from typing import Any
 import ray
 
 from spark_ray.evidence import verify
-from spark_ray.streams.control import ControlPlane, fabric_chaos, health
+from spark_ray.streams.control import ControlPlane, fabric_chaos, health, metric_families
 from spark_ray.streams.store import read_dataset
 
 from helpers import cli_env
@@ -92,6 +92,21 @@ def test_chaos_is_refused_when_no_token_is_configured(monkeypatch: Any) -> None:
         assert call(f"{plane.url}/health")[0] == 503  # no actors: not healthy
     finally:
         plane.stop()
+
+
+def test_metric_families_carry_every_counter_with_its_labels() -> None:
+    status = {"normalizer:binance:0": {
+        "messages": {"BTCUSDT:trade": 10}, "dups": {"BTCUSDT:trade": 2},
+        "out_of_order": {"BTCUSDT:trade": 3}, "gaps_unrepaired": {"ETHUSDT:trade": 1},
+        "last_ids": {"BTCUSDT:trade": 99}, "dead_letters": {"bad_json": 4}, "lag": {}}}
+    got = {(f.name, tuple(sorted(s.labels.items())), s.value)
+           for f in metric_families(status, "binance") for s in f.samples}
+    lab = (("exchange", "binance"), ("stream", "trade"), ("symbol", "BTCUSDT"))
+    assert ("streams_out_of_order", lab, 3) in got
+    assert ("streams_dup", lab, 2) in got
+    assert ("streams_messages", lab, 10) in got
+    assert ("streams_seq_gap", (("exchange", "binance"), ("stream", "trade"),
+                                ("symbol", "ETHUSDT")), 1) in got
 
 
 def test_health_rules() -> None:
