@@ -191,7 +191,8 @@ def slo_run(symbols: list[str], rate: float, duration: float, store: str,
             venue.inject("duplicate", probability=0.05, duration_s=1.0)
             venue.inject("disconnect")
 
-        summary = measured_run(venue, cfg, duration, chaos=inject if chaos else None)
+        summary = measured_run(venue, cfg, duration, chaos=inject if chaos else None,
+                               progress=lambda line: print(f"slo: {line}", flush=True))
     summary["target_rate_msg_s"] = rate
     summary["chaos"] = chaos
     return summary

@@ -8,6 +8,7 @@ comparison, PASS/FAIL per target); :func:`measured_run` drives a venue and a fab
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,10 +104,13 @@ def _verdict(value: float | None, limit: float) -> str:
 
 
 def measured_run(venue: Any, cfg: FabricConfig, seconds: float,
-                 drain_timeout_s: float = 120.0, chaos: Any = None) -> dict[str, Any]:
+                 drain_timeout_s: float = 120.0, chaos: Any = None,
+                 progress: Callable[[str], None] | None = None,
+                 progress_every_s: float = 10.0) -> dict[str, Any]:
     """Run the fabric on a live venue for ``seconds``; pause the market, drain, stop, check.
 
-    ``chaos``, if given, is called once half-way (e.g. to inject faults)."""
+    ``chaos``, if given, is called once half-way (e.g. to inject faults); ``progress``, if
+    given, receives a line every ``progress_every_s`` (elapsed, published, stored)."""
     fabric = Fabric(cfg).start()
     try:
         t0 = time.monotonic()
@@ -114,12 +118,20 @@ def measured_run(venue: Any, cfg: FabricConfig, seconds: float,
             venue.resume()
         half = t0 + seconds / 2
         fired = chaos is None
+        next_report = t0 + progress_every_s
         while time.monotonic() - t0 < seconds:
             time.sleep(min(0.25, max(0.0, seconds - (time.monotonic() - t0))))
             if not fired and time.monotonic() >= half:
                 chaos(fabric)
                 fired = True
             fabric.supervise()
+            if progress is not None and time.monotonic() >= next_report:
+                next_report += progress_every_s
+                published = sum(venue.trade_count(s) for s in cfg.symbols)
+                stored = sum(v for k, v in fabric.stored_counts().items()
+                             if k.startswith("trades:"))
+                progress(f"{time.monotonic() - t0:5.0f}/{seconds:.0f} s: {published} trades "
+                         f"published, {stored} stored")
         venue.pause()
         elapsed = time.monotonic() - t0
         truth = {s: np.asarray(venue.ground_truth_ids(s), dtype=np.int64) for s in cfg.symbols}
