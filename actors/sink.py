@@ -40,6 +40,7 @@ class SinkActor:
         self.e2db = LatencyHist()
         self.writes = 0
         self._flusher: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
         self._h = Histogram(m.EVENT_TO_DB, "Exchange event time to durable commit (ms).",
                             boundaries=m.MS_BOUNDARIES, tag_keys=m.LABELS)
         self._h.set_default_tags({"exchange": exchange, "symbol": "all", "stream": "all"})
@@ -54,11 +55,27 @@ class SinkActor:
         period = max(0.01, self.store.flush_ms / 4000)
         while True:
             await asyncio.sleep(period)
+            if self.store.flush_due():
+                await self._flush()
+
+    async def _flush(self) -> None:
+        """Parquet off the event loop: writes keep being acknowledged (WAL + fsync) meanwhile,
+        so a slow disk delays files, not event-to-store latency. One flush at a time."""
+        async with self._flush_lock:
+            job = self.store.begin_flush()
+            if job is None:
+                return
             try:
-                if self.store.flush_due():
-                    self.store.flush()
+                await asyncio.to_thread(self.store.write_flush, job)
             except Exception:
+                # Rows stay in the sealed WAL segments: put them back so the next flush
+                # retries them (and a restart would replay them).
                 log.exception("%s: flush failed (rows stay in the WAL)", self.name)
+                for dataset, tables in job.tables.items():
+                    self.store.buffer.setdefault(dataset, [])[:0] = tables
+                    self.store.buffered_rows += sum(t.num_rows for t in tables)
+                return
+            self.store.end_flush(job)
 
     async def write(self, tables: dict[str, pa.Table]) -> dict[str, int]:
         """Dedup + WAL (fsync) + buffer; the return value is the durable acknowledgement."""
@@ -71,8 +88,6 @@ class SinkActor:
                 tags = {"exchange": self.exchange, "symbol": sym, "stream": "all"}
                 for v in sample(lat, 16).tolist():
                     self._h.observe(max(0.0, v), tags)
-        if self.store.flush_due():
-            self.store.flush()
         return {"accepted": ack.accepted, "duplicates": ack.duplicates}
 
     async def warmup(self) -> bool:
@@ -94,8 +109,10 @@ class SinkActor:
     async def coverage(self, dataset: str, symbols: list[str] | None = None) -> dict[str, Any]:
         return self.store.coverage(dataset, symbols)
 
-    async def flush(self) -> list[str]:
-        return self.store.flush() if self.store.buffered_rows else []
+    async def flush(self) -> int:
+        """Flush now; returns the rows still buffered (0 unless writes raced the flush)."""
+        await self._flush()
+        return self.store.buffered_rows
 
     async def stats(self) -> dict[str, Any]:
         return {**self.store.stats(), "name": self.name, "writes": self.writes,
@@ -107,7 +124,8 @@ class SinkActor:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
-        self.store.close()
+        async with self._flush_lock:  # a flush in progress finishes first
+            self.store.close()
         removed = 0
         if compact_parts:
             for dataset, symbol in sorted({*self.store.ids, *((("book", s) for s, _ in

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,14 @@ class WriteAck:
     commit_ms: int = 0
     # the same latencies per symbol, for metrics labelled by symbol
     by_symbol: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class FlushJob:
+    tables: dict[str, list[pa.Table]]
+    segments: list[Path]
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
 
 
 class StreamStore:
@@ -231,20 +240,41 @@ class StreamStore:
 
     def flush(self) -> list[str]:
         """Buffered rows -> one Parquet part per (dataset, symbol, month); then empty the WAL."""
-        files: list[str] = []
-        for dataset, tables in self.buffer.items():
-            if not tables:
-                continue
+        job = self.begin_flush()
+        if job is None:
+            self.wal.truncate()
+            return []
+        files = self.write_flush(job)
+        self.end_flush(job)
+        return files
+
+    # A flush in three steps so the actor can write Parquet off its event loop while new
+    # batches keep landing in a fresh buffer and fresh WAL segments:
+    def begin_flush(self) -> FlushJob | None:
+        """Take the buffer and seal the WAL segments that cover it (on the writer's thread)."""
+        if not self.buffered_rows:
+            return None
+        job = FlushJob({d: ts for d, ts in self.buffer.items() if ts}, self.wal.seal())
+        self.buffer = {}
+        self.buffered_rows = 0
+        return job
+
+    def write_flush(self, job: FlushJob) -> list[str]:
+        """The Parquet writes (any thread; one flush at a time)."""
+        for dataset, tables in job.tables.items():
             t = pa.concat_tables(tables)
             for symbol, month, part in _split(t, TIME[dataset]):
                 part = part.sort_by([(KEY[dataset], "ascending")]) if dataset != "book" else part
-                files.append(self._write_part(dataset, symbol, month, part))
-                self.rows_written += part.num_rows
-        self.buffer = {}
-        self.buffered_rows = 0
-        self.wal.truncate()
+                job.files.append(self._write_part(dataset, symbol, month, part))
+                job.rows += part.num_rows
+        return job.files
+
+    def end_flush(self, job: FlushJob) -> None:
+        """The rows are in Parquet: drop the sealed segments (a crash before this replays them,
+        and the dedup against the lake drops them again)."""
+        self.wal.drop(job.segments)
+        self.rows_written += job.rows
         self.flushes += 1
-        return files
 
     def _write_part(self, dataset: str, symbol: str, month: str, t: pa.Table) -> str:
         directory = self.lake.trade_dir(self.exchange, symbol, month, dataset)

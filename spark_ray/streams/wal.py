@@ -73,12 +73,19 @@ class WriteAheadLog:
 
     def truncate(self) -> int:
         """Everything logged so far is in Parquet: delete all segments; returns how many."""
+        return self.drop(self.seal())
+
+    def seal(self) -> list[Path]:
+        """Close the open segments (later appends start new ones) and return every segment so
+        far: what a flush in progress covers, deleted by :meth:`drop` once it is in Parquet."""
         self.close()
-        segs = self.segments()
-        for p in segs:
+        return self.segments()
+
+    def drop(self, segments: list[Path]) -> int:
+        for p in segments:
             p.unlink(missing_ok=True)
         self._fsync_dir()
-        return len(segs)
+        return len(segments)
 
     def replay(self) -> tuple[dict[str, list[pa.Table]], int]:
         """Every complete batch in the log by dataset, oldest first; and how many torn tails
