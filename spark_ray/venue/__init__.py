@@ -3,6 +3,46 @@
 Clients keep real Binance endpoints as their defaults; tests and demos point them at a venue's
 `rest_url` / `ws_url` instead. See :class:`Venue` for the Python API and `spark-ray venue` for the
 command.
+
+Trading half (Binance spot signed endpoints; :mod:`~spark_ray.venue.signed`,
+:mod:`~spark_ray.venue.trading`)
+-------------------------------------------------------------------------------------------
+Endpoints, as Binance documents them (params in the query string and/or a form body, HMAC-SHA256
+``signature`` over query + body via :mod:`spark_ray.binance_auth`, key in ``X-MBX-APIKEY``,
+``timestamp`` + ``recvWindow`` <= 60000, errors ``{"code", "msg"}`` with Binance's statuses):
+``POST /api/v3/order`` (MARKET by quantity or quoteOrderQty, LIMIT GTC/IOC/FOK, LIMIT_MAKER;
+newClientOrderId; newOrderRespType ACK/RESULT/FULL), ``POST /api/v3/order/test``,
+``GET|DELETE /api/v3/order``, ``GET|DELETE /api/v3/openOrders``, ``GET /api/v3/allOrders``,
+``GET /api/v3/account``, ``GET /api/v3/myTrades``, ``POST|PUT|DELETE /api/v3/userDataStream``
+and the user data stream at ``/ws/<listenKey>`` or ``/stream?streams=<listenKey>``
+(``executionReport``, ``outboundAccountPosition``, ``listenKeyExpired``).
+
+Keys: ``VenueConfig.api_keys`` ({key: secret}; default: ``SPARK_RAY_VENUE_API_KEYS`` =
+"key:secret,..."; none configured = every signed call answers -2015, so market-data use is
+unchanged). Each account starts with ``starting_balances`` (default USDT 100000, other assets 0);
+``maker_commission`` / ``taker_commission`` (default 0.001) are charged in the asset received
+(BUY: base, SELL: quote), rounded half up to 8 decimals; ``listen_key_ttl_s`` (3600).
+
+Faults (``Venue.inject``): ``order_error`` answers the next ``count`` order submissions with
+``status`` (5xx, Binance error body); ``order_timeout`` holds the answer ``delay_ms`` (then the
+normal answer, or a reset with ``drop_connection``; when not placed: 503 -1007). Both take
+``placed`` (default True): the order really is placed and executes before the client is failed.
+Frame faults reach user data streams with ``streams=["userData"]``. The REST faults apply to the
+trading paths too. Ground truth: ``Venue.orders()``, ``Venue.my_trades()``,
+``Venue.balances(key)``.
+
+Deviations from Binance: order and trade ids are venue-wide sequences, and our fills never
+appear on the public tape (trade streams, klines, ``ground_truth``). Taker orders consume the
+simulated book's levels (visible in depth); resting orders are not shown in the book and fill as
+maker, at their price, from public trades strictly through their price (a trade at the price is
+not enough), each trade's size shared among resting orders. Only MARKET, LIMIT and LIMIT_MAKER:
+stop, take-profit, iceberg, trailing, OCO/OTO, SOR, amend and cancel-replace are -1014 or absent;
+our orders never meet each other (no self-trade prevention; the mode is only echoed).
+A signed request's ``timestamp`` may match the wall clock or the market clock of
+``/api/v3/time`` (either passes, so a replayed or paused market never makes every request stale);
+account times (transactTime, fills, events) are wall-clock ms. ``-2013`` comes with HTTP 400,
+as Binance sends it. A listenKey cannot be SUBSCRIBEd on an open connection; DELETE or expiry
+closes connections that carry nothing else.
 """
 
 from spark_ray.venue.config import TOKEN_ENV, VenueConfig

@@ -4,13 +4,17 @@ The book is a window of `levels` price levels per side next to the last trade pr
 come from a hash of the price (so a level that re-enters the window has the size it had), with
 touch levels reshuffled as trades hit them. Every level change takes one update id and goes to a
 change log, so diff events (U..u), REST snapshots (lastUpdateId) and BTCTurk's change sets are
-all consistent views of the same sequence.
+all consistent views of the same sequence. Taker orders from the venue's trading half consume
+levels (:meth:`OrderBook.take`) through the same change log, so depth streams show them; a level
+they empty stays empty until the market trades through it again or it leaves the window.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from spark_ray.venue.market import mix64
 
@@ -126,20 +130,37 @@ class OrderBook:
 
     # --- views ---------------------------------------------------------------------------
     def best(self) -> tuple[int, int, int, int]:
-        """(bid price, bid qty, ask price, ask qty)."""
-        return (
-            self.bid_top,
-            self.qty(True, self.bid_top),
-            self.ask_bot,
-            self.qty(False, self.ask_bot),
-        )
+        """(bid price, bid qty, ask price, ask qty): the first non-empty level of each side."""
+        bid, ask = self.bid_top, self.ask_bot
+        if self.overrides:  # levels emptied by taker orders are skipped, like a real book
+            bid = next(self.prices(True), bid)
+            ask = next(self.prices(False), ask)
+        return bid, self.qty(True, bid), ask, self.qty(False, ask)
+
+    def prices(self, is_bid: bool) -> Iterator[int]:
+        """Non-empty level prices of one side, best first (what a taker order walks)."""
+        if is_bid:
+            window = range(self.bid_top, self.bid_top - self.levels, -1)
+        else:
+            window = range(self.ask_bot, self.ask_bot + self.levels)
+        for p in window:
+            if self.qty(is_bid, p) > 0:
+                yield p
 
     def snapshot(self, limit: int) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
         """(lastUpdateId, bids best-first, asks best-first), at most `limit` levels each."""
         n = min(limit, self.levels)
-        bids = [(p, self.qty(True, p)) for p in range(self.bid_top, self.bid_top - n, -1)]
-        asks = [(p, self.qty(False, p)) for p in range(self.ask_bot, self.ask_bot + n)]
+        bids = [(p, self.qty(True, p)) for p in islice(self.prices(True), n)]
+        asks = [(p, self.qty(False, p)) for p in islice(self.prices(False), n)]
         return self.last_update_id, bids, asks
+
+    def take(self, is_bid: bool, price: int, qty: int) -> None:
+        """A taker order consumed `qty` at a level: the level shrinks (0 = gone), with an id."""
+        left = self.qty(is_bid, price) - qty
+        if qty <= 0 or left < 0:
+            raise ValueError(f"take {qty} at {price}: level holds {self.qty(is_bid, price)}")
+        self.overrides[(is_bid, price)] = left
+        self._record(is_bid, price, left)
 
     def diff_since(self, after_uid: int) -> DepthDiff | None:
         """Net level changes with uid > after_uid, coalesced per level (last value wins)."""

@@ -4,7 +4,9 @@
         [--store DIR | --seed N] [--speed 1.0] [--trades-per-second N]
 
 Bad flags raise UserError naming the flag (CLI exit 2). The admin endpoint is enabled only when
-SPARK_RAY_VENUE_TOKEN is set.
+SPARK_RAY_VENUE_TOKEN is set. Trading (signed endpoints, user data streams) is enabled only for the
+API keys in SPARK_RAY_VENUE_API_KEYS ("key:secret,key2:secret2"; secrets come from the environment
+only and are never printed); each account starts with --balances.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_ray.errors import UserError
-from spark_ray.venue.config import TOKEN_ENV, VenueConfig
+from spark_ray.venue.config import API_KEYS_ENV, TOKEN_ENV, VenueConfig, parse_api_keys
 from spark_ray.venue.ratelimit import RateLimitConfig
 from spark_ray.venue.specs import SYMBOL_RE
 
@@ -55,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-lifetime", default="86400",
                    help="seconds before a connection gets serverShutdown and is closed (86400)")
     p.add_argument("--weight-limit", default="6000", help="REST request weight per minute (6000)")
+    p.add_argument("--balances", default="USDT=100000",
+                   help="starting balances of every trading account, ASSET=AMOUNT,... "
+                   f"(default USDT=100000; keys from {API_KEYS_ENV})")
+    p.add_argument("--maker-fee", default="0.001", help="maker commission rate (0.001 = 0.1%%)")
+    p.add_argument("--taker-fee", default="0.001", help="taker commission rate (0.001 = 0.1%%)")
     p.set_defaults(func=run)
 
 
@@ -95,6 +103,18 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
            if args.trades_per_second is not None else None)
     start = (int(_number("--start", args.start, int, positive=True))
              if getattr(args, "start", None) is not None else None)
+    balances: dict[str, str] = {}
+    for part in (x.strip() for x in str(getattr(args, "balances", "USDT=100000")).split(",")):
+        if not part:
+            continue
+        asset, sep, amount = part.partition("=")
+        if not sep or not asset or not amount:
+            raise UserError(f"--balances: {part!r} is not ASSET=AMOUNT, e.g. USDT=100000")
+        balances[asset.strip()] = amount.strip()
+    try:
+        api_keys = parse_api_keys(os.environ.get(API_KEYS_ENV, ""))
+    except ValueError as e:
+        raise UserError(f"{API_KEYS_ENV}: {str(e).partition(': ')[2]}") from None
     cfg = VenueConfig(
         host=host,
         port=port,
@@ -110,6 +130,12 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
                                positive=True),
         max_lifetime_s=_number("--max-lifetime", getattr(args, "max_lifetime", "86400"), float,
                                positive=True),
+        api_keys=api_keys,
+        starting_balances=balances,
+        maker_commission=_number("--maker-fee", getattr(args, "maker_fee", "0.001"), float,
+                                 positive=False),
+        taker_commission=_number("--taker-fee", getattr(args, "taker_fee", "0.001"), float,
+                                 positive=False),
         rate_limit=replace(
             RateLimitConfig(),
             weight_limit=int(_number("--weight-limit", getattr(args, "weight_limit", "6000"),
@@ -125,9 +151,13 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
 def _flag_message(msg: str) -> str:
     """Config errors name fields ("store: ..."); the CLI names flags ("--store: ...")."""
     field, sep, rest = msg.partition(": ")
+    if field == "api_keys":  # keys come from the environment, not a flag
+        return f"{API_KEYS_ENV}: {rest}"
     if sep and field.isidentifier():
         flag = {"trades_per_second": "trades-per-second", "ping_interval_s": "ping-interval",
-                "pong_timeout_s": "pong-timeout", "max_lifetime_s": "max-lifetime"}.get(
+                "pong_timeout_s": "pong-timeout", "max_lifetime_s": "max-lifetime",
+                "starting_balances": "balances", "maker_commission": "maker-fee",
+                "taker_commission": "taker-fee"}.get(
                     field, field.replace("_", "-"))
         return f"--{flag}: {rest}"
     return msg
@@ -158,6 +188,9 @@ async def _serve(server: VenueServer) -> int:
     print(f"BTCTurk feed:  ws://{host}:{port}/btcturk", flush=True)
     print(f"symbols: {','.join(server.engine.specs)}  speed: {server.config.speed:g}  "
           f"admin: {'enabled' if server.token else f'disabled (set {TOKEN_ENV})'}", flush=True)
+    n_keys = len(server.desk.accounts)
+    print(f"trading: {f'{n_keys} api key(s)' if n_keys else f'disabled (set {API_KEYS_ENV})'}"
+          f"  user data: ws://{host}:{port}/ws/<listenKey>", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,6 +7,8 @@ takes minutes or hours on Binance shows in seconds here.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,21 @@ from spark_ray.venue.ratelimit import RateLimitConfig
 from spark_ray.venue.specs import SYMBOL_RE
 
 TOKEN_ENV = "SPARK_RAY_VENUE_TOKEN"
+API_KEYS_ENV = "SPARK_RAY_VENUE_API_KEYS"  # "key1:secret1,key2:secret2"
+_ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
+_AMOUNT_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,8})?$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9]{1,128}$")
+
+
+def parse_api_keys(text: str) -> dict[str, str]:
+    """``key:secret,key2:secret2`` -> {key: secret}; ValueError (never echoing a secret)."""
+    keys: dict[str, str] = {}
+    for i, part in enumerate(p for p in text.split(",") if p.strip()):
+        key, sep, secret = part.strip().partition(":")
+        if not sep or not key or not secret:
+            raise ValueError(f"api_keys: entry {i + 1} is not key:secret")
+        keys[key] = secret
+    return keys
 
 
 @dataclass(frozen=True)
@@ -50,11 +67,25 @@ class VenueConfig:
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     admin_token: str | None = None  # None: take SPARK_RAY_VENUE_TOKEN from the environment
     fault_log_size: int = 200_000
+    # Trading (signed endpoints, user data streams). No keys: every signed call is refused, so
+    # a venue without keys behaves exactly as a market-data-only venue.
+    api_keys: Mapping[str, str] | None = field(default=None, repr=False)  # None: $API_KEYS_ENV
+    starting_balances: Mapping[str, str] = field(
+        default_factory=lambda: {"USDT": "100000"})  # per account; unlisted assets start at 0
+    maker_commission: float = 0.001  # 0.1%, charged in the asset received (Binance without BNB)
+    taker_commission: float = 0.001
+    listen_key_ttl_s: float = 3600.0  # a listenKey lives 60 minutes after the last keepalive
 
     def resolved_token(self) -> str | None:
         """The admin token: explicit, else from the environment; empty means none."""
         token = self.admin_token if self.admin_token is not None else os.environ.get(TOKEN_ENV)
         return token or None
+
+    def resolved_api_keys(self) -> dict[str, str]:
+        """API key -> secret: explicit, else from SPARK_RAY_VENUE_API_KEYS; empty means none."""
+        if self.api_keys is not None:
+            return dict(self.api_keys)
+        return parse_api_keys(os.environ.get(API_KEYS_ENV, ""))
 
     @property
     def rate(self) -> float:
@@ -89,6 +120,20 @@ class VenueConfig:
             raise ValueError("max_trades_per_symbol: must be >= 0")
         if self.first_trade_id < 0:
             raise ValueError("first_trade_id: must be >= 0")
+        for key in self.resolved_api_keys():
+            if not _KEY_RE.match(key):
+                raise ValueError("api_keys: a key must be 1-128 letters and digits")
+        for asset, amount in self.starting_balances.items():
+            if not _ASSET_RE.match(str(asset)):
+                raise ValueError(f"starting_balances: {asset!r} is not an upper-case asset name")
+            if not _AMOUNT_RE.match(str(amount)):
+                raise ValueError(f"starting_balances: {asset} amount {amount!r} must be a "
+                                 "non-negative decimal with at most 8 decimals")
+        for name in ("maker_commission", "taker_commission"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be in [0, 1), e.g. 0.001 for 0.1%")
+        if not self.listen_key_ttl_s > 0:
+            raise ValueError("listen_key_ttl_s: must be > 0")
         if self.store is not None and not Path(self.store).is_dir():
             raise ValueError(f"store: {self.store} is not a directory")
         return self

@@ -33,6 +33,11 @@ class FaultKind(StrEnum):
     REST_ERROR = "rest_error"  # REST answers 5xx with a Binance error body
     REST_TIMEOUT = "rest_timeout"  # REST holds the request delay_ms, then 503 (or drops it)
     REST_LATENCY = "rest_latency"  # REST answers after delay_ms
+    # Order submissions (POST /api/v3/order, after authentication): `placed` says whether the
+    # order is really placed before the client is failed -- the nasty case where it exists
+    # although the client saw an error or nothing at all.
+    ORDER_ERROR = "order_error"  # answer `status` (5xx, Binance error body) instead
+    ORDER_TIMEOUT = "order_timeout"  # hold the answer delay_ms (then the answer, or a reset)
 
 
 FRAME_KINDS = frozenset(
@@ -41,11 +46,12 @@ FRAME_KINDS = frozenset(
 )
 CONNECTION_KINDS = frozenset({FaultKind.DISCONNECT, FaultKind.CLOSE})
 REST_KINDS = frozenset({FaultKind.REST_ERROR, FaultKind.REST_TIMEOUT, FaultKind.REST_LATENCY})
+ORDER_KINDS = frozenset({FaultKind.ORDER_ERROR, FaultKind.ORDER_TIMEOUT})
 MALFORMED_VARIANTS = ("bad_json", "wrong_types", "missing_fields", "oversized")
 TRADE_STREAM_KINDS = ("trade", "aggTrade", "btcturk.trade")
 STREAM_KINDS = (
     "trade", "aggTrade", "kline", "depth", "bookTicker",
-    "btcturk.trade", "btcturk.obdiff", "btcturk.orderbook",
+    "btcturk.trade", "btcturk.obdiff", "btcturk.orderbook", "userData",
 )
 
 
@@ -68,6 +74,7 @@ class FaultSpec:
     close_code: int = 1000
     interval_s: float | None = None
     drop_connection: bool = False
+    placed: bool = True  # order faults: the order is placed (and executes) before the failure
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -86,10 +93,12 @@ class FaultSpec:
             raise ValueError(f"variant: must be one of {', '.join(MALFORMED_VARIANTS)}")
         if kind is FaultKind.GAP and self.count is None:
             raise ValueError("count: a gap needs the number of trade ids to skip")
-        if kind is FaultKind.REST_ERROR and not 500 <= self.status <= 599:
-            raise ValueError("status: a REST error must be a 5xx status")
+        if kind in (FaultKind.REST_ERROR, FaultKind.ORDER_ERROR) and not 500 <= self.status <= 599:
+            raise ValueError(f"status: a {kind.value} must be a 5xx status")
         if kind in (FaultKind.LATENCY, FaultKind.REST_LATENCY) and self.delay_ms <= 0:
             raise ValueError("delay_ms: latency needs a delay > 0")
+        if kind is FaultKind.ORDER_TIMEOUT and self.delay_ms <= 0:
+            raise ValueError("delay_ms: an order timeout needs a delay > 0")
         if self.interval_s is not None and self.interval_s <= 0:
             raise ValueError("interval_s: must be > 0")
         for s in self.streams:
@@ -204,6 +213,17 @@ class FrameDecision:
     malformed: str | None = None
     size_bytes: int = 0
     delay_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class OrderDecision:
+    """What to do with one order submission (kind None: nothing)."""
+
+    kind: FaultKind | None = None
+    placed: bool = True
+    status: int = 500
+    delay_ms: float = 0.0
+    drop_connection: bool = False
 
 
 @dataclass(frozen=True)
@@ -401,6 +421,26 @@ class FaultPlan:
         return RestDecision(error, timeout, drop, delay)
 
 
+    # --- orders --------------------------------------------------------------------------
+    def decide_order(self, symbol: str | None, now: float) -> OrderDecision:
+        """The first active order fault (in injection order) that takes this submission."""
+        for f in list(self.faults.values()):
+            s = f.spec
+            if s.kind not in ORDER_KINDS or f.retired:
+                continue
+            if s.symbol is not None and s.symbol != symbol:
+                continue
+            if f.rng.random() >= s.probability:
+                continue
+            detail = (f"{s.kind.value} status={s.status}" if s.kind is FaultKind.ORDER_ERROR
+                      else f"{s.kind.value} {s.delay_ms:g} ms")
+            self.log.add(f, "injected", symbol=symbol, stream="/api/v3/order",
+                         detail=f"{detail} placed={s.placed}")
+            self._count(f)
+            return OrderDecision(s.kind, s.placed, s.status, s.delay_ms, s.drop_connection)
+        return OrderDecision()
+
+
 def _event_object(doc: Any) -> Any:
     """The event inside a frame: combined `data`, BTCTurk's model (element 1), else the doc."""
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict):
@@ -447,7 +487,7 @@ def malform(payload: bytes, variant: str, size_bytes: int = 2 * 1024 * 1024) -> 
 def _describe(spec: FaultSpec) -> str:
     parts = [spec.kind.value]
     for name in ("probability", "count", "duration_s", "delay_ms", "variant", "status", "path",
-                 "close_code", "interval_s"):
+                 "close_code", "interval_s", "placed"):
         value = getattr(spec, name)
         default = FaultSpec.__dataclass_fields__[name].default
         if value != default:

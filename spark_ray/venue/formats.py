@@ -18,6 +18,8 @@ from spark_ray.venue.book import DepthDiff
 from spark_ray.venue.candles import Kline
 from spark_ray.venue.specs import SymbolSpec, fmt8
 
+ORDER_LIMIT_10S = 100  # exchangeInfo ORDERS limits, enforced per account by the venue
+ORDER_LIMIT_DAY = 200_000
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -353,14 +355,21 @@ def exchange_info(
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
              "limit": weight_limit},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+             "limit": ORDER_LIMIT_10S},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
+             "limit": ORDER_LIMIT_DAY},
             {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
              "limit": 61000},
         ],
         "exchangeFilters": [],
         "symbols": [_symbol_info(s) for s in specs],
     }
+
+
+def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
+    """One symbol's exchangeInfo entry: also the source of the filters orders are checked by."""
+    return _symbol_info(spec)
 
 
 def _symbol_info(spec: SymbolSpec) -> dict[str, Any]:

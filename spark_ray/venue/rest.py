@@ -284,14 +284,17 @@ def ticker_book(view: MarketView, params: Params, headers: Params) -> Any:
 def avg_price(view: MarketView, params: Params, headers: Params) -> Any:
     _check_known(params, ("symbol",))
     symbol = _symbol(view, params)
+    return {"mins": 5, "price": f"{average_price(view, symbol):.8f}", "closeTime": view.now_ms()}
+
+
+def average_price(view: MarketView, symbol: str) -> float:
+    """Volume-weighted price of the last 5 closed minutes (avgPrice; NOTIONAL for MARKET)."""
     rows = view.minute_rows(symbol)[-6:-1] or view.minute_rows(symbol)[-1:]
     vol = sum(r.volume for r in rows)
     spec = view.specs[symbol]
     if vol > 0:
-        price = sum(r.quote for r in rows) / vol / 10**spec.price_scale
-    else:
-        price = rows[-1].c / 10**spec.price_scale if rows else spec.initial_price
-    return {"mins": 5, "price": f"{price:.8f}", "closeTime": view.now_ms()}
+        return float(sum(r.quote for r in rows) / vol / 10**spec.price_scale)
+    return rows[-1].c / 10**spec.price_scale if rows else spec.initial_price
 
 
 def _last_price(view: MarketView, symbol: str) -> int:

@@ -1,10 +1,11 @@
 """The venue's HTTP and WebSocket server (aiohttp): wires the engine, formats, limiter and faults.
 
-One port serves everything, routed by path so more can be added later (signed trading endpoints,
-user-data streams):
+One port serves everything, routed by path:
 
-- `/api/v3/...`              Binance spot REST (rate limited, REST faults)
-- `/ws`, `/ws/<s>[/<s>...]`  Binance raw streams;  `/stream?streams=a/b`  combined streams
+- `/api/v3/...`              Binance spot REST (rate limited, REST faults): public market data
+                             and the signed trading endpoints (:mod:`signed`, order faults)
+- `/ws`, `/ws/<s>[/<s>...]`  Binance raw streams;  `/stream?streams=a/b`  combined streams;
+                             a listenKey as the stream name is that account's user data stream
 - `/btcturk`                 BTCTurk's public WebSocket (`[type, {...}]` models)
 - `/admin/...`               token-protected control: faults, fault log, ground truth, pause
 
@@ -42,12 +43,16 @@ from spark_ray.venue.faults import (
     FaultPlan,
     FaultSpec,
     FrameDecision,
+    OrderDecision,
     malform,
 )
 from spark_ray.venue.formats import AggGroups
 from spark_ray.venue.market import TradeBatch, mix64
 from spark_ray.venue.ratelimit import RateLimiter
+from spark_ray.venue.signed import ORDER_PATH, STREAM_PATH, SignedApi, SignedRequest, parse_request
 from spark_ray.venue.streams import StreamKey, parse_stream
+from spark_ray.venue.trading import TradingDesk
+from spark_ray.venue.userstream import ListenKeys
 
 log = logging.getLogger("spark_ray.venue")
 
@@ -95,6 +100,7 @@ class Connection:
     opened: float = field(default_factory=time.monotonic)
     opened_wall_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     streams: dict[str, StreamKey] = field(default_factory=dict)
+    listen_keys: set[str] = field(default_factory=set)  # user data streams carried
     bt_subs: set[tuple[str, str]] = field(default_factory=set)
     bt_cs: dict[tuple[str, str], int] = field(default_factory=dict)
     incoming: deque[float] = field(default_factory=deque)
@@ -136,6 +142,7 @@ class Connection:
             "combined": self.combined,
             "streams": sorted(self.streams) if self.kind == "binance"
             else sorted(f"{ch}:{ev}" for ch, ev in self.bt_subs),
+            "user_streams": len(self.listen_keys),  # never the keys: they are credentials
             "opened_ms": self.opened_wall_ms,
             "frames_sent": self.frames_sent,
         }
@@ -150,6 +157,10 @@ class VenueServer:
         self.plan = FaultPlan(FaultLog(config.fault_log_size))
         self.limiter = RateLimiter(config.rate_limit)
         self.token = config.resolved_token()
+        self.listen_keys = ListenKeys(config.listen_key_ttl_s)
+        self.desk = TradingDesk(config, self.engine, emit=self._user_event)
+        self.api = SignedApi(self.desk, self.listen_keys, market_clock=self.engine.now_ms)
+        self.user_conns: dict[str, set[Connection]] = {}
         self.conns: dict[int, Connection] = {}
         self.subs: dict[str, set[Connection]] = {}
         self.keys: dict[str, StreamKey] = {}
@@ -192,6 +203,9 @@ class VenueServer:
         r.add_post("/admin/pause", self._admin(self._a_pause))
         r.add_post("/admin/resume", self._admin(self._a_resume))
         r.add_post("/admin/server-shutdown", self._admin(self._a_server_shutdown))
+        r.add_get("/admin/orders", self._admin(self._a_orders))
+        r.add_get("/admin/my-trades", self._admin(self._a_my_trades))
+        r.add_get("/admin/balances", self._admin(self._a_balances))
         return app
 
     async def start(self) -> None:
@@ -282,6 +296,8 @@ class VenueServer:
         wall = time.monotonic()
         for sym, batch in batches.items():
             self._publish_trades(event_time, sym, batch)
+            if self.desk.resting.get(sym):  # resting orders the tape crossed fill as maker
+                self.desk.on_trades(sym, batch.price, batch.qty)
         for sym in self.engine.specs:
             self._publish_book_ticker(sym)
         self._publish_timed(event_time, wall)
@@ -432,7 +448,7 @@ class VenueServer:
         self,
         conns: Iterable[Connection],
         name: str,
-        symbol: str,
+        symbol: str | None,
         kind: str,
         payloads: list[bytes],
         first_ids: np.ndarray | None,
@@ -453,15 +469,16 @@ class VenueServer:
             if not faults and not c.delayed:
                 c.send(frames)
             else:
-                self._send_faulty(c, faults, frames, symbol, name, first_ids, last_ids)
+                self._send_faulty(c, faults, frames, symbol,
+                                  "userData" if kind == "userData" else name, first_ids, last_ids)
 
     def _send_faulty(
         self,
         c: Connection,
         faults: list[Fault],
         frames: list[bytes],
-        symbol: str,
-        name: str,
+        symbol: str | None,
+        stream: str,  # as the fault log names it: a listenKey is a credential, so "userData"
         first_ids: np.ndarray | None,
         last_ids: np.ndarray | None,
     ) -> None:
@@ -472,7 +489,8 @@ class VenueServer:
         for i, frame in enumerate(frames):
             d = (
                 self.plan.decide_frame(
-                    faults, connection=c.id, symbol=symbol, stream=name,
+                    faults, connection=c.id, symbol=symbol,
+                    stream=stream,
                     first_id=firsts[i] if firsts is not None else None,
                     last_id=lasts[i] if lasts is not None else None, now=now,
                 )
@@ -531,6 +549,8 @@ class VenueServer:
         cfg = self.config
         now = time.monotonic()
         self.plan.expire(now)
+        for listen_key in self.listen_keys.expire(now):
+            self._drop_listen_key(listen_key, expired=True)
         for fault in self.plan.due_connection_faults(now):
             self._apply_connection_fault(fault)
         for c in list(self.conns.values()):
@@ -609,6 +629,12 @@ class VenueServer:
         self.conns.pop(c.id, None)
         for name in list(c.streams):
             self._unsubscribe(c, name)
+        for lk in c.listen_keys:
+            conns = self.user_conns.get(lk)
+            if conns is not None:
+                conns.discard(c)
+                if not conns:
+                    del self.user_conns[lk]
         for key in list(c.bt_subs):
             s = self.bt_subs.get(key)
             if s is not None:
@@ -661,7 +687,8 @@ class VenueServer:
         combined = request.path.startswith("/stream")
         raw = request.query.get("streams", "") if combined else request.match_info.get("tail", "")
         names = [n for n in raw.split("/") if n]
-        keys = [parse_stream(n) for n in names]
+        user = [n for n in names if self.listen_keys.account_of(n) is not None]
+        keys = [parse_stream(n) for n in names if n not in user]
         if any(k is None for k in keys):
             return web.Response(status=400, body=formats.ws_error(2, "Invalid request: invalid "
                                                                      "stream"),
@@ -676,6 +703,10 @@ class VenueServer:
         for k in keys:
             assert k is not None
             self._subscribe(c, k)
+        for lk in user:
+            c.listen_keys.add(lk)
+            c.path = c.path.replace(lk, "<listenKey>")  # a credential: never shown
+            self.user_conns.setdefault(lk, set()).add(c)
         try:
             await self._read_loop(c, self._on_binance_text)
         finally:
@@ -844,14 +875,25 @@ class VenueServer:
     # --- REST ------------------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        signed: SignedRequest | None = None
         params: dict[str, str] = {}
         duplicate = None
-        for k, v in request.query.items():
-            if k in params:
-                duplicate = k
-            params[k] = v
+        if self.api.handles(path):
+            body = ""
+            if (request.method != "GET" and request.can_read_body
+                    and request.content_type == "application/x-www-form-urlencoded"):
+                body = await request.text()
+            signed = parse_request(request.rel_url.raw_query_string, body)
+            params = signed.params
+        else:
+            for k, v in request.query.items():
+                if k in params:
+                    duplicate = k
+                params[k] = v
         now = time.monotonic()
-        verdict = self.limiter.check(request.remote or "?", rest.weight(path, params), now)
+        weight = (self.api.weight(request.method, path, params) if signed is not None
+                  else rest.weight(path, params))
+        verdict = self.limiter.check(request.remote or "?", weight, now)
         headers = {
             "X-MBX-USED-WEIGHT-1M": str(verdict.used_weight),
             "X-MBX-USED-WEIGHT": str(verdict.used_weight),
@@ -866,33 +908,98 @@ class VenueServer:
                 until = int(time.time() * 1000 + (verdict.retry_after or 0) * 1000)
                 msg = (f"Way too much request weight used; IP({request.remote}) banned until "
                        f"{until}. Please use WebSocket Streams for live updates to avoid bans.")
-            return web.Response(status=verdict.status, body=formats.rest_error(-1003, msg),
-                                content_type="application/json", headers=headers)
+            return _json(verdict.status, formats.rest_error(-1003, msg), headers)
+        if signed is not None:
+            return await self._signed(request, path, signed, headers)
         if request.method != "GET":
-            return web.Response(status=405, body=formats.rest_error(-1000, "Method not allowed."),
-                                content_type="application/json", headers=headers)
+            return _json(405, formats.rest_error(-1000, "Method not allowed."), headers)
         if duplicate is not None:
-            return web.Response(status=400, body=formats.rest_error(
-                -1101, f"Duplicate values for parameter '{duplicate}'."),
-                content_type="application/json", headers=headers)
-        if self.plan.faults:
-            d = self.plan.decide_rest(path, params.get("symbol"), now)
-            if d.delay_ms:
-                await asyncio.sleep(d.delay_ms / 1000)
-            if d.timeout_ms is not None:
-                await asyncio.sleep(d.timeout_ms / 1000)
-                if d.drop_connection and request.transport is not None:
-                    request.transport.abort()
-                code, msg = _REST_5XX[504]
-                return web.Response(status=503, body=formats.rest_error(code, msg),
-                                    content_type="application/json", headers=headers)
-            if d.error_status is not None:
-                code, msg = _REST_5XX.get(d.error_status, _REST_5XX[500])
-                return web.Response(status=d.error_status, body=formats.rest_error(code, msg),
-                                    content_type="application/json", headers=headers)
+            return _json(400, formats.rest_error(
+                -1101, f"Duplicate values for parameter '{duplicate}'."), headers)
+        faulted = await self._rest_faults(request, path, params.get("symbol"), now, headers)
+        if faulted is not None:
+            return faulted
         ans = rest.answer(self.engine, path, params, request.headers)
-        return web.Response(status=ans.status, body=ans.body, content_type="application/json",
-                            headers=headers)
+        return _json(ans.status, ans.body, headers)
+
+    async def _rest_faults(self, request: web.Request, path: str, symbol: str | None,
+                           now: float, headers: dict[str, str]) -> web.Response | None:
+        """Carry out REST faults (latency, timeout, 5xx); None when the request goes on."""
+        if not self.plan.faults:
+            return None
+        d = self.plan.decide_rest(path, symbol, now)
+        if d.delay_ms:
+            await asyncio.sleep(d.delay_ms / 1000)
+        if d.timeout_ms is not None:
+            await asyncio.sleep(d.timeout_ms / 1000)
+            if d.drop_connection and request.transport is not None:
+                request.transport.abort()
+            code, msg = _REST_5XX[504]
+            return _json(503, formats.rest_error(code, msg), headers)
+        if d.error_status is not None:
+            code, msg = _REST_5XX.get(d.error_status, _REST_5XX[500])
+            return _json(d.error_status, formats.rest_error(code, msg), headers)
+        return None
+
+    async def _signed(self, request: web.Request, path: str, req: SignedRequest,
+                      headers: dict[str, str]) -> web.StreamResponse:
+        """Trading endpoints: REST faults, authentication, order faults, then the desk."""
+        method = request.method
+        faulted = await self._rest_faults(request, path, req.params.get("symbol"),
+                                          time.monotonic(), headers)
+        if faulted is not None:
+            return faulted
+        submit = method == "POST" and path == ORDER_PATH
+        try:
+            key = self.api.authenticate(method, path, req, request.headers)
+            if submit:
+                headers.update(self.api.count_order(key))
+        except rest.RestError as e:
+            return _json(e.status, formats.rest_error(e.code, e.msg), headers)
+        decision = OrderDecision()
+        if submit and self.plan.faults:
+            decision = self.plan.decide_order(req.params.get("symbol"), time.monotonic())
+        if decision.kind is None:
+            ans = self.api.answer(method, path, req.params, key)
+            if method == "DELETE" and path == STREAM_PATH and ans.status == 200:
+                self._sweep_listen_keys()
+            return _json(ans.status, ans.body, headers)
+        placed = self.api.answer(method, path, req.params, key) if decision.placed else None
+        if decision.kind is FaultKind.ORDER_ERROR:
+            code, msg = _REST_5XX.get(decision.status, _REST_5XX[500])
+            return _json(decision.status, formats.rest_error(code, msg), headers)
+        await asyncio.sleep(decision.delay_ms / 1000)  # ORDER_TIMEOUT
+        if decision.drop_connection and request.transport is not None:
+            request.transport.abort()
+        if placed is not None:
+            return _json(placed.status, placed.body, headers)
+        code, msg = _REST_5XX[504]
+        return _json(503, formats.rest_error(code, msg), headers)
+
+    # --- user data streams ---------------------------------------------------------------------
+    def _user_event(self, account: str, event: dict[str, Any]) -> None:
+        """The desk's executionReport / outboundAccountPosition, to the account's streams."""
+        lk = self.listen_keys.key_of(account)
+        conns = self.user_conns.get(lk) if lk is not None else None
+        if lk is None or not conns:
+            return
+        self._fanout(conns, lk, None, "userData", [formats.dumps(event)], None, None)
+
+    def _sweep_listen_keys(self) -> None:
+        for lk in [k for k in self.user_conns if self.listen_keys.account_of(k) is None]:
+            self._drop_listen_key(lk, expired=False)
+
+    def _drop_listen_key(self, lk: str, *, expired: bool) -> None:
+        """A listenKey closed or expired: say so (expired), stop its stream, close bare sockets."""
+        conns = self.user_conns.pop(lk, set())
+        for c in list(conns):
+            if expired:
+                event = {"e": "listenKeyExpired", "E": int(time.time() * 1000), "listenKey": lk}
+                self._fanout([c], lk, None, "userData", [formats.dumps(event)], None, None)
+            c.listen_keys.discard(lk)
+            if not c.streams and not c.listen_keys:
+                self._spawn(self._close(c, 1000, "listenKey expired" if expired
+                                        else "listenKey closed"))
 
     # --- admin -----------------------------------------------------------------------------------
     def _admin(self, handler: Any) -> Any:
@@ -977,6 +1084,34 @@ class VenueServer:
 
     async def _a_server_shutdown(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"closed": await self.shutdown_connections()})
+
+    def _admin_key(self, request: web.Request, *, required: bool) -> str | None:
+        key = request.query.get("key") or None
+        if key is None and required:
+            raise ValueError("key: an api key is required")
+        if key is not None and key not in self.desk.accounts:
+            raise ValueError("key: not an api key of this venue")
+        return key
+
+    async def _a_orders(self, request: web.Request) -> web.StreamResponse:
+        symbol = request.query.get("symbol") or None
+        return web.json_response(self.desk.order_rows(symbol, self._admin_key(request,
+                                                                               required=False)))
+
+    async def _a_my_trades(self, request: web.Request) -> web.StreamResponse:
+        symbol = request.query.get("symbol") or None
+        return web.json_response(self.desk.trade_rows(self._admin_key(request, required=False),
+                                                      symbol))
+
+    async def _a_balances(self, request: web.Request) -> web.StreamResponse:
+        key = self._admin_key(request, required=True)
+        assert key is not None
+        return web.json_response(self.desk.balances(key))
+
+
+def _json(status: int, body: bytes, headers: dict[str, str]) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json",
+                        headers=headers)
 
 
 def _bt_changes(old: dict[int, int], new: dict[int, int], *, reverse: bool) -> list[

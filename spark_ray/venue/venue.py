@@ -6,6 +6,11 @@
         v.ground_truth("BTCUSDT")       # pyarrow Table, TRADE_SCHEMA, every published trade
         v.fault_log()                   # every injection, with wall-clock time
 
+    with Venue(api_keys={"key": "secret"}, starting_balances={"USDT": "1000", "BTC": "0.1"}) as v:
+        v.orders("BTCUSDT")             # every order the venue accepted (query-order format)
+        v.my_trades("key")              # every fill of an account (myTrades format)
+        v.balances("key")               # {"USDT": {"free": "...", "locked": "..."}, ...}
+
 Thread mode calls the server directly on its loop; process mode (one core of its own, used by
 benchmarks) goes through the token-protected admin endpoint, so both behave the same.
 """
@@ -19,6 +24,7 @@ import multiprocessing as mp
 import secrets
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
@@ -295,6 +301,49 @@ class Venue:
             server = self._server
             assert server is not None
             self._on_loop(server.resume)
+
+    # --- trading ground truth ------------------------------------------------------------------
+    def orders(self, symbol: str | None = None, api_key: str | None = None
+               ) -> list[dict[str, Any]]:
+        """Every order the venue ever accepted (all accounts unless api_key), oldest first, in
+        GET /api/v3/order's format: clientOrderId, status, executedQty, ..."""
+        if self.process:
+            query = "&".join(f"{k}={v}" for k, v in (("symbol", symbol), ("key", api_key))
+                             if v is not None)
+            out: list[dict[str, Any]] = json.loads(self._admin("GET", "orders", query=query))
+            return out
+        server = self._server
+        assert server is not None
+        return self._on_loop(lambda: server.desk.order_rows(symbol, api_key))
+
+    def my_trades(self, api_key: str | None = None, symbol: str | None = None
+                  ) -> list[dict[str, Any]]:
+        """Every fill (all accounts unless api_key) in GET /api/v3/myTrades's format."""
+        if self.process:
+            query = "&".join(f"{k}={v}" for k, v in (("key", api_key), ("symbol", symbol))
+                             if v is not None)
+            out: list[dict[str, Any]] = json.loads(self._admin("GET", "my-trades", query=query))
+            return out
+        server = self._server
+        assert server is not None
+        return self._on_loop(lambda: server.desk.trade_rows(api_key, symbol))
+
+    def balances(self, api_key: str) -> dict[str, dict[str, str]]:
+        """An account's balances: asset -> {"free": "1.00000000", "locked": "0.00000000"}."""
+        if self.process:
+            try:
+                raw = self._admin("GET", "balances", query=f"key={api_key}")
+            except urllib.error.HTTPError as e:
+                if e.code == 400:
+                    raise ValueError("api_key: not an api key of this venue") from None
+                raise
+            out: dict[str, dict[str, str]] = json.loads(raw)
+            return out
+        server = self._server
+        assert server is not None
+        if api_key not in server.desk.accounts:
+            raise ValueError("api_key: not an api key of this venue")
+        return self._on_loop(lambda: server.desk.balances(api_key))
 
     def server_shutdown(self) -> int:
         """Send serverShutdown to every client and close them (a venue maintenance)."""

@@ -130,3 +130,52 @@ async def collect(ws: Any, seconds: float) -> list[Any]:
         except TimeoutError:
             break
     return out
+
+
+# --- trading (signed endpoints) -------------------------------------------------------------
+KEY, SECRET = "tradeKey1", "tradeSecret1"  # test-only credentials of the venues below
+TRADING: dict[str, Any] = dict(
+    FAST, symbols=("BTCUSDT",), api_keys={KEY: SECRET},
+    starting_balances={"USDT": "100000", "BTC": "1"},
+)
+
+
+def signed(base: str, method: str, path: str, params: dict[str, Any] | None = None, *,
+           key: str | None = KEY, secret: str = SECRET, in_body: bool = False,
+           timestamp_ms: int | None = None, recv_window_ms: int | None = 5000,
+           timeout: float = 10.0) -> tuple[int, dict[str, str], Any]:
+    """One SIGNED call the way Binance documents it: params + timestamp, HMAC signature last,
+    in the query string or (in_body) a form-encoded body; (status, headers, JSON)."""
+    from spark_ray.binance_auth import API_KEY_HEADER, signed_query
+
+    total = signed_query(params or {}, secret, timestamp_ms=timestamp_ms,
+                         recv_window_ms=recv_window_ms)
+    return raw_call(base, method, path, query="" if in_body else total,
+                    body=total if in_body else "",
+                    headers={API_KEY_HEADER: key} if key is not None else {}, timeout=timeout)
+
+
+def raw_call(base: str, method: str, path: str, *, query: str = "", body: str = "",
+             headers: dict[str, str] | None = None, timeout: float = 10.0
+             ) -> tuple[int, dict[str, str], Any]:
+    """An HTTP call with an exact query string and form body (what signatures cover)."""
+    hdrs = dict(headers or {})
+    data = None
+    if body:
+        data = body.encode()
+        hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+    url = f"{base}{path}{'?' + query if query else ''}"
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            status, rh, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        status, rh, raw = e.code, dict(e.headers), e.read()
+    return status, rh, json.loads(raw) if raw else None
+
+
+def listen_key(base: str, key: str = KEY) -> str:
+    status, _, body = raw_call(base, "POST", "/api/v3/userDataStream",
+                               headers={"X-MBX-APIKEY": key})
+    assert status == 200, body
+    return str(body["listenKey"])
