@@ -97,11 +97,13 @@ class ConnectorActor:
         self._room: asyncio.Event | None = None
         self._work: asyncio.Event | None = None
         self._chaos: dict[str, Any] = {}
+        self._held: tuple[bytes, int] | None = None  # chaos reorder: a frame waiting one turn
         self.stats: dict[str, Any] = {
             "frames": 0, "batches": 0, "acked_batches": 0, "acked_frames": 0, "resends": 0,
             "connects": 0, "reconnects": 0, "rollovers": 0, "age_rollovers": 0,
             "server_shutdowns": 0,
             "control": 0, "backpressure_waits": 0, "chaos_dropped": 0, "chaos_duplicated": 0,
+            "chaos_reordered": 0,
             "last_frame_ms": 0, "last_rtt_ms": None, "errors": 0,
         }
         tags = {"exchange": config.exchange, "symbol": "all", "stream": name}
@@ -283,7 +285,7 @@ class ConnectorActor:
                     if not conn.live.is_set():
                         conn.live.set()
                     conn.frames += 1
-                    if self._chaos:
+                    if self._chaos or self._held is not None:
                         await self._chaos_frame(raw, now)
                     else:
                         self._add(raw, now)
@@ -389,9 +391,10 @@ class ConnectorActor:
     # --- chaos (POST /chaos) ------------------------------------------------------------------
     async def chaos(self, kind: str, count: int = 10, delay_ms: float = 500.0) -> dict[str, Any]:
         """Inject a fault at the connector: ``drop``/``gap`` (next ``count`` data frames never
-        forwarded), ``duplicate`` (next ``count`` forwarded twice), ``lag`` (reading pauses
-        ``delay_ms`` once), ``disconnect`` (every connection reset now)."""
-        if kind in ("drop", "gap", "duplicate"):
+        forwarded), ``duplicate`` (next ``count`` forwarded twice), ``reorder`` (next ``count``
+        pairs of frames forwarded swapped), ``lag`` (reading pauses ``delay_ms`` once),
+        ``disconnect`` (every connection reset now)."""
+        if kind in ("drop", "gap", "duplicate", "reorder"):
             self._chaos[kind] = self._chaos.get(kind, 0) + max(1, int(count))
         elif kind == "lag":
             self._chaos["lag"] = float(delay_ms)
@@ -399,7 +402,8 @@ class ConnectorActor:
             for c in list(self._conns.values()):
                 c.ws.abort()
         else:
-            raise ValueError(f"chaos kind {kind!r}: one of drop, gap, duplicate, lag, disconnect")
+            raise ValueError(f"chaos kind {kind!r}: one of drop, gap, duplicate, reorder, lag, "
+                             "disconnect")
         return {"kind": kind, "count": count, "delay_ms": delay_ms}
 
     async def _chaos_frame(self, raw: bytes, now: int) -> None:
@@ -415,6 +419,19 @@ class ConnectorActor:
                 self.stats["chaos_dropped"] += 1
                 self._c_drop.inc(1)
                 return
+        if self._held is not None and _stream_key(raw) == _stream_key(self._held[0]):
+            # reorder: the held frame goes right after the next frame of its own stream
+            held, self._held = self._held, None
+            self._add(raw, now)
+            self._add(*held)
+            self.stats["chaos_reordered"] += 1
+            return
+        if c.get("reorder", 0) > 0 and self._held is None:
+            c["reorder"] -= 1
+            if c["reorder"] == 0:
+                del c["reorder"]
+            self._held = (raw, now)
+            return
         self._add(raw, now)
         if c.get("duplicate", 0) > 0:
             c["duplicate"] -= 1
@@ -422,3 +439,9 @@ class ConnectorActor:
                 del c["duplicate"]
             self.stats["chaos_duplicated"] += 1
             self._add(raw, now)
+
+
+def _stream_key(raw: bytes) -> bytes:
+    """The combined-stream name a frame belongs to (chaos reorder swaps within one stream)."""
+    end = raw.find(b'","data"', 0, 120)
+    return raw[:end] if end > 0 else raw[:40]

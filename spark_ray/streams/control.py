@@ -4,8 +4,9 @@
 - ``GET /metrics``: Prometheus text (prometheus-client) of the fabric's counters, for scrapers
   outside Ray (Ray's own export carries the same names with a ``ray_`` prefix).
 - ``POST /chaos``: inject a fault (``{"kind": "gap", "count": 50}``; kinds lag, gap, drop,
-  duplicate, disconnect). Requires ``Authorization: Bearer <SPARK_RAY_STREAMS_TOKEN>`` (compared in
-  constant time); with no token configured it refuses. The token is never logged or echoed.
+  duplicate, reorder, disconnect). Requires ``Authorization: Bearer <SPARK_RAY_STREAMS_TOKEN>``
+  (compared in constant time); with no token configured it refuses. The token is never logged
+  or echoed.
 
 Actor status is polled by a background thread (every ``poll_s``) so a scrape never waits on Ray.
 :func:`health` and :func:`metric_families` are pure functions of that status.
@@ -31,7 +32,7 @@ from spark_ray.streams import metrics as m
 
 TOKEN_ENV = "SPARK_RAY_STREAMS_TOKEN"
 DEFAULT_PORT = 4601
-CHAOS_KINDS = ("lag", "gap", "drop", "duplicate", "disconnect")
+CHAOS_KINDS = ("lag", "gap", "drop", "duplicate", "reorder", "disconnect")
 log = logging.getLogger(__name__)
 
 
@@ -278,6 +279,9 @@ def fabric_chaos(fabric: Any, venue: Any = None) -> Callable[[dict[str, Any]], A
     def inject(spec: dict[str, Any]) -> Any:
         kind = spec["kind"]
         if spec.get("target") == "venue":
+            if kind not in venue_kinds:
+                raise ValueError(f"kind {kind!r}: the venue injects "
+                                 f"{', '.join(sorted(venue_kinds))}")
             if venue is None:
                 raise ValueError("no venue simulator attached to this fabric")
             params: dict[str, Any] = {}

@@ -66,6 +66,7 @@ def test_health_metrics_and_chaos(make_venue: Any, make_fabric: Any) -> None:
         finally:
             no_venue.stop()
         for spec in ({"kind": "gap", "count": 30}, {"kind": "duplicate", "count": 20},
+                     {"kind": "reorder", "count": 10},
                      {"kind": "lag", "delay_ms": 300}, {"kind": "disconnect"},
                      {"kind": "drop", "count": 5, "target": "venue"}):
             status, body = call(f"{plane.url}/chaos", "POST", spec, auth)
@@ -74,6 +75,8 @@ def test_health_metrics_and_chaos(make_venue: Any, make_fabric: Any) -> None:
         st = run_to_halt(v, f, n)
         assert total(st, "connector", "chaos_dropped") == 30
         assert total(st, "connector", "chaos_duplicated") == 20
+        assert total(st, "connector", "chaos_reordered") == 10
+        assert total(st, "normalizer", "out_of_order") >= 10  # counted, and stored in order
         assert total(st, "connector", "reconnects") >= 1
         assert_lake_equals_truth(v, f.cfg.store)  # every injected fault healed
         plane.refresh()  # actors are gone now: unhealthy
