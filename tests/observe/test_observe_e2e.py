@@ -7,7 +7,7 @@ and blocks an order. Then: the Ray dashboard's state API shows the actors by nam
 reach Prometheus with their labels; a lag spike fires the lag alert in ``/api/v1/alerts`` and it
 resolves after; every dashboard panel whose metrics exist returns data; the dashboards render.
 
-Metrics of capabilities not built yet (executor: issue 9; Tune metrics)
+Metrics of capabilities not built yet (executor: issue 9)
 cannot return data: :data:`PENDING` names those panels and why; everything else must.
 """
 
@@ -36,7 +36,6 @@ from observe_helpers import E2E_PROM_PORT, need
 pytestmark = pytest.mark.slow
 
 EXECUTOR = "the executor (issue 9) is not built yet: no executor_* metrics, no ExecutorActor"
-TUNE = "Tune does not export tune_* metrics yet"
 PENDING: dict[tuple[str, str], str] = {
     ("trading", "PnL"): EXECUTOR,
     ("trading", "Orders/s by status"): EXECUTOR,
@@ -45,10 +44,6 @@ PENDING: dict[tuple[str, str], str] = {
     ("trading", "PnL over time"): EXECUTOR,
     ("trading", "Tick to order p95"): EXECUTOR,
     ("trading", "Executor actor state"): EXECUTOR,
-    ("optimization", "Trials running"): TUNE,
-    ("optimization", "Trials finished"): TUNE,
-    ("optimization", "Trials finished per minute"): TUNE,
-    ("optimization", "Best objective over time"): TUNE,
 }
 
 
@@ -74,6 +69,23 @@ def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
         idle_check_ms=1000, sink_flush_ms=300, ping_s=1.0,
         start_ids={f"trades:{s}": venue.config.first_trade_id for s in venue.config.symbols})
     return Fabric(cfg).start()
+
+
+def _small_sweep(tmp: Path) -> None:
+    """A real (tiny) Ray Tune sweep on a real sample, so the Optimization panels have data."""
+    from spark_ray.data import DataStore
+    from spark_ray.data.importer import import_files
+    from spark_ray.samples import sample
+    from spark_ray.tune.api import optimize
+    from spark_ray.tune.scenarios import Scenario as TuneScenario
+    from spark_ray.tune.spaces import builtin_space, load_space
+
+    lake = DataStore(tmp / "tune-lake")
+    import_files(lake, [sample("ETH_BTC-5m.feather")], "freqtrade")
+    board = optimize(lake, "sma_cross", load_space(builtin_space("sma_cross")),
+                     [TuneScenario(name="eth", symbol="ETHBTC", interval="5m", fee_bps=10)],
+                     trials=6, folds=2, storage=tmp / "tune", name="observe-e2e", verbose=0)
+    assert len(board.rows) == 6
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +117,7 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
         ray.get(conn.chaos.remote("duplicate", 40), timeout=30)
         ray.get(conn.chaos.remote("reorder", 5), timeout=30)  # out-of-order events
         venue.inject("malformed", count=2, symbol="ETHUSDT")
+        _small_sweep(tmp)  # tune_* metrics for the Optimization dashboard
         yield Scenario(client, state, venue, fabric, breaker, breaker_name, namespace,
                        time.time())
     finally:
