@@ -9,9 +9,10 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.spark-ray-installed
-# apt packages the tests and demo need; installed only when missing (prometheus: the real
-# Prometheus and promtool that the observability tests and demo run).
-APT_PACKAGES ?= prometheus
+# apt packages the tests and demo need, installed only when missing: prometheus (the real
+# Prometheus and promtool), openssh-server and rsync (the `ray up` test's SSH node and Ray's
+# file-mount sync).
+APT_PACKAGES ?= prometheus openssh-server rsync
 PYTEST_ARGS ?=
 
 .PHONY: venv sysdeps demo test lint bench clean
