@@ -100,6 +100,12 @@ class CircuitBreakerActor:
         with self._lock:
             return self._core.allow(o)
 
+    def allow_many(self, orders: list[Order | dict[str, Any]]) -> list[Decision]:
+        """Decide a burst of orders in one message, in order (each sees the ones before)."""
+        parsed = [o if isinstance(o, Order) else Order(**o) for o in orders]
+        with self._lock:
+            return [self._core.allow(o) for o in parsed]
+
     def report(self, signal: Signal | dict[str, Any]) -> str:
         """Take one health/PnL signal; returns the state name."""
         s = signal if isinstance(signal, Signal) else Signal(**signal)

@@ -150,6 +150,7 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     from spark_ray.backtest import cli as backtest_cli
     from spark_ray.breaker import cli as breaker_cli
     from spark_ray.data import cli as data_cli
+    from spark_ray.execution import cli as execution_cli
     from spark_ray.observe import cli as observe_cli
     from spark_ray.streams import cli as streams_cli
     from spark_ray.tune import cli as tune_cli
@@ -162,6 +163,7 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     breaker_cli.add_parser(sub)
     streams_cli.add_parser(sub)
     observe_cli.add_parser(sub)
+    execution_cli.add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,186 @@
+"""``spark-ray trade``: trade approved parameters on live data, paper or live.
+
+    spark-ray trade --params approved.json --symbols BTCUSDT --paper \\
+        [--ws-url ws://127.0.0.1:8400] [--rest-url http://127.0.0.1:8400] [--duration 60]
+    SPARK_RAY_BINANCE_API_KEY=... SPARK_RAY_BINANCE_API_SECRET=... \\
+        spark-ray trade --params approved.json --symbols BTCUSDT --live
+
+Starts (or joins) Ray, the circuit breaker, the executor (with its control plane on
+127.0.0.1:4001: /health, /positions, /orders, POST /kill with Bearer $SPARK_RAY_EXECUTOR_TOKEN)
+and the streams fabric feeding it; runs until Ctrl-C or ``--duration``; writes orders, fills,
+trades and positions into a run folder. Default URLs are Binance's own. Exit codes: 0 ok,
+1 the parameters are not approved (the reason is printed), 2 bad arguments or missing keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from spark_ray.config import Settings
+from spark_ray.errors import UserError
+
+DEFAULT_WS = "wss://stream.binance.com:9443"
+DEFAULT_REST = "https://api.binance.com"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "trade", help="trade approved parameters on live data (paper or live)",
+        description="Run the executor on the approved parameters (spark-ray params check must "
+                    "pass) over the live stream, under the circuit breaker. Live trading needs "
+                    "--live and SPARK_RAY_BINANCE_API_KEY / SPARK_RAY_BINANCE_API_SECRET.")
+    p.add_argument("--params", required=True, type=Path, help="approved.json")
+    p.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--paper", action="store_true", help="fill with the backtest's model")
+    mode.add_argument("--live", action="store_true", help="real orders (signed REST)")
+    p.add_argument("--ws-url", default=DEFAULT_WS, help=f"stream base URL (default {DEFAULT_WS})")
+    p.add_argument("--rest-url", default=DEFAULT_REST,
+                   help=f"REST base URL (default {DEFAULT_REST})")
+    p.add_argument("--interval", default=None,
+                   help="bar interval (default: the candidate's scenario interval, else 1m)")
+    p.add_argument("--cash", type=float, default=10_000.0,
+                   help="quote currency to trade, split evenly across symbols")
+    p.add_argument("--fee-bps", type=float, default=10.0, help="paper taker fee (bps)")
+    p.add_argument("--warmup-bars", type=int, default=500, help="REST klines before trading")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--name", default="executor", help="executor actor name (namespace spark_ray)")
+    p.add_argument("--journal", default=None,
+                   help="journal path (default $SPARK_RAY_EXECUTOR_JOURNAL, else "
+                        "~/.spark-ray/executor/<name>/journal.jsonl)")
+    p.add_argument("--breaker", default="breaker", help="circuit breaker actor name")
+    p.add_argument("--flatten-on-trip", action="store_true",
+                   help="market-sell positions when the breaker trips")
+    p.add_argument("--host", default="127.0.0.1", help="control plane host (loopback)")
+    p.add_argument("--port", type=int, default=4001, help="control plane port (0: any free)")
+    p.add_argument("--store", default=None, help="lake root for the streamed trades")
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: local)")
+    p.add_argument("--out", type=Path, default=None, help="where the run folder goes")
+    p.set_defaults(handler=handle)
+
+
+def _symbols(raw: str) -> list[str]:
+    from spark_ray.streams.plan import parse_symbols
+
+    try:
+        return parse_symbols(raw)
+    except ValueError as e:
+        raise UserError(f"--symbols: {e}") from None
+
+
+def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, Any]:
+    """Validate every argument (UserError names the flag) and check the approval (CheckFailed
+    with the reason); returns (spec, actor name, approved params)."""
+    from spark_ray.actors.naming import actor_name
+    from spark_ray.execution.binance import Credentials
+    from spark_ray.execution.control import TOKEN_ENV, Token
+    from spark_ray.execution.executor import ExecutorConfig
+    from spark_ray.execution.journal import resolve_journal_path
+    from spark_ray.execution.params import load_approved
+    from spark_ray.execution.spec import ExecutorSpec
+
+    symbols = _symbols(args.symbols)
+    if args.duration is not None and not args.duration > 0:
+        raise UserError("--duration: must be > 0")
+    if not 0 <= args.port <= 65535:
+        raise UserError("--port: outside 0..65535")
+    if args.warmup_bars < 0:
+        raise UserError("--warmup-bars: must be >= 0")
+    for flag, url, schemes in (("--ws-url", args.ws_url, ("ws://", "wss://")),
+                               ("--rest-url", args.rest_url, ("http://", "https://"))):
+        if not url.startswith(schemes):
+            raise UserError(f"{flag}: {url!r} must start with {' or '.join(schemes)}")
+    try:
+        name = actor_name(*args.name.split(":"))
+    except ValueError as exc:
+        raise UserError(f"--name: {exc}") from None
+    creds = Credentials.from_env() if args.live else None
+    approved = load_approved(args.params)
+    import os
+
+    token = os.environ.get(TOKEN_ENV)
+    config = ExecutorConfig(
+        name=name.replace(":", "-"), symbols=tuple(symbols),
+        interval=args.interval or approved.interval or "1m",
+        mode="live" if args.live else "paper", cash=args.cash, fee_bps=args.fee_bps,
+        warmup_bars=args.warmup_bars, flatten_on_trip=args.flatten_on_trip).validate()
+    spec = ExecutorSpec(
+        config=config, strategy=approved.strategy, params=approved.params,
+        journal_path=str(resolve_journal_path(args.journal, name)),
+        approved_path=approved.path, approval=approved.approval,
+        broker="binance" if args.live else "paper", rest_url=args.rest_url, ws_url=args.ws_url,
+        credentials=creds, breaker_name=args.breaker, control_host=args.host,
+        control_port=args.port, control_token=Token(token) if token else None).validate()
+    return spec, name, approved
+
+
+def handle(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray import session
+    from spark_ray.config import redacted
+    from spark_ray.evidence import run_folder
+    from spark_ray.execution.run import TradingRun, summary, write_outputs
+    from spark_ray.streams.fabric import FabricConfig
+
+    spec, name, approved = build_spec(args, settings)
+    cfg = settings.ray.model_copy(update={"address": args.address}) if args.address else \
+        settings.ray
+    sess = session.connect(config=cfg)
+    fabric = FabricConfig(symbols=list(spec.config.symbols), streams=["trade"],
+                          ws_url=args.ws_url, rest_url=args.rest_url,
+                          store=args.store or settings.store,
+                          namespace=f"trade-{uuid.uuid4().hex[:8]}")
+    run = TradingRun(spec, name, fabric, breaker_config=settings.breaker)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    out: dict[str, Any] = {}
+    code = 0
+    try:
+        with run_folder(Path(args.out or settings.out), command=sys.argv,
+                        config={"trade": {**spec.config.as_dict(), "strategy": spec.strategy,
+                                          "params": spec.params, "broker": spec.broker,
+                                          "rest_url": spec.rest_url, "ws_url": spec.ws_url,
+                                          "approved": approved.path},
+                                "settings": redacted(settings)}) as folder:
+            run.start()
+            st = run.supervise()
+            print(f"spark-ray trade: {spec.config.mode} {spec.strategy} {spec.params} on "
+                  f"{','.join(spec.config.symbols)} ({spec.config.interval} bars); executor "
+                  f"{name}; control plane {st.get('control_url')} (/health, /positions, "
+                  f"/orders, POST /kill); journal {spec.journal_path}", flush=True)
+            t0 = time.monotonic()
+            next_report = t0 + 10
+            while not stop.wait(1.0):
+                if args.duration is not None and time.monotonic() - t0 >= args.duration:
+                    break
+                try:
+                    st = run.supervise()
+                except Exception as exc:  # keep running; /health reports the actors
+                    print(f"spark-ray trade: supervise: {type(exc).__name__}", file=sys.stderr)
+                    continue
+                if time.monotonic() >= next_report:
+                    next_report += 10
+                    print(json.dumps({"orders": st.get("orders", {}).get("FILLED"),
+                                      "equity": st.get("equity"), "halted": st.get("halted")}),
+                          flush=True)
+            out = run.stop()
+            paths = write_outputs(out, folder.path)
+            for key, p in paths.items():
+                folder.artifacts[p.name] = f"trade: {key}"
+            folder.write_json("summary.json", summary(out), "headline of the trading run")
+            print(json.dumps(summary(out), sort_keys=True, default=str), flush=True)
+            print(f"spark-ray trade: evidence in {folder.path}", flush=True)
+    finally:
+        if run.executor is not None:
+            run.stop(collect=False)
+        if sess.started_local:
+            session.disconnect()
+    return code

@@ -1,0 +1,160 @@
+"""The executor's control plane on 127.0.0.1:4001 (aiohttp, on the executor's own event loop).
+
+- ``GET /health``: 200 when started, not halted, the breaker armed and market data fresh; else
+  503 with the reasons.
+- ``GET /positions``: per symbol quantity, average price, cash, realized/unrealized PnL, fees.
+- ``GET /orders``: the latest orders with status, fills and reasons (``?open=1``: open only).
+- ``POST /kill``: the executor's kill switch: halt for good, cancel every open order, trip the
+  breaker, and flatten when the body says ``{"flatten": true}``. Needs ``Authorization: Bearer
+  <SPARK_RAY_EXECUTOR_TOKEN>`` (compared in constant time); with no token configured the endpoint
+  refuses. The token is never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+TOKEN_ENV = "SPARK_RAY_EXECUTOR_TOKEN"
+DEFAULT_PORT = 4001
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token that never prints."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Token(***)"
+
+    __str__ = __repr__
+
+
+class Provider(Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def positions(self) -> dict[str, Any]: ...
+    def orders(self, open_only: bool = False) -> list[dict[str, Any]]: ...
+    def kill(self, reason: str, flatten: bool) -> Awaitable[dict[str, Any]]: ...
+
+
+def health(status: dict[str, Any], now: float | None = None,
+           stale_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
+    """(healthy, body) from the executor's status."""
+    now = time.time() if now is None else now
+    reasons: list[str] = []
+    if not status.get("started"):
+        reasons.append("not started" + (f": {status['start_error']}"
+                                        if status.get("start_error") else ""))
+    if status.get("halted"):
+        reasons.append(f"halted: {status['halted']}")
+    breaker = status.get("breaker_state")
+    if breaker not in (None, "ARMED"):
+        reasons.append(f"breaker {breaker}")
+    last = status.get("last_data_time")
+    if status.get("started") and last is not None and now - last > stale_s:
+        reasons.append(f"no market data for {now - last:.0f} s")
+    if status.get("user_stream") is False:
+        reasons.append("user data stream disconnected")
+    ok = not reasons
+    return ok, {"status": "ok" if ok else "unhealthy", "reasons": reasons,
+                "name": status.get("name"), "mode": status.get("mode"),
+                "equity": status.get("equity"), "open_orders": status.get("open_orders"),
+                "orders": status.get("orders"), "tick_to_order": status.get("tick_to_order"),
+                "time": now}
+
+
+class ControlPlane:
+    def __init__(self, provider: Provider, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                 token: Token | None = None, stale_s: float = 30.0) -> None:
+        self.provider = provider
+        self.host = host
+        self.port = port
+        self._token = token.value if token is not None and token.value else None
+        self.stale_s = stale_s
+        self._runner: web.AppRunner | None = None
+
+    def __repr__(self) -> str:
+        return f"ControlPlane({self.host}:{self.port}, kill={'on' if self._token else 'off'})"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/positions", self._json(lambda r: self.provider.positions()))
+        app.router.add_get("/orders", self._json(
+            lambda r: self.provider.orders(r.query.get("open") in ("1", "true"))))
+        app.router.add_post("/kill", self._kill)
+        return app
+
+    def _json(self, fn: Callable[[web.Request], Any]) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            return web.json_response(fn(request), dumps=_dumps)
+
+        return handler
+
+    async def _health(self, request: web.Request) -> web.Response:
+        ok, body = health(self.provider.status(), stale_s=self.stale_s)
+        return web.json_response(body, status=200 if ok else 503, dumps=_dumps)
+
+    async def _kill(self, request: web.Request) -> web.Response:
+        if not self._token:
+            return web.json_response({"error": f"kill is disabled: set {TOKEN_ENV}"}, status=403)
+        auth = request.headers.get("Authorization", "")
+        given = auth[7:] if auth.startswith("Bearer ") else ""
+        if not hmac.compare_digest(given.encode(), self._token.encode()):
+            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        try:
+            raw = await request.text()
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("body: a JSON object")
+            reason = str(body.get("reason") or "kill switch")
+            flatten = body.get("flatten", False)
+            if not isinstance(flatten, bool):
+                raise ValueError("flatten: true or false")
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        result = await self.provider.kill(reason, flatten)
+        return web.json_response({"killed": True, **result}, dumps=_dumps)
+
+    async def start(self) -> int:
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = int(server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(_clean(obj), default=str)
+
+
+def _clean(obj: Any) -> Any:
+    """Strict JSON: non-finite floats become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj

@@ -1,0 +1,113 @@
+"""Demo stage: paper-trade the approved parameters on the venue's simulated live stream.
+
+Venue (market clock at 10x, so 1s bars close ten a second) -> streams fabric -> ExecutorActor
+(the approved strategy and parameters, the breaker asked before every order, the PaperBroker)
+for ``seconds``; then the control plane is used as an operator would: ``/health``,
+``/positions``, and ``POST /kill`` with flatten, which cancels, flattens and trips the demo's own
+breaker. Orders, fills, trades, positions and the journal land in ``out_dir``. Expects Ray to be
+connected already (the platform demo does that).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from spark_ray.breaker.models import BreakerConfig
+from spark_ray.execution.control import Token
+from spark_ray.execution.executor import ExecutorConfig
+from spark_ray.execution.params import load_approved
+from spark_ray.execution.run import TradingRun, summary, write_outputs
+from spark_ray.execution.spec import ExecutorSpec
+from spark_ray.streams.fabric import FabricConfig
+from spark_ray.venue import Venue
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
+          ) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with _OPENER.open(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def run_demo(out_dir: Path, approved_path: Path | str | None,
+             seconds: float = 15.0) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if approved_path is None or not Path(approved_path).is_file():
+        return {"result": "skipped", "reason": "no approved.json (nothing passed the review)"}
+    approved = load_approved(approved_path)  # refuses a tampered or unapproved file
+    tag = uuid.uuid4().hex[:6]
+    token = secrets.token_hex(16)
+    with Venue(symbols=("BTCUSDT",), seed=21, speed=10.0, trades_per_second=60,
+               history_minutes=30) as venue:
+        spec = ExecutorSpec(
+            config=ExecutorConfig(name=f"demo-{tag}", symbols=("BTCUSDT",), interval="1s",
+                                  cash=10_000.0, warmup_bars=300),
+            strategy=approved.strategy, params=approved.params,
+            journal_path=str(out_dir / "journal.jsonl"), approved_path=approved.path,
+            approval=approved.approval, rest_url=venue.rest_url, ws_url=venue.ws_url,
+            breaker_name=f"breaker:demo-{tag}", control_port=0, control_token=Token(token))
+        run = TradingRun(spec, f"executor:demo-{tag}",
+                         FabricConfig(symbols=["BTCUSDT"], streams=["trade"],
+                                      ws_url=venue.ws_url, rest_url=venue.rest_url,
+                                      store=str(out_dir / "lake"),
+                                      namespace=f"demo-exec-{tag}", flush_ms=5.0),
+                         # The platform's rules, but a longer losing streak: a 1s-bar demo
+                         # churns through more round trips in seconds than a day usually has.
+                         breaker_config=BreakerConfig.model_validate(
+                             {"cooldown_s": 30.0, "consecutive_losses": {"limit": 25}}),
+                         breaker_journal=str(out_dir / "breaker-journal.jsonl"))
+        try:
+            run.start()
+            deadline = time.monotonic() + seconds
+            st = run.supervise()
+            while time.monotonic() < deadline:
+                time.sleep(1.0)
+                st = run.supervise()
+            url = st["control_url"]
+            health = _http(url + "/health")
+            killed = _http(url + "/kill", token, {"reason": "demo over", "flatten": True})
+            time.sleep(0.5)
+            positions = _http(url + "/positions")[1]
+            out = run.stop()
+        finally:
+            if run.executor is not None:
+                run.stop(collect=False)
+            if run.breaker is not None:
+                import ray
+
+                ray.kill(run.breaker, no_restart=True)
+    paths = write_outputs(out, out_dir)
+    head = summary(out)
+    head.update(health=health[1].get("status"), health_reasons=health[1].get("reasons"),
+                kill_status=killed[0],
+                kill=killed[1], flat_after_kill=all(abs(p["qty"]) < 1e-12
+                                                    for p in positions.values()))
+    (out_dir / "summary.json").write_text(json.dumps(head, indent=2, sort_keys=True,
+                                                     default=str) + "\n")
+    t2o = head.get("tick_to_order") or {}
+    print(f"executor: {approved.strategy} {approved.params} paper-traded {head['bars']} 1s bars "
+          f"in {seconds:g} s: {head['orders']} orders, {head['fills']} fills, "
+          f"{head['closed_trades']} closed trades, equity {head['equity']:.2f}; "
+          f"tick-to-order p99 {t2o.get('p99_ms')} ms; /kill flattened: "
+          f"{head['flat_after_kill']}", flush=True)
+    return {"result": "ok", **{k: head[k] for k in ("strategy", "params", "bars", "orders",
+                                                    "fills", "closed_trades", "equity",
+                                                    "flat_after_kill")},
+            "tick_to_order_p99_ms": t2o.get("p99_ms"), "health": head["health"],
+            "health_reasons": head["health_reasons"],
+            "files": sorted(p.name for p in paths.values())}

@@ -1,0 +1,60 @@
+"""The parameters the executor may trade: an ``approved.json`` that passes the approval check.
+
+``spark-ray params check`` and the executor run the same :func:`spark_ray.tune.approval.check`:
+candidate and risk report unchanged since approval (sha256), the review PASSed, the approved
+parameters equal the candidate's. Anything else is refused with the check's own reasons, and the
+strategy and its parameters are validated by the strategy's own model before a bar is traded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spark_ray.backtest.strategy import Strategy, load_strategy, make_strategy
+from spark_ray.errors import CheckFailed, UserError
+
+
+@dataclass(frozen=True)
+class ApprovedParams:
+    strategy: str
+    params: dict[str, Any]
+    approval: dict[str, Any]
+    path: str
+    interval: str | None  # the candidate's scenario interval, when it names one
+
+    @property
+    def strategy_cls(self) -> type[Strategy]:
+        return load_strategy(self.strategy)
+
+
+def load_approved(path: str | Path) -> ApprovedParams:
+    """Check ``path`` and return what it approves; CheckFailed (exit 1) or UserError (exit 2)
+    with the reason otherwise."""
+    from spark_ray.tune.approval import check
+
+    p = Path(path)
+    try:
+        approved = check(p)
+    except CheckFailed as exc:
+        raise CheckFailed(f"refusing to trade: {exc}") from None
+    strategy = approved.get("strategy")
+    params = approved.get("params")
+    if not isinstance(strategy, str) or not isinstance(params, dict):
+        raise CheckFailed(f"refusing to trade: {p}: no strategy/params in the approval")
+    try:
+        cls = load_strategy(strategy)
+        make_strategy(cls, params)
+    except UserError as exc:
+        raise CheckFailed(f"refusing to trade: {p}: {exc}") from None
+    interval = None
+    try:
+        best = json.loads((p.parent / approved["candidate"]).read_text())
+        intervals = {s.get("interval") for s in best.get("scenarios", []) if isinstance(s, dict)}
+        if len(intervals) == 1:
+            interval = intervals.pop()
+    except (OSError, ValueError, KeyError, TypeError):
+        interval = None
+    return ApprovedParams(strategy, dict(params), approved, str(p.resolve()), interval)

@@ -1,0 +1,130 @@
+"""One trading run on Ray, driver side: the breaker, the executor and the streams fabric feeding
+it, supervised until told to stop; then the orders, fills, trades and positions collected.
+
+``spark-ray trade`` and the demo both drive a :class:`TradingRun`. Expects Ray connected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from spark_ray.breaker.models import BreakerConfig
+from spark_ray.execution.spec import ExecutorSpec
+from spark_ray.streams.fabric import Fabric, FabricConfig
+
+log = logging.getLogger(__name__)
+STALE_DATA_S = 5.0
+
+
+class TradingRun:
+    def __init__(self, spec: ExecutorSpec, name: str, fabric: FabricConfig,
+                 breaker_config: BreakerConfig | None = None,
+                 breaker_journal: str | None = None) -> None:
+        self.spec = spec
+        self.name = name
+        self.fabric_cfg = fabric
+        self.breaker_config = breaker_config
+        self.breaker_journal = breaker_journal
+        self.executor: Any = None
+        self.breaker: Any = None
+        self.breaker_started = False
+        self.fabric: Fabric | None = None
+        self.resubscribed = 0
+        self.t0 = 0.0
+
+    def start(self) -> TradingRun:
+        from spark_ray.actors.breaker import get_breaker
+        from spark_ray.actors.executor import start_executor
+
+        self.t0 = time.monotonic()
+        self.breaker, self.breaker_started = get_breaker(
+            self.spec.breaker_name, config=self.breaker_config,
+            journal_path=self.breaker_journal)
+        self.executor = start_executor(self.spec, self.name)
+        try:
+            self.fabric = Fabric(self.fabric_cfg).start()
+            self._subscribe()
+        except BaseException:
+            self.stop(collect=False)
+            raise
+        return self
+
+    def _subscribe(self) -> None:
+        assert self.fabric is not None
+        ray.get([n.subscribe.remote(self.executor, "on_market_data")
+                 for n in self.fabric.normalizers], timeout=30)
+
+    def supervise(self) -> dict[str, Any]:
+        """Restart idle connectors; re-subscribe the executor when its data went quiet (a
+        restarted normalizer forgets its subscribers; duplicates are dropped by trade id)."""
+        assert self.fabric is not None
+        self.fabric.supervise()
+        st: dict[str, Any] = ray.get(self.executor.status.remote(), timeout=30)
+        last = st.get("last_data_time")
+        if last is not None and time.time() - last > STALE_DATA_S:
+            self._subscribe()
+            self.resubscribed += 1
+        return st
+
+    def collect(self) -> dict[str, Any]:
+        ex = self.executor
+        status, orders, fills, trades, positions = ray.get(
+            [ex.status.remote(), ex.orders.remote(), ex.fills.remote(), ex.trades.remote(),
+             ex.positions.remote()], timeout=60)
+        return {"status": status, "orders": orders, "fills": fills, "trades": trades,
+                "positions": positions}
+
+    def stop(self, collect: bool = True) -> dict[str, Any]:
+        """Stop the feed first, let the executor trade what it has, collect, release all."""
+        out: dict[str, Any] = {}
+        try:
+            if self.fabric is not None:
+                with contextlib.suppress(Exception):
+                    self.fabric.stop(compact=True, kill=True)
+                self.fabric = None
+            if self.executor is not None:
+                with contextlib.suppress(Exception):
+                    ray.get(self.executor.drain.remote(10.0), timeout=30)
+                if collect:
+                    out = self.collect()
+                with contextlib.suppress(Exception):
+                    ray.get(self.executor.stop.remote(), timeout=30)
+        finally:
+            if self.executor is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(self.executor, no_restart=True)
+                self.executor = None
+        out["seconds"] = round(time.monotonic() - self.t0, 2)
+        return out
+
+
+def write_outputs(out: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """orders.json, fills.json, trades.json, positions.json, status.json into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for key in ("orders", "fills", "trades", "positions", "status"):
+        if key in out:
+            p = folder / f"{key}.json"
+            p.write_text(json.dumps(out[key], indent=2, sort_keys=True, default=str) + "\n")
+            paths[key] = p
+    return paths
+
+
+def summary(out: dict[str, Any]) -> dict[str, Any]:
+    """The headline of a run (what the CLI and the demo print)."""
+    st = out.get("status") or {}
+    counts = st.get("orders") or {}
+    return {"mode": st.get("mode"), "strategy": st.get("strategy"), "params": st.get("params"),
+            "bars": (st.get("stats") or {}).get("bars", 0),
+            "orders": sum(counts.values()) if counts else 0,
+            "filled": counts.get("FILLED", 0), "rejected": counts.get("REJECTED", 0),
+            "fills": len(out.get("fills") or []), "closed_trades": len(out.get("trades") or []),
+            "equity": st.get("equity"), "tick_to_order": st.get("tick_to_order"),
+            "halted": st.get("halted"), "seconds": out.get("seconds")}

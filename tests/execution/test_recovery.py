@@ -1,0 +1,75 @@
+"""Kill the executor mid-order: after Ray restarts it, the journal is replayed and reconciled with
+the venue before trading resumes, and every intent has at most one order at the venue -- the one
+the crash left unanswered is adopted, not sent again."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+
+def _journal(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_kill_mid_order_then_reconcile(make_venue: Any, make_fabric: Any, make_breaker: Any,
+                                       make_executor: Any, approved: Any, wait_for: Any,
+                                       venue_keys: Any, tmp_path: Path) -> None:
+    key, secret = venue_keys
+    venue = make_venue()
+    bname, _ = make_breaker()
+    journal = tmp_path / "journal.jsonl"
+    # The venue places the next order, then holds its answer for 8 s: the executor is "mid-order"
+    # (intent journaled, no answer yet) for as long as its own 3 s timeout. Without the user data
+    # stream the answer is the only news, so the crash leaves the outcome truly unknown.
+    ex, _ = make_executor(approved(), venue, bname, live=True, journal=journal,
+                          broker_options={"timeout_s": 3.0, "user_stream": False})
+    venue.inject("order_timeout", delay_ms=8000, placed=True, count=1)
+    fabric = make_fabric(venue)
+    ray.get([n.subscribe.remote(ex, "on_market_data") for n in fabric.normalizers])
+
+    def held() -> bool:
+        return any(e["action"] == "injected" for e in venue.fault_log())
+
+    wait_for(held, timeout=60, every=0.01, what="an order submission held by the venue")
+    ray.kill(ex, no_restart=False)  # crash now; Ray restarts the actor
+    intent = next(r["order"] for r in reversed(_journal(journal)) if r["k"] == "intent")
+    cid = intent["cid"]
+    updates = [r for r in _journal(journal) if r["k"] == "update" and r["update"]["cid"] == cid]
+    assert not updates, "the crash was meant to come before the submit's answer"
+    at_venue = [o for o in venue.orders("BTCUSDT", key) if o["clientOrderId"] == cid]
+    assert len(at_venue) == 1  # placed before the crash
+
+    def restarted() -> dict[str, Any] | None:
+        try:
+            s = ray.get(ex.start.remote(), timeout=60)
+        except ray.exceptions.RayError:  # still restarting
+            return None
+        return s if s["started"] else None
+
+    st = wait_for(restarted, timeout=90, every=0.5, what="the restarted executor")
+    assert st["restarted"] is True
+    assert st["reconcile"]["resolved"].get(cid) == at_venue[0]["status"]
+    assert st["reconcile"]["checked"] >= 1 and not st["reconcile"]["errors"]
+    order = next(o for o in ray.get(ex.orders.remote()) if o["cid"] == cid)
+    assert order["status"] == at_venue[0]["status"] and order["fills"]
+
+    # Trading resumes; afterwards every intent has at most one order at the venue, every venue
+    # order is an intent of the journal, and the executor agrees with the venue on each.
+    n0 = len([r for r in _journal(journal) if r["k"] == "intent"])
+    wait_for(lambda: len([r for r in _journal(journal) if r["k"] == "intent"]) >= n0 + 2,
+             timeout=60, what="new intents after the restart")
+    time.sleep(1.0)
+    ray.get(ex.drain.remote())
+    intents = {r["order"]["cid"] for r in _journal(journal) if r["k"] == "intent"}
+    venue_cids = [o["clientOrderId"] for o in venue.orders("BTCUSDT", key)]
+    assert len(venue_cids) == len(set(venue_cids))
+    assert set(venue_cids) <= intents
+    ours = {o["cid"]: o["status"] for o in ray.get(ex.orders.remote())}
+    for o in venue.orders("BTCUSDT", key):
+        assert ours[o["clientOrderId"]] == o["status"], o
+    assert secret not in journal.read_text()
