@@ -362,12 +362,13 @@ class ExecutorActor:
 
 
 def start_executor(spec: ExecutorSpec, name: str, namespace: str = NAMESPACE,
-                   detached: bool = False) -> ActorHandle:
+                   detached: bool = False, **options: Any) -> ActorHandle:
     """The named executor (created if absent), started: approval checked, journal replayed,
-    venue reconciled. Raises CheckFailed/UserError with the reason when it refuses."""
+    venue reconciled. Raises CheckFailed/UserError with the reason when it refuses.
+    ``options`` are Ray actor options (placement, e.g. ``placement.colocate_with(normalizer)``)."""
     spec.validate()
     handle = get_or_create(ExecutorActor, name, spec, name, namespace, detached=detached,
-                           namespace=namespace)
+                           namespace=namespace, **options)
     st: dict[str, Any] = ray.get(handle.start.remote(), timeout=120)
     if not st.get("started"):
         ray.kill(handle, no_restart=True)

@@ -26,12 +26,13 @@ STALE_DATA_S = 5.0
 class TradingRun:
     def __init__(self, spec: ExecutorSpec, name: str, fabric: FabricConfig,
                  breaker_config: BreakerConfig | None = None,
-                 breaker_journal: str | None = None) -> None:
+                 breaker_journal: str | None = None, namespace: str | None = None) -> None:
         self.spec = spec
         self.name = name
         self.fabric_cfg = fabric
         self.breaker_config = breaker_config
         self.breaker_journal = breaker_journal
+        self.namespace = namespace
         self.executor: Any = None
         self.breaker: Any = None
         self.breaker_started = False
@@ -47,8 +48,16 @@ class TradingRun:
         self.breaker, self.breaker_started = get_breaker(
             self.spec.breaker_name, config=self.breaker_config,
             journal_path=self.breaker_journal)
-        self.executor = start_executor(self.spec, self.name)
+        from spark_ray.actors.naming import NAMESPACE
+        from spark_ray.placement import colocate_with
+
+        self.executor = start_executor(self.spec, self.name, self.namespace or NAMESPACE)
         try:
+            if len([n for n in ray.nodes() if n.get("Alive")]) > 1:
+                # The executor started first (it must not miss the first trades), so its
+                # normalizer joins it on its node.
+                self.fabric_cfg.normalizer_options = {**colocate_with(self.executor),
+                                                      **self.fabric_cfg.normalizer_options}
             self.fabric = Fabric(self.fabric_cfg).start()
             self._subscribe()
         except BaseException:

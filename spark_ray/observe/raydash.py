@@ -45,8 +45,12 @@ class RayDashboard:
         body = self.get("/api/v0/actors", limit=limit, detail=1)
         return list(body["data"]["result"]["result"])
 
-    def alive_by_name(self) -> dict[str, dict[str, Any]]:
-        return {a["name"]: a for a in self.actors() if a.get("name") and a["state"] == "ALIVE"}
+    def alive_by_name(self, namespace: str | None = None) -> dict[str, dict[str, Any]]:
+        """Alive named actors by name; names repeat across namespaces, so pass ``namespace``
+        to look at one."""
+        return {a["name"]: a for a in self.actors()
+                if a.get("name") and a["state"] == "ALIVE"
+                and (namespace is None or a.get("ray_namespace") == namespace)}
 
     def prometheus_health(self) -> tuple[bool, str]:
         """Whether the dashboard reaches the Prometheus it was configured with."""

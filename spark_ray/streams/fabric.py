@@ -47,6 +47,9 @@ class FabricConfig:
     # sink
     sink_flush_ms: int = 1_000
     sink_flush_rows: int = 200_000
+    # extra Ray options for the normalizers, e.g. placement.colocate_with(executor) so a
+    # subscriber and the normalizer feeding it share a node
+    normalizer_options: dict[str, Any] = field(default_factory=dict)
 
 
 class Fabric:
@@ -85,7 +88,7 @@ class Fabric:
                                     start_ids=dict(cfg.start_ids),
                                     detect_gaps=cfg.exchange == "binance",
                                     repair=cfg.exchange == "binance")
-            norm = NormalizerActor.options(name=nname, **opts).remote(
+            norm = NormalizerActor.options(name=nname, **{**opts, **cfg.normalizer_options}).remote(
                 ncfg, self.sink, cfg.rest_url, self.deadletter_dir, nname)
             cname = actor_name("connector", cfg.exchange, i)
             ccfg = ConnectorConfig(

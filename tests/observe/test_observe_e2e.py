@@ -7,8 +7,8 @@ and blocks an order. Then: the Ray dashboard's state API shows the actors by nam
 reach Prometheus with their labels; a lag spike fires the lag alert in ``/api/v1/alerts`` and it
 resolves after; every dashboard panel whose metrics exist returns data; the dashboards render.
 
-Metrics of capabilities not built yet (executor: issue 9)
-cannot return data: :data:`PENDING` names those panels and why; everything else must.
+Every panel of every dashboard must return data (:data:`PENDING` would name exceptions; it
+is empty).
 """
 
 from __future__ import annotations
@@ -35,15 +35,7 @@ from observe_helpers import E2E_PROM_PORT, need
 
 pytestmark = pytest.mark.slow
 
-EXECUTOR = "the executor (issue 9) is not built yet: no executor_* metrics, no ExecutorActor"
 PENDING: dict[tuple[str, str], str] = {
-    ("trading", "PnL"): EXECUTOR,
-    ("trading", "Orders/s by status"): EXECUTOR,
-    ("trading", "Fills (5 min)"): EXECUTOR,
-    ("trading", "Position"): EXECUTOR,
-    ("trading", "PnL over time"): EXECUTOR,
-    ("trading", "Tick to order p95"): EXECUTOR,
-    ("trading", "Executor actor state"): EXECUTOR,
 }
 
 
@@ -57,6 +49,61 @@ class Scenario:
     breaker_name: str
     namespace: str
     started: float
+    executor_name: str
+
+
+def _approve_fast_sma(folder: Path) -> Path:
+    """An approved.json through the real approve/check for SMA(2)/SMA(3) on 1 s bars, which
+    trades within seconds (the review itself is tune's, tested there)."""
+    import json
+
+    from spark_ray.tune.approval import approve, check, sha256_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {"fast": 2, "slow": 3}
+    best = folder / "best.json"
+    best.write_text(json.dumps({
+        "strategy": "sma_cross", "overall": {"params": params, "objective": 1.0},
+        "objective": {"folds": 2, "holdout": 0.2, "drawdown_penalty": 0.5},
+        "scenarios": [{"name": "live", "symbol": "BTCUSDT", "interval": "1s"}]}))
+    report = folder / "risk-report.json"
+    report.write_text(json.dumps({"verdict": "PASS", "candidate": str(best),
+                                  "candidate_sha256": sha256_file(best), "strategy": "sma_cross",
+                                  "params": params, "checks": {}}))
+    approved = folder / "approved.json"
+    approved.write_text(json.dumps(approve(best, report, "observe-e2e", "observability test")))
+    check(approved)
+    return approved
+
+
+def _start_trading(tmp: Path, namespace: str, breaker_name: str) -> tuple[Any, Any]:
+    """A paper-trading run (its own fast venue, fabric and executor) for the Trading panels."""
+    from spark_ray.breaker.models import BreakerConfig
+    from spark_ray.execution.executor import ExecutorConfig
+    from spark_ray.execution.params import load_approved
+    from spark_ray.execution.run import TradingRun
+    from spark_ray.execution.spec import ExecutorSpec
+    from spark_ray.streams.fabric import FabricConfig
+    from spark_ray.venue import Venue
+
+    ap = load_approved(_approve_fast_sma(tmp / "params"))
+    venue = Venue(symbols=("BTCUSDT",), seed=11, history_minutes=30, speed=10.0,
+                  trades_per_second=40).start()
+    spec = ExecutorSpec(
+        config=ExecutorConfig(name="observe-e2e", symbols=("BTCUSDT",), interval="1s",
+                              cash=5_000.0, warmup_bars=30),
+        strategy=ap.strategy, params=ap.params, journal_path=str(tmp / "executor.jsonl"),
+        approved_path=ap.path, approval=ap.approval, rest_url=venue.rest_url,
+        ws_url=venue.ws_url, breaker_name=breaker_name, control_port=0)
+    run = TradingRun(spec, "executor:observe-e2e",
+                     FabricConfig(symbols=["BTCUSDT"], streams=["trade"], ws_url=venue.ws_url,
+                                  rest_url=venue.rest_url, store=str(tmp / "trade-lake"),
+                                  namespace=f"{namespace}-trade", flush_ms=5.0),
+                     breaker_config=BreakerConfig.model_validate(
+                         {"consecutive_losses": {"enabled": False},
+                          "order_rate": {"limit": 100_000}}),
+                     breaker_journal=str(tmp / "trade-breaker.jsonl"), namespace=namespace)
+    return venue, run.start()
 
 
 def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
@@ -98,7 +145,7 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
     namespace = f"observe-{uuid.uuid4().hex[:8]}"
     state = prom.start(tmp / "prom", sd_path=prom.sd_file(prom.current_session_dir()),
                        port=E2E_PROM_PORT or prom.free_port())
-    venue = fabric = breaker = None
+    venue = fabric = breaker = trade_venue = trading = None
     try:
         client = PromClient(state.url)
         venue = Venue(symbols=("BTCUSDT", "ETHUSDT"), seed=11, history_minutes=30,
@@ -117,10 +164,18 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
         ray.get(conn.chaos.remote("duplicate", 40), timeout=30)
         ray.get(conn.chaos.remote("reorder", 5), timeout=30)  # out-of-order events
         venue.inject("malformed", count=2, symbol="ETHUSDT")
+        trade_venue, trading = _start_trading(tmp, namespace, f"breaker:{namespace}-trade")
         _small_sweep(tmp)  # tune_* metrics for the Optimization dashboard
+        trading.supervise()
         yield Scenario(client, state, venue, fabric, breaker, breaker_name, namespace,
-                       time.time())
+                       time.time(), trading.name)
     finally:
+        if trading is not None:
+            trading.stop(collect=False)
+            if trading.breaker is not None:
+                ray.kill(trading.breaker, no_restart=True)
+        if trade_venue is not None:
+            trade_venue.stop()
         if fabric is not None:
             fabric.kill()
         if breaker is not None:
@@ -135,18 +190,17 @@ def test_ray_dashboard_state_api_shows_actors_by_name(scenario: Scenario) -> Non
     dash = RayDashboard(ray_session_url())
     deadline = time.monotonic() + 30
     want = {"connector:binance:0": "ConnectorActor", "normalizer:binance:0": "NormalizerActor",
-            "sink:binance": "SinkActor", scenario.breaker_name: "CircuitBreakerActor"}
+            "sink:binance": "SinkActor", scenario.breaker_name: "CircuitBreakerActor",
+            scenario.executor_name: "ExecutorActor"}
     alive: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        alive = {n: a for n, a in dash.alive_by_name().items()
-                 if a.get("ray_namespace") == scenario.namespace}
+        alive = dash.alive_by_name(scenario.namespace)
         if set(want) <= set(alive):
             break
         time.sleep(1)
     assert set(want) <= set(alive), sorted(alive)
     for name, cls in want.items():
         assert alive[name]["class_name"] == cls
-    # The executor (issue 9) is pending: there is no ExecutorActor to find yet.
 
 
 def ray_session_url() -> str:
