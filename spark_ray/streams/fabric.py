@@ -33,9 +33,9 @@ class FabricConfig:
     shards: int = 1
     namespace: str = "spark_ray"
     # connector
-    batch_max: int = 2_000
+    batch_max: int = 5_000
     flush_ms: float = 20.0
-    max_inflight: int = 4
+    max_inflight: int = 16
     rollover_s: float = 23.5 * 3600
     ping_s: float = 5.0
     max_streams_per_connection: int = 1024
