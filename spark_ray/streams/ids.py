@@ -148,6 +148,9 @@ class SeriesState:
         n = len(ids)
         if n == 0:
             return np.zeros(0, dtype=bool), 0, 0
+        # The series is alive even if everything was a duplicate (late frames after a REST
+        # backfill): no idle tail check, which would only fetch what is arriving anyway.
+        self.last_event_ms = now_ms
         dup = self.seen.contains_mask(ids)
         if self.baseline is not None:
             dup |= ids < self.baseline
@@ -174,7 +177,6 @@ class SeriesState:
             if lo <= hi:
                 for a, b in self.seen.holes(lo, hi):
                     self.gaps.append(Gap(a, b, now_ms))
-            self.last_event_ms = now_ms
         return keep, int(np.count_nonzero(dup)), ooo
 
     def missing(self, gap: Gap) -> list[tuple[int, int]]:
