@@ -15,7 +15,7 @@ STAMP := $(VENV)/.spark-ray-installed
 APT_PACKAGES ?= prometheus openssh-server rsync
 PYTEST_ARGS ?=
 
-.PHONY: venv sysdeps demo test lint bench clean
+.PHONY: venv sysdeps demo test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "spark-ray needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -45,6 +45,11 @@ lint: venv
 
 # Peers measured side by side in the same run; installed for the benchmarks only.
 BENCH_PEERS ?= backtrader vectorbt
+
+# The nightly chaos canary: every experiment against venue, fabric, executor and a real
+# Prometheus; evidence under runs/, exit 1 if any experiment fails.
+chaos: venv sysdeps
+	$(BIN)/spark-ray chaos run --out runs
 
 bench: venv sysdeps
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(BENCH_PEERS)

@@ -149,6 +149,7 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by capability packages; each registers its own flags."""
     from spark_ray.backtest import cli as backtest_cli
     from spark_ray.breaker import cli as breaker_cli
+    from spark_ray.chaos import cli as chaos_cli
     from spark_ray.data import cli as data_cli
     from spark_ray.execution import cli as execution_cli
     from spark_ray.observe import cli as observe_cli
@@ -164,6 +165,7 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     streams_cli.add_parser(sub)
     observe_cli.add_parser(sub)
     execution_cli.add_parser(sub)
+    chaos_cli.add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ class DemoContext:
     run: RunFolder
     quick: bool
     lake: Any = None  # the demo's DataStore, once the data stage built it
+    approved: Any = None  # the approved.json path, once the optimize stage approved a result
 
 
 Stage = Callable[[DemoContext], dict[str, Any]]
@@ -224,6 +225,7 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
         (out / "approved.json").write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
         check(out / "approved.json")
         result["approved"] = str(out / "approved.json")
+        ctx.approved = out / "approved.json"
     for path in sorted(p for p in out.iterdir() if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = f"optimize: {path.name}"
     return result
@@ -238,6 +240,30 @@ def _stage_streams(ctx: DemoContext) -> dict[str, Any]:
     summary = dict(streams_demo(out, seconds=4.0 if ctx.quick else 8.0))
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "streams: " + path.name
+    return summary
+
+
+def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
+    """Paper-trade the approved parameters on the venue's simulated live stream: fabric ->
+    executor (same strategy class as the backtest) -> breaker -> paper broker -> positions."""
+    from spark_ray.execution.demo import run_demo as trade_demo
+
+    out = ctx.run.path / "trade"
+    summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0))
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "trade: " + path.name
+    return summary
+
+
+def _stage_chaos(ctx: DemoContext) -> dict[str, Any]:
+    """One chaos-canary experiment against the venue, fabric and a real Prometheus: fault
+    injected, alert fired and resolved, nothing lost; its table goes into the bundle."""
+    from spark_ray.chaos.demo import run_demo as chaos_demo
+
+    out = ctx.run.path / "chaos"
+    summary = dict(chaos_demo(out))
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "chaos: " + path.name
     return summary
 
 
@@ -262,7 +288,9 @@ STAGES: list[tuple[str, Stage]] = [
     ("breaker", _stage_breaker),
     ("streams", _stage_streams),
     ("optimize", _stage_optimize),
+    ("trade", _stage_trade),
     ("observe", _stage_observe),
+    ("chaos", _stage_chaos),
 ]
 
 

@@ -38,7 +38,7 @@ def test_config_scrapes_ray_file_sd_and_loads_rules(tmp_path: Path, promtool: st
     (job,) = cfg["scrape_configs"]
     assert job["file_sd_configs"][0]["files"] == [str(sd)]
     assert cfg["global"]["evaluation_interval"] == "2s"
-    assert [Path(r).name for r in cfg["rule_files"]] == ["spark-ray.yml"]
+    assert [Path(r).name for r in cfg["rule_files"]] == ["spark-ray-faults.yml", "spark-ray.yml"]
     path = tmp_path / "prometheus.yml"
     path.write_text(text)
     out = subprocess.run([promtool, "check", "config", str(path)], capture_output=True,
