@@ -340,4 +340,8 @@ def make_injection(exp: Experiment, stack: Stack) -> Injection:
     kinds: dict[str, type[Injection]] = {"venue": VenueFault,
                                          "chaos_endpoint": ChaosEndpointFault,
                                          "kill_actor": KillActor, "kill_node": KillNode}
+    if exp.fault.kind == "kill_actor" and exp.fault.target == "executor":
+        from spark_ray.chaos.executor_fault import KillExecutor
+
+        return KillExecutor(exp, stack)
     return kinds[exp.fault.kind](exp, stack)

@@ -60,6 +60,8 @@ class Stack:
         self.fabric: Any = None
         self.plane: Any = None
         self.plane_token = secrets.token_urlsafe(24)
+        # A trading account at the venue (kill_executor trades live against it); never logged.
+        self.api_key = (f"chaos{secrets.token_hex(4)}", secrets.token_hex(24))
         self.breaker: Any = None
         self.prom_state: prom.PromState | None = None
         self.client: prom.PromClient | None = None
@@ -97,7 +99,8 @@ class Stack:
             self.client = prom.PromClient(self.prom_state.url)
         self.log(f"prometheus {self.client.url}")
         self.venue = Venue(symbols=cfg.symbols, seed=cfg.seed, history_minutes=30,
-                           trades_per_second=cfg.trades_per_second).start()
+                           trades_per_second=cfg.trades_per_second,
+                           api_keys=dict([self.api_key])).start()
         # No start_ids: the fabric answers for every trade from the first one it receives, so
         # nothing is backfilled at start-up (a backfill would itself look like a fault).
         self.fabric = Fabric(FabricConfig(

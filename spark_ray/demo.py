@@ -262,6 +262,10 @@ def _stage_chaos(ctx: DemoContext) -> dict[str, Any]:
 
     out = ctx.run.path / "chaos"
     summary = dict(chaos_demo(out))
+    verdict = summary.pop("status", None)
+    if verdict != "PASS":
+        raise RuntimeError(f"chaos experiment {summary.get('experiment')}: {verdict}")
+    summary["verdict"] = verdict
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "chaos: " + path.name
     return summary

@@ -61,6 +61,10 @@ def brk(w: str) -> str:
     return f'ray_breaker_state{{breaker="breaker:chaos",WorkerId="{w}"}}'
 
 
+def pos(w: str) -> str:
+    return f'ray_executor_position{{executor="chaos-x",symbol="BTCUSDT",WorkerId="{w}"}}'
+
+
 @dataclass
 class Case:
     alert: str
@@ -117,9 +121,12 @@ CASES: list[Case] = [
     Case("ActorRestarted", "breaker in a second process: fires",
          [(brk("w1"), "0x9"), (brk("w2"), "_x10 0x9")], "60s",
          [{"breaker": "breaker:chaos", "actor": "breaker", "$value": "2"}]),
+    Case("ActorRestarted", "executor in a second process: fires",
+         [(pos("w1"), "0x9"), (pos("w2"), "_x10 0x9")], "60s",
+         [{"executor": "chaos-x", "actor": "executor", "$value": "2"}]),
     Case("ActorRestarted", "one process each: silent",
          [(beat("w1"), "1+5x30"), (last("w1"), "0+200x30"), (e2db("w1"), "0+10x30"),
-          (brk("w1"), "0x30")], "120s"),
+          (brk("w1"), "0x30"), (pos("w1"), "0x30")], "120s"),
     Case("ActorRestarted", "restart more than 30 s ago: silent",
          [(beat("w1"), "1+5x9"), (beat("w2"), "_x10 60+5x30"),
           (e2db("w1"), "0+10x10 100x30"), (e2db("w2"), "_x11 0+10x30")], "150s"),

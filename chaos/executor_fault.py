@@ -1,0 +1,194 @@
+"""``kill_executor``: kill a live-trading executor while the venue holds an order's answer.
+
+The injection starts an :class:`~spark_ray.actors.executor.ExecutorActor` trading (signed, live
+mode) on the canary's venue with the canary's fabric feeding it, waits for it to trade, then
+asks the venue to place the next order but hold its answer, and ``ray.kill``\\ s the executor
+while that submit is unanswered: the outcome is unknown to the executor. Ray restarts it; the
+canary starts it again (as ``spark-ray trade`` supervises), it replays its journal and reconciles
+with the venue. Verified: it came back as a new process, the held order was adopted (not sent
+again), and every client order id has exactly one order at the venue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from spark_ray.chaos.experiments import Experiment
+from spark_ray.chaos.faults import Injection
+from spark_ray.chaos.stack import Stack
+
+EXECUTOR_NAME = "executor:chaos"
+PARAMS = {"fast": 2, "slow": 3}  # SMA(2)/SMA(3) on 1 s bars trades within seconds
+
+
+def _approved(folder: Path) -> Path:
+    """best.json + a PASSed report + approved.json through the real approve/check (the review
+    itself is the optimization lab's, tested there)."""
+    from spark_ray.tune.approval import approve, check, sha256_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    best = folder / "best.json"
+    best.write_text(json.dumps({
+        "strategy": "sma_cross", "overall": {"params": PARAMS, "objective": 1.0},
+        "objective": {"folds": 2, "holdout": 0.2, "drawdown_penalty": 0.5},
+        "scenarios": [{"name": "live", "symbol": "BTCUSDT", "interval": "1s"}]}))
+    report = folder / "risk-report.json"
+    report.write_text(json.dumps({"verdict": "PASS", "candidate": str(best),
+                                  "candidate_sha256": sha256_file(best),
+                                  "strategy": "sma_cross", "params": PARAMS, "checks": {}}))
+    path = folder / "approved.json"
+    path.write_text(json.dumps(approve(best, report, "chaos-canary", "kill_executor")))
+    check(path)
+    return path
+
+
+class KillExecutor(Injection):
+    def __init__(self, exp: Experiment, stack: Stack) -> None:
+        super().__init__(exp, stack)
+        self.handle: Any = None
+        self.breaker: Any = None
+        self.journal = stack.work / "executor-journal.jsonl"
+        self.cid: str | None = None
+        self.before_pid: int | None = None
+        self.restarted: dict[str, Any] = {}
+        self._next_look = 0.0
+
+    # --- set-up: a trading executor on the canary's venue and fabric ---------------------------
+    def _start(self) -> None:
+        from spark_ray.actors.breaker import get_breaker
+        from spark_ray.actors.executor import start_executor
+        from spark_ray.breaker.models import BreakerConfig
+        from spark_ray.execution.binance import Credentials
+        from spark_ray.execution.executor import ExecutorConfig
+        from spark_ray.execution.params import load_approved
+        from spark_ray.execution.spec import ExecutorSpec
+
+        stack = self.stack
+        key, secret = stack.api_key
+        ap = load_approved(_approved(stack.work / "executor-params"))
+        bname = f"breaker:{stack.namespace}-executor"
+        # The platform's rules, minus the ones a 1 s-bar churn trips on purpose-free (losing
+        # streaks, order rate): this experiment is about the kill, not the breaker.
+        quiet = BreakerConfig.model_validate({
+            "consecutive_losses": {"enabled": False}, "order_rate": {"limit": 100_000},
+            "daily_loss": {"limit": 0.5}, "max_drawdown": {"limit": 0.5}})
+        self.breaker, _ = get_breaker(bname, config=quiet,
+                                      journal_path=str(stack.work / "exec-breaker.jsonl"))
+        spec = ExecutorSpec(
+            config=ExecutorConfig(name=f"chaos-{stack.namespace}", symbols=("BTCUSDT",),
+                                  interval="1s", mode="live", cash=5_000.0, warmup_bars=30),
+            strategy=ap.strategy, params=ap.params, journal_path=str(self.journal),
+            approved_path=ap.path, approval=ap.approval, broker="binance",
+            rest_url=stack.venue.rest_url, ws_url=stack.venue.ws_url,
+            credentials=Credentials(key, secret), breaker_name=bname, control_port=None,
+            # no user data stream: the held answer is the only news of the order
+            broker_options={"timeout_s": 3.0, "attempts": 4, "backoff_s": 0.05,
+                            "recv_window_ms": 5_000, "user_stream": False})
+        self.handle = start_executor(spec, EXECUTOR_NAME, stack.namespace)
+        ray.get([n.subscribe.remote(self.handle, "on_market_data")
+                 for n in stack.fabric.normalizers], timeout=30)
+        deadline = time.monotonic() + 90  # it trades (so its metrics are exported) first
+        while time.monotonic() < deadline and len(self._intents()) < 2:
+            time.sleep(0.5)
+        if len(self._intents()) < 2:
+            raise RuntimeError("the executor placed no orders within 90 s")
+        time.sleep(6.0)  # a few metric reports from this process before it dies
+
+    def _intents(self) -> list[dict[str, Any]]:
+        if not self.journal.exists():
+            return []
+        rows = [json.loads(x) for x in self.journal.read_text().splitlines() if x.strip()]
+        return [r["order"] for r in rows if r.get("k") == "intent"]
+
+    # --- the fault ------------------------------------------------------------------------------
+    def inject(self) -> None:
+        self._start()
+        stack = self.stack
+        self.before_pid = stack.actors().get(EXECUTOR_NAME, {}).get("pid")
+        fid = stack.venue.inject("order_timeout", delay_ms=8000, placed=True, count=1)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(e["fault_id"] == fid and e["action"] == "injected"
+                   for e in stack.venue.fault_log()):
+                break
+            time.sleep(0.01)
+        else:
+            raise RuntimeError("no order submission reached the venue within 120 s")
+        self.t0 = time.time()
+        ray.kill(self.handle, no_restart=False)  # mid-order: placed, answer held
+        self.end = self.t0
+        self.cid = self._intents()[-1]["cid"]
+        self.details.update(venue_fault_id=fid, held_order=self.cid)
+
+    def poll(self, now: float) -> None:
+        """Start the restarted executor (what a supervisor does): it reconciles first."""
+        if self.restarted or self.t0 is None or now < self._next_look:
+            return
+        self._next_look = now + 1.0
+        with contextlib.suppress(ray.exceptions.RayError, TimeoutError):
+            st = ray.get(self.handle.start.remote(), timeout=20)
+            if st.get("started"):
+                # As TradingRun.supervise does: subscribe the new process (duplicates of trades
+                # it already has are dropped by id).
+                ray.get([n.subscribe.remote(self.handle, "on_market_data")
+                         for n in self.stack.fabric.normalizers], timeout=20)
+                self.restarted = st
+                self.details["restarted_after_s"] = round(now - self.t0, 1)
+
+    def verify(self) -> dict[str, bool]:
+        deadline = time.time() + 90
+        while not self.restarted and time.time() < deadline:
+            self.poll(time.time())
+            time.sleep(0.5)
+        key, _ = self.stack.api_key
+        n0 = len(self._intents())
+        time.sleep(5.0)  # the restarted executor consumes the stream again
+        st: dict[str, Any] = {}
+        with contextlib.suppress(Exception):
+            st = ray.get(self.handle.status.remote(), timeout=30)
+        last = st.get("last_data_time")
+        with contextlib.suppress(Exception):
+            ray.get(self.handle.drain.remote(10.0), timeout=30)
+        with contextlib.suppress(Exception):
+            b = ray.get(self.breaker.status.remote(), timeout=30)
+            self.details["executor_breaker"] = {k: b.get(k) for k in ("state", "trips_total",
+                                                                      "last_trip")}
+        self.details["intents_after_restart"] = len(self._intents()) - n0
+        venue_orders = self.stack.venue.orders("BTCUSDT", key)
+        cids = [o["clientOrderId"] for o in venue_orders]
+        intents = {o["cid"] for o in self._intents()}
+        after = self.stack.actors().get(EXECUTOR_NAME, {})
+        rec = self.restarted.get("reconcile", {})
+        self.details.update(
+            pid_before=self.before_pid, pid_after=after.get("pid"),
+            venue_orders=len(cids), intents=len(intents),
+            reconcile={k: rec.get(k) for k in ("checked", "resolved", "errors")},
+            secret_in_journal=self.stack.api_key[1] in self.journal.read_text())
+        return {
+            "the executor came back as a new process and started":
+                bool(self.restarted) and after.get("pid") != self.before_pid,
+            "the held order was adopted by reconciliation, not sent again":
+                self.cid is not None and self.cid in (rec.get("resolved") or {})
+                and cids.count(self.cid) == 1,
+            "every client order id has exactly one order at the venue":
+                len(cids) == len(set(cids)) and set(cids) <= intents,
+            "the restarted executor consumes market data again":
+                last is not None and time.time() - float(last) < 5.0,
+            "the API secret is in no journal": not self.details["secret_in_journal"],
+        }
+
+    def cleanup(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(Exception):
+                ray.get(self.handle.stop.remote(), timeout=30)
+            with contextlib.suppress(Exception):
+                ray.kill(self.handle, no_restart=True)
+        if self.breaker is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(self.breaker, no_restart=True)
