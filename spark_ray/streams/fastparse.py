@@ -22,9 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-MIN_TIME_MS = 946_684_800_000  # keep equal to frames.MIN_TIME_MS / MAX_TIME_MS
-MAX_TIME_MS = 4_102_444_800_000
+# The validation limits, shared with the per-frame parser (frames.py imports them).
+MIN_TIME_MS = 946_684_800_000  # 2000-01-01
+MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
 MAX_ID = 2**62
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
 MIN_BATCH = 64  # below this the reader's fixed cost outweighs the per-frame savings
 
 _MARKS = {"trade": b'@trade","data":{"e":"trade",',
@@ -42,7 +44,6 @@ _SCHEMAS = {
 _PARSE = {k: pj.ParseOptions(explicit_schema=s, unexpected_field_behavior="ignore",
                              newlines_in_values=False) for k, s in _SCHEMAS.items()}
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
-_SYMBOL_RE = r"^[A-Z0-9]{2,20}$"
 
 
 @dataclass
@@ -98,7 +99,7 @@ def parse(kind: str, frames: list[bytes], index: list[int], recv_ms: list[int],
     sym = f["s"]
     ok = pc.and_(pc.equal(f["e"], kind), pc.equal(
         stream, pc.binary_join_element_wise(pc.utf8_lower(sym), f"@{kind}", "")))
-    ok = pc.and_(ok, pc.match_substring_regex(sym, _SYMBOL_RE))
+    ok = pc.and_(ok, pc.match_substring_regex(sym, SYMBOL_PATTERN))
     if symbols is not None:
         ok = pc.and_(ok, pc.is_in(sym, value_set=pa.array(sorted(symbols), pa.string())))
     id_cols = ("t",) if kind == "trade" else ("a", "f", "l")

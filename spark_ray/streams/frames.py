@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from spark_ray.streams import fastparse
+from spark_ray.streams.fastparse import MAX_ID, MAX_TIME_MS, MIN_TIME_MS, SYMBOL_PATTERN
 
 MAX_FRAME_BYTES = 256 * 1024
-MIN_TIME_MS = 946_684_800_000  # 2000-01-01
-MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 TRADE_DATASETS = {"trade": "trades", "aggTrade": "agg_trades", "btcturk.trade": "trades"}
 
 
@@ -134,7 +133,7 @@ class ParsedBatch:
 
 
 # --- field checks ---------------------------------------------------------------------------
-def _int(d: dict[str, Any], k: str, lo: int = 0, hi: int = 2**62) -> int:
+def _int(d: dict[str, Any], k: str, lo: int = 0, hi: int = MAX_ID) -> int:
     v = d.get(k, _MISSING)
     if v is _MISSING:
         raise Invalid(f"missing_field:{k}")
@@ -458,7 +457,7 @@ class BTCTurkParser:
         out.count(sym, "trade", recv - ttime)
 
 
-def _numstr_int(d: dict[str, Any], k: str, lo: int = 0, hi: int = 2**62) -> int:
+def _numstr_int(d: dict[str, Any], k: str, lo: int = 0, hi: int = MAX_ID) -> int:
     v = d.get(k, _MISSING)
     if v is _MISSING:
         raise Invalid(f"missing_field:{k}")
