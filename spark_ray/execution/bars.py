@@ -66,6 +66,7 @@ class BarBuilder:
         self.hole_wait_ms = hole_wait_ms
         self.max_buffer = max_buffer
         self.cur: ClosedBar | None = None
+        self.closed_time = -(2**62)  # open time of the last bar handed out
         self.last_trade_id = -1  # highest id built into bars
         self.late = 0
         self.missed_ids = 0
@@ -158,14 +159,15 @@ class BarBuilder:
         self.last_trade_id = int(ids[-1])
         bucket = t - t % self.step
         out: list[ClosedBar] = []
-        if self.cur is not None:
-            late = bucket < self.cur.time
-            if late.any():
-                self.late += int(late.sum())
-                ok = ~late
-                t, p, q, r, bucket, ids = t[ok], p[ok], q[ok], r[ok], bucket[ok], ids[ok]
-                if len(t) == 0:
-                    return out
+        # Late: before the open bar, or (none open) in a bar a timer already closed.
+        floor = self.cur.time if self.cur is not None else self.closed_time + 1
+        late = bucket < floor
+        if late.any():
+            self.late += int(late.sum())
+            ok = ~late
+            t, p, q, r, bucket, ids = t[ok], p[ok], q[ok], r[ok], bucket[ok], ids[ok]
+            if len(t) == 0:
+                return out
         # Runs of equal buckets (trades arrive in id order, times nearly sorted).
         edges = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
         starts = np.concatenate([[0], edges])
@@ -179,6 +181,7 @@ class BarBuilder:
             if cur is not None and b > cur.time:
                 cur.closed_by_recv_ms = int(r[s])
                 out.append(cur)
+                self.closed_time = cur.time
                 cur = None
             seg_p = p[s:e]
             if cur is None:
@@ -207,6 +210,7 @@ class BarBuilder:
         if exchange_now < self.cur.time + self.step + self.close_grace_ms:
             return out
         bar, self.cur = self.cur, None
+        self.closed_time = bar.time
         out.append(bar)
         return out
 

@@ -129,6 +129,17 @@ def test_quiet_bar_closes_on_the_exchange_clock() -> None:
     assert [x.time for x in b.due(51_200.0)] == [1_000_000]
 
 
+def test_a_trade_arriving_after_its_bar_closed_on_the_timer_is_late() -> None:
+    b = BarBuilder("X", "1s", close_grace_ms=200)
+    b.add(np.array([1_000_100]), np.array([5.0]), np.array([1.0]), np.array([1]),
+          arrival_wall_ms=50_000.0)
+    assert [x.time for x in b.due(51_200.0)] == [1_000_000]  # a quiet market: closed
+    # A slow hand-off delivers one more trade of that bar: it must not open it a second time.
+    assert b.add(np.array([1_000_900, 1_001_100]), np.array([6.0, 7.0]), np.array([1.0, 1.0]),
+                 np.array([2, 3]), arrival_wall_ms=51_300.0) == []
+    assert b.late == 1 and b.cur is not None and b.cur.time == 1_001_000 and b.cur.open == 7.0
+
+
 # --- orders -----------------------------------------------------------------------------------
 def _mo(cid: str = "sr-x-1") -> ManagedOrder:
     return ManagedOrder(cid, "BTCUSDT", BUY, "market", 1, 0, qty=1.0)
