@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import warnings
 from typing import Any
@@ -107,9 +108,8 @@ class ExecutorActor:
         self.last_data_time: float | None = None
         self.batches = 0
         self.dropped_batches = 0
-        with warnings.catch_warnings():  # Ray 2.60 warns from inside its own property
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        self.pid = os.getpid()  # callers tell a restarted process from the old one by it
+        self.restarted = _reconstructed()
         self._queue: asyncio.Queue[tuple[dict[str, Any], float]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._start_lock: asyncio.Lock | None = None
@@ -173,6 +173,8 @@ class ExecutorActor:
                 raise CheckFailed(f"refusing to trade: {spec.approved_path} now approves "
                                   f"{approved.strategy} {approved.params}, not what this "
                                   "executor was started with")
+        if not self.restarted:  # the GCS may not have counted the restart at construction
+            self.restarted = _reconstructed()
         core = build_core(spec, self.gate)
         self.core = core
         await core.start()
@@ -293,7 +295,8 @@ class ExecutorActor:
             base.update(self.core.status())
         broker = self.core.broker if self.core is not None else None
         base.update(
-            actor_name=self.name, restarted=self.restarted, start_error=self.start_error,
+            actor_name=self.name, pid=self.pid, restarted=self.restarted,
+            start_error=self.start_error,
             breaker=self.spec.breaker_name, breaker_state=self.breaker_state,
             last_data_time=self.last_data_time, batches=self.batches,
             dropped_batches=self.dropped_batches,
@@ -359,6 +362,16 @@ class ExecutorActor:
                 await h.unsubscribe.remote(target)
             await self.core.close()
         return st
+
+
+def _reconstructed() -> bool:
+    """Whether Ray restarted this actor (a state-API lookup: False when it cannot answer)."""
+    try:
+        with warnings.catch_warnings():  # Ray 2.60 warns from inside its own property
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:
+        return False
 
 
 def start_executor(spec: ExecutorSpec, name: str, namespace: str = NAMESPACE,

@@ -35,6 +35,7 @@ def test_kill_mid_order_then_reconcile(make_venue: Any, make_fabric: Any, make_b
     def held() -> bool:
         return any(e["action"] == "injected" for e in venue.fault_log())
 
+    pid_before = ray.get(ex.status.remote())["pid"]
     wait_for(held, timeout=60, every=0.01, what="an order submission held by the venue")
     ray.kill(ex, no_restart=False)  # crash now; Ray restarts the actor
     intent = next(r["order"] for r in reversed(_journal(journal)) if r["k"] == "intent")
@@ -49,7 +50,8 @@ def test_kill_mid_order_then_reconcile(make_venue: Any, make_fabric: Any, make_b
             s = ray.get(ex.start.remote(), timeout=60)
         except ray.exceptions.RayError:  # still restarting
             return None
-        return s if s["started"] else None
+        # ray.kill is asynchronous: a call made just after it may still reach the old process
+        return s if s["started"] and s["pid"] != pid_before else None
 
     st = wait_for(restarted, timeout=90, every=0.5, what="the restarted executor")
     assert st["restarted"] is True
