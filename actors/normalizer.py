@@ -281,7 +281,7 @@ class NormalizerActor:
             "last_batch_age_s": (now - last) / 1000 if last else None,
             "lag": self.lag.summary(), "lag_hist": self.lag.to_sparse(),
             "books": {s: ds.synced for s, ds in self.core.depth.items()},
-            "dead_letter_file": str(self.dead.path),
+            "dead_letter_file": str(self.dead.path), "subscribers": self.fanout.view(),
         }
 
     async def quiesce(self, timeout_s: float = 10.0) -> bool:

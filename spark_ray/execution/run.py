@@ -38,6 +38,9 @@ class TradingRun:
         self.breaker_started = False
         self.fabric: Fabric | None = None
         self.resubscribed = 0
+        self.restarts = 0
+        self.executor_pid: int | None = None
+        self.started_at = time.time()
         self.t0 = 0.0
 
     def start(self) -> TradingRun:
@@ -52,6 +55,7 @@ class TradingRun:
         from spark_ray.placement import colocate_with
 
         self.executor = start_executor(self.spec, self.name, self.namespace or NAMESPACE)
+        self.started_at = time.time()
         try:
             if len([n for n in ray.nodes() if n.get("Alive")]) > 1:
                 # The executor started first (it must not miss the first trades), so its
@@ -71,14 +75,23 @@ class TradingRun:
                  for n in self.fabric.normalizers], timeout=30)
 
     def supervise(self) -> dict[str, Any]:
-        """Restart idle connectors; re-subscribe the executor when its data went quiet (a
-        restarted normalizer forgets its subscribers; duplicates are dropped by trade id)."""
+        """Restart idle connectors; start a restarted executor again; re-subscribe the executor
+        when its data went quiet (a restarted normalizer forgets its subscribers)."""
         assert self.fabric is not None
         self.fabric.supervise()
         st: dict[str, Any] = ray.get(self.executor.status.remote(), timeout=30)
+        if self.executor_pid is not None and st.get("pid") != self.executor_pid:
+            # Ray restarted the executor: start it now (approval, journal, reconciliation)
+            # rather than on its first batch, and say so.
+            st = ray.get(self.executor.start.remote(), timeout=120)
+            self.restarts += 1
+            log.warning("executor %s restarted (pid %s -> %s); started: %s", self.name,
+                        self.executor_pid, st.get("pid"), st.get("started"))
+        self.executor_pid = st.get("pid")
         last = st.get("last_data_time")
-        if last is not None and time.time() - last > STALE_DATA_S:
-            self._subscribe()
+        quiet_since = last if last is not None else self.started_at
+        if time.time() - quiet_since > STALE_DATA_S:
+            self._subscribe()  # idempotent: a subscriber is never fed twice
             self.resubscribed += 1
         return st
 

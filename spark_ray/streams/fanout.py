@@ -59,6 +59,15 @@ class Fanout:
         self.subs: list[Subscriber] = []
 
     def add(self, handle: Any, method: str) -> int:
+        """Subscribe ``handle.<method>``; subscribing the same actor again (a supervisor that
+        re-subscribes after a restart) keeps one subscription, so no row goes out twice. Its
+        in-flight calls are forgotten (they may have died with the old process); its backlog
+        stays."""
+        key = _identity(handle)
+        for sub in self.subs:
+            if sub.method == method and key is not None and _identity(sub.handle) == key:
+                sub.handle, sub.pending = handle, []
+                return len(self.subs)
         self.subs.append(Subscriber(handle, method))
         return len(self.subs)
 
@@ -82,6 +91,11 @@ class Fanout:
                 sub.backlog_rows -= n
                 sub.dropped_rows += n
 
+    def view(self) -> list[dict[str, Any]]:
+        """Per subscriber: calls in flight, rows waiting, sent and shed (status, debugging)."""
+        return [{"method": s.method, "pending": len(s.pending), "backlog_rows": s.backlog_rows,
+                 "sent_rows": s.sent_rows, "dropped_rows": s.dropped_rows} for s in self.subs]
+
     @property
     def dropped_rows(self) -> int:
         return sum(s.dropped_rows for s in self.subs)
@@ -89,3 +103,9 @@ class Fanout:
     @property
     def backlog_rows(self) -> int:
         return sum(s.backlog_rows for s in self.subs)
+
+
+def _identity(handle: Any) -> Any:
+    """A Ray actor handle's actor id (stable across restarts); the object itself otherwise."""
+    actor_id = getattr(handle, "_actor_id", None)
+    return actor_id.hex() if actor_id is not None else handle

@@ -47,3 +47,16 @@ def test_a_stopped_subscriber_sheds_oldest_rows_counted() -> None:
     assert c.sent == [list(range(10))]
     assert f.backlog_rows <= 25
     assert f.dropped_rows == 50 - f.backlog_rows
+
+
+def test_subscribing_the_same_subscriber_again_keeps_one_subscription() -> None:
+    c = Calls()
+    f = Fanout(c.send, lambda ref: False, max_inflight=1)
+    assert f.add("h", "on_market_data") == 1
+    f.publish(batch(0, 10))  # in flight, never answered (the process died)
+    f.publish(batch(10, 20))  # waits in the backlog
+    assert f.add("h", "on_market_data") == 1  # a supervisor re-subscribes after a restart
+    assert f.add("other", "on_market_data") == 2
+    f.publish(None)
+    # the stale call is forgotten, the backlog goes out once, to the re-subscribed handle
+    assert c.sent == [list(range(10)), list(range(10, 20))]
