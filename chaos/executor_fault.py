@@ -57,6 +57,8 @@ class KillExecutor(Injection):
         self.cid: str | None = None
         self.before_pid: int | None = None
         self.restarted: dict[str, Any] = {}
+        self.final: dict[str, Any] = {}  # the restarted executor's status, before clean-up
+        self.final_at = 0.0
         self._next_look = 0.0
 
     # --- set-up: a trading executor on the canary's venue and fabric ---------------------------
@@ -110,7 +112,7 @@ class KillExecutor(Injection):
     def inject(self) -> None:
         self._start()
         stack = self.stack
-        self.before_pid = stack.actors().get(EXECUTOR_NAME, {}).get("pid")
+        self.before_pid = ray.get(self.handle.status.remote(), timeout=30)["pid"]
         fid = stack.venue.inject("order_timeout", delay_ms=8000, placed=True, count=1)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -133,7 +135,8 @@ class KillExecutor(Injection):
         self._next_look = now + 1.0
         with contextlib.suppress(ray.exceptions.RayError, TimeoutError):
             st = ray.get(self.handle.start.remote(), timeout=20)
-            if st.get("started"):
+            # ray.kill is asynchronous: a call just after it may still reach the old process
+            if st.get("started") and st.get("pid") != self.before_pid:
                 # As TradingRun.supervise does: subscribe the new process (duplicates of trades
                 # it already has are dropped by id).
                 ray.get([n.subscribe.remote(self.handle, "on_market_data")
@@ -141,18 +144,20 @@ class KillExecutor(Injection):
                 self.restarted = st
                 self.details["restarted_after_s"] = round(now - self.t0, 1)
 
-    def verify(self) -> dict[str, bool]:
+    def _observe(self) -> None:
+        """The restarted executor, seen while it still runs (the runner cleans up before it
+        verifies): started again, fed by the fabric, its status and its breaker's."""
         deadline = time.time() + 90
         while not self.restarted and time.time() < deadline:
             self.poll(time.time())
             time.sleep(0.5)
-        key, _ = self.stack.api_key
         n0 = len(self._intents())
         time.sleep(5.0)  # the restarted executor consumes the stream again
-        st: dict[str, Any] = {}
-        with contextlib.suppress(Exception):
-            st = ray.get(self.handle.status.remote(), timeout=30)
-        last = st.get("last_data_time")
+        try:
+            self.final = ray.get(self.handle.status.remote(), timeout=30)
+            self.final_at = time.time()
+        except Exception as exc:  # kept in the evidence: why the status could not be read
+            self.details["status_error"] = f"{type(exc).__name__}: {str(exc)[:2000]}"
         with contextlib.suppress(Exception):
             ray.get(self.handle.drain.remote(10.0), timeout=30)
         with contextlib.suppress(Exception):
@@ -160,30 +165,43 @@ class KillExecutor(Injection):
             self.details["executor_breaker"] = {k: b.get(k) for k in ("state", "trips_total",
                                                                       "last_trip")}
         self.details["intents_after_restart"] = len(self._intents()) - n0
+        self.details["executor_status"] = {k: self.final.get(k) for k in (
+            "pid", "restarted", "batches", "dropped_batches", "queue", "last_data_time",
+            "start_error", "breaker_state", "halted")}
+        with contextlib.suppress(Exception):
+            self.details["subscribers"] = [
+                s.get("subscribers") for s in ray.get(
+                    [n.status.remote() for n in self.stack.fabric.normalizers], timeout=30)]
+
+    def verify(self) -> dict[str, bool]:
+        key, _ = self.stack.api_key
+        st, last = self.final, self.final.get("last_data_time")
         venue_orders = self.stack.venue.orders("BTCUSDT", key)
         cids = [o["clientOrderId"] for o in venue_orders]
         intents = {o["cid"] for o in self._intents()}
-        after = self.stack.actors().get(EXECUTOR_NAME, {})
         rec = self.restarted.get("reconcile", {})
         self.details.update(
-            pid_before=self.before_pid, pid_after=after.get("pid"),
+            pid_before=self.before_pid, pid_after=st.get("pid"),
             venue_orders=len(cids), intents=len(intents),
             reconcile={k: rec.get(k) for k in ("checked", "resolved", "errors")},
             secret_in_journal=self.stack.api_key[1] in self.journal.read_text())
         return {
             "the executor came back as a new process and started":
-                bool(self.restarted) and after.get("pid") != self.before_pid,
+                bool(self.restarted) and st.get("pid") not in (None, self.before_pid),
             "the held order was adopted by reconciliation, not sent again":
                 self.cid is not None and self.cid in (rec.get("resolved") or {})
                 and cids.count(self.cid) == 1,
             "every client order id has exactly one order at the venue":
                 len(cids) == len(set(cids)) and set(cids) <= intents,
             "the restarted executor consumes market data again":
-                last is not None and time.time() - float(last) < 5.0,
+                last is not None and self.final_at - float(last) < 5.0
+                and st.get("batches", 0) > 0,
             "the API secret is in no journal": not self.details["secret_in_journal"],
         }
 
     def cleanup(self) -> None:
+        if self.handle is not None and self.t0 is not None:
+            self._observe()
         if self.handle is not None:
             with contextlib.suppress(Exception):
                 ray.get(self.handle.stop.remote(), timeout=30)
