@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -101,9 +100,7 @@ def test_venue_command_refuses_a_bad_flag_with_exit_2() -> None:
 
 
 def test_demo_serves_and_matches_ground_truth(tmp_path: Path) -> None:
-    t0 = time.monotonic()
     summary = run_demo(tmp_path, seconds=2.0)
-    assert time.monotonic() - t0 < 15
     assert summary["ping"] == {} and summary["klines"] == 5
     assert summary["trade_ids_contiguous"] is True and summary["depth_updates_chained"] is True
     matched, total = str(summary["matched_ground_truth"]).split("/")
