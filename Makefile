@@ -14,6 +14,10 @@ STAMP := $(VENV)/.spark-ray-installed
 # file-mount sync).
 APT_PACKAGES ?= prometheus openssh-server rsync
 PYTEST_ARGS ?=
+# Two pytest workers: the long end-to-end tests that mostly wait on real timing (chaos canary,
+# demo, drivers as Ray jobs) run on one, everything else on the other (tests/conftest.py puts
+# them in xdist groups). PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: venv sysdeps demo test lint bench chaos clean
 
@@ -37,7 +41,7 @@ demo: venv sysdeps
 	$(BIN)/spark-ray demo
 
 test: venv sysdeps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=20 $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

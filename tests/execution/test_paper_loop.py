@@ -76,10 +76,10 @@ def test_stream_strategy_breaker_order_fill_position(make_venue: Any, make_fabri
     ray.get(breaker.trip.remote("test incident", "tester"))
     wait_for(lambda: ray.get(ex.status.remote())["trips"], timeout=15, what="trip notice")
     before = ray.get(ex.status.remote())["stats"].get("submitted", 0)
-    blocked = wait_for(lambda: [o for o in ray.get(ex.orders.remote())
-                                if o["status"] == "REJECTED" and "breaker" in o["reason"]],
-                       timeout=30, what="an order blocked by the tripped breaker")
-    assert "manual: test incident" in blocked[0]["reason"]
+    # (an earlier order may have been refused for a slow breaker answer: fail closed)
+    wait_for(lambda: [o for o in ray.get(ex.orders.remote())
+                      if o["status"] == "REJECTED" and "manual: test incident" in o["reason"]],
+             timeout=30, what="an order blocked by the tripped breaker")
     st2 = ray.get(ex.status.remote())
     assert st2["stats"].get("submitted", 0) == before  # nothing reached the broker since
     assert st2["open_orders"] == 0
