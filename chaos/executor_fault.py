@@ -14,38 +14,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import ray
 
+from spark_ray.chaos.approval import synthetic_approval
 from spark_ray.chaos.experiments import Experiment
 from spark_ray.chaos.faults import Injection
 from spark_ray.chaos.stack import Stack
 
 EXECUTOR_NAME = "executor:chaos"
-PARAMS = {"fast": 2, "slow": 3}  # SMA(2)/SMA(3) on 1 s bars trades within seconds
-
-
-def _approved(folder: Path) -> Path:
-    """best.json + a PASSed report + approved.json through the real approve/check (the review
-    itself is the optimization lab's, tested there)."""
-    from spark_ray.tune.approval import approve, check, sha256_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    best = folder / "best.json"
-    best.write_text(json.dumps({
-        "strategy": "sma_cross", "overall": {"params": PARAMS, "objective": 1.0},
-        "objective": {"folds": 2, "holdout": 0.2, "drawdown_penalty": 0.5},
-        "scenarios": [{"name": "live", "symbol": "BTCUSDT", "interval": "1s"}]}))
-    report = folder / "risk-report.json"
-    report.write_text(json.dumps({"verdict": "PASS", "candidate": str(best),
-                                  "candidate_sha256": sha256_file(best),
-                                  "strategy": "sma_cross", "params": PARAMS, "checks": {}}))
-    path = folder / "approved.json"
-    path.write_text(json.dumps(approve(best, report, "chaos-canary", "kill_executor")))
-    check(path)
-    return path
 
 
 class KillExecutor(Injection):
@@ -73,7 +51,8 @@ class KillExecutor(Injection):
 
         stack = self.stack
         key, secret = stack.api_key
-        ap = load_approved(_approved(stack.work / "executor-params"))
+        ap = load_approved(synthetic_approval(stack.work / "executor-params",
+                                                note="kill_executor"))
         bname = f"breaker:{stack.namespace}-executor"
         # The platform's rules, minus the ones a 1 s-bar churn trips on purpose-free (losing
         # streaks, order rate): this experiment is about the kill, not the breaker.

@@ -110,25 +110,9 @@ def _submit(url: str, *args: str, env_vars: dict[str, str] | None = None,
 
 
 def _approved(folder: Path, params: dict[str, Any] | None = None) -> Path:
-    """best.json + a PASSed risk report + approved.json through the real ``approve``/``check``
-    (the review itself is tune's and tested there; the executor trusts what ``check`` accepts)."""
-    from spark_ray.tune.approval import approve, check, sha256_file
+    from spark_ray.chaos.approval import synthetic_approval
 
-    params = params or {"fast": 2, "slow": 3}
-    folder.mkdir(parents=True, exist_ok=True)
-    best = folder / "best.json"
-    best.write_text(json.dumps({
-        "strategy": "sma_cross", "overall": {"params": params, "objective": 1.0},
-        "objective": {"folds": 2, "holdout": 0.2, "drawdown_penalty": 0.5},
-        "scenarios": [{"name": "live", "symbol": "BTCUSDT", "interval": "1s"}]}))
-    report = folder / "risk-report.json"
-    report.write_text(json.dumps({"verdict": "PASS", "candidate": str(best),
-                                  "candidate_sha256": sha256_file(best), "strategy": "sma_cross",
-                                  "params": params, "checks": {}}))
-    approved = folder / "approved.json"
-    approved.write_text(json.dumps(approve(best, report, "tester", "driver tests")))
-    check(approved)
-    return approved
+    return synthetic_approval(folder, params=params, by="tester", note="driver tests")
 
 
 def _breaker_env(journal: Path) -> dict[str, str]:

@@ -7,7 +7,6 @@ Helpers are fixtures (not a module) because pytest runs with ``--import-mode=imp
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from spark_ray.chaos.approval import synthetic_approval
 from spark_ray.venue import Venue
 
 KEY, SECRET = "execKey1", "execSecret1-do-not-leak"
@@ -31,29 +31,6 @@ QUIET_RULES: dict[str, Any] = {"consecutive_losses": {"enabled": False},
                                "daily_loss": {"limit": 0.5}, "max_drawdown": {"limit": 0.5}}
 
 
-def _approve(folder: Path, strategy: str, params: dict[str, Any], interval: str = "1s") -> Path:
-    """best.json + a PASSed risk report + approved.json, through the real ``approve``/``check``.
-
-    The review itself (hold-out backtests, neighbourhood) is tune's and is tested there; the
-    executor only trusts what ``check`` accepts."""
-    from spark_ray.tune.approval import approve, check, sha256_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    best = folder / "best.json"
-    best.write_text(json.dumps({
-        "strategy": strategy, "overall": {"params": params, "objective": 1.0},
-        "objective": {"folds": 2, "holdout": 0.2, "drawdown_penalty": 0.5},
-        "scenarios": [{"name": "live", "symbol": "BTCUSDT", "interval": interval}]}, indent=2))
-    report = folder / "risk-report.json"
-    report.write_text(json.dumps({"verdict": "PASS", "candidate": str(best),
-                                  "candidate_sha256": sha256_file(best), "strategy": strategy,
-                                  "params": params, "checks": {}}, indent=2))
-    approved = folder / "approved.json"
-    approved.write_text(json.dumps(approve(best, report, "tester", "executor tests"), indent=2))
-    check(approved)
-    return approved
-
-
 @pytest.fixture
 def venue_keys() -> tuple[str, str]:
     """The venue account's API key and secret (tests only)."""
@@ -64,7 +41,8 @@ def venue_keys() -> tuple[str, str]:
 def approved(tmp_path: Path) -> Callable[..., Path]:
     def make(strategy: str = "sma_cross", params: dict[str, Any] | None = None,
              interval: str = "1s", folder: str = "params") -> Path:
-        return _approve(tmp_path / folder, strategy, params or {"fast": 2, "slow": 3}, interval)
+        return synthetic_approval(tmp_path / folder, strategy, params or {"fast": 2, "slow": 3},
+                                  interval, by="tester", note="executor tests")
 
     return make
 

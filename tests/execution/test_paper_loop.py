@@ -46,7 +46,13 @@ def test_stream_strategy_breaker_order_fill_position(make_venue: Any, make_fabri
     assert st["stats"]["warmup_bars"] > 0  # history came from the venue's REST klines
     assert st["stats"]["allowed"] >= st["stats"]["submitted"] > 0  # the breaker said yes first
     orders = ray.get(ex.orders.remote())
-    fills = ray.get(ex.fills.remote())
+
+    def consistent() -> Any:
+        """Fills and positions read together (the executor keeps trading between calls)."""
+        f, p = ray.get([ex.fills.remote(), ex.positions.remote()])
+        return (f, p["BTCUSDT"]) if p["BTCUSDT"]["fills"] == len(f) else None
+
+    fills, pos = wait_for(consistent, timeout=30, what="fills and positions read together")
     assert all(CID_RE.match(o["cid"]) and o["cid"].startswith("sr-") for o in orders)
     assert len({o["cid"] for o in orders}) == len(orders)  # one order per intent
     filled = [o for o in orders if o["status"] == "FILLED"]
@@ -55,7 +61,6 @@ def test_stream_strategy_breaker_order_fill_position(make_venue: Any, make_fabri
     # of a later bar (never its own).
     assert all(f["time_ms"] > o["bar_time"] for o in filled for f in o["fills"])
     # Positions are exactly the fills: buys minus sells, cash minus notional and fees.
-    pos = ray.get(ex.positions.remote())["BTCUSDT"]
     qty = sum(f["qty"] if f["side"] == "buy" else -f["qty"] for f in fills)
     cash = 5_000.0 - sum((f["qty"] * f["price"]) * (1 if f["side"] == "buy" else -1)
                          + f["commission"] for f in fills)

@@ -75,3 +75,53 @@ def test_kill_mid_order_then_reconcile(make_venue: Any, make_fabric: Any, make_b
     for o in venue.orders("BTCUSDT", key):
         assert ours[o["clientOrderId"]] == o["status"], o
     assert secret not in journal.read_text()
+
+
+def test_supervisor_starts_a_restarted_executor_and_keeps_it_fed(
+        make_venue: Any, make_breaker: Any, approved: Any, wait_for: Any, tmp_path: Path) -> None:
+    """``spark-ray trade``'s supervision loop (TradingRun.supervise): after Ray restarts a killed
+    executor, the supervisor starts it (journal replayed, venue reconciled), the fabric feeds the
+    new process, and it is subscribed once -- re-subscribing never doubles the feed."""
+    import uuid
+
+    from spark_ray.execution.executor import ExecutorConfig
+    from spark_ray.execution.params import load_approved
+    from spark_ray.execution.run import TradingRun
+    from spark_ray.execution.spec import ExecutorSpec
+    from spark_ray.streams.fabric import FabricConfig
+
+    venue = make_venue()
+    bname, _ = make_breaker()
+    ap = load_approved(approved())
+    tag = uuid.uuid4().hex[:8]
+    spec = ExecutorSpec(
+        config=ExecutorConfig(name=f"sup-{tag}", symbols=("BTCUSDT",), interval="1s",
+                              cash=5_000.0, warmup_bars=20),
+        strategy=ap.strategy, params=ap.params, journal_path=str(tmp_path / "journal.jsonl"),
+        approved_path=ap.path, approval=ap.approval, rest_url=venue.rest_url,
+        ws_url=venue.ws_url, breaker_name=bname, control_port=None)
+    run = TradingRun(spec, f"executor:sup-{tag}",
+                     FabricConfig(symbols=["BTCUSDT"], streams=["trade"], ws_url=venue.ws_url,
+                                  rest_url=venue.rest_url, store=str(tmp_path / "lake"),
+                                  namespace=f"test-{tag}", flush_ms=5.0)).start()
+    try:
+        first = wait_for(lambda: (s := run.supervise())["batches"] > 0 and s, timeout=60,
+                         every=0.5, what="market data at the executor")
+        ray.kill(run.executor, no_restart=False)
+
+        def back() -> dict[str, Any] | None:
+            try:
+                s = run.supervise()
+            except ray.exceptions.RayError:  # restarting
+                return None
+            return s if s["pid"] != first["pid"] and s["started"] and s["batches"] > 0 else None
+
+        st = wait_for(back, timeout=90, every=0.5, what="the restarted executor fed again")
+        assert run.restarts == 1 and st["restarted"] is True
+        assert st["start_error"] is None and not st["reconcile"].get("errors")
+        run._subscribe()  # what supervise does when data goes quiet: idempotent
+        assert run.fabric is not None
+        subs: Any = ray.get(run.fabric.normalizers[0].status.remote())["subscribers"]
+        assert len(subs) == 1, subs
+    finally:
+        run.stop(collect=False)

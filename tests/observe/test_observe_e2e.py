@@ -53,27 +53,9 @@ class Scenario:
 
 
 def _approve_fast_sma(folder: Path) -> Path:
-    """An approved.json through the real approve/check for SMA(2)/SMA(3) on 1 s bars, which
-    trades within seconds (the review itself is tune's, tested there)."""
-    import json
+    from spark_ray.chaos.approval import synthetic_approval
 
-    from spark_ray.tune.approval import approve, check, sha256_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    params = {"fast": 2, "slow": 3}
-    best = folder / "best.json"
-    best.write_text(json.dumps({
-        "strategy": "sma_cross", "overall": {"params": params, "objective": 1.0},
-        "objective": {"folds": 2, "holdout": 0.2, "drawdown_penalty": 0.5},
-        "scenarios": [{"name": "live", "symbol": "BTCUSDT", "interval": "1s"}]}))
-    report = folder / "risk-report.json"
-    report.write_text(json.dumps({"verdict": "PASS", "candidate": str(best),
-                                  "candidate_sha256": sha256_file(best), "strategy": "sma_cross",
-                                  "params": params, "checks": {}}))
-    approved = folder / "approved.json"
-    approved.write_text(json.dumps(approve(best, report, "observe-e2e", "observability test")))
-    check(approved)
-    return approved
+    return synthetic_approval(folder, by="observe-e2e", note="observability test")
 
 
 def _start_trading(tmp: Path, namespace: str, breaker_name: str) -> tuple[Any, Any]:
