@@ -121,10 +121,13 @@ class SinkActor:
 
     async def close(self, compact_parts: bool = True) -> dict[str, Any]:
         """Flush, and optionally fold the parts into each partition's data.parquet."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
         async with self._flush_lock:  # a flush in progress finishes first
+            # Cancelled only while it holds no flush: cancelling ``_flush`` mid-write would
+            # leave its thread writing a part after the compaction below (a part the compacted
+            # ``data.parquet`` lacks), and skip ``end_flush``.
+            if self._flusher is not None:
+                self._flusher.cancel()
+                self._flusher = None
             self.store.close()
         removed = 0
         if compact_parts:
