@@ -41,7 +41,7 @@ def test_close_waits_for_a_flush_in_progress(ray_session: Any, tmp_path: Path) -
             time.sleep(0.6)  # the timed flush meets a slow disk; close's own flush does not
         return real(job)
 
-    sink.store.write_flush = slow_write  # type: ignore[method-assign]
+    sink.store.write_flush = slow_write
 
     async def run() -> dict[str, Any]:
         await sink.write({"trades": _trades(1, 50)})
