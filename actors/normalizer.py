@@ -127,14 +127,17 @@ class NormalizerActor:
         self.lag.add(self.core.drain_lags())
         self.stats["batches"] += 1
         self.stats["last_batch_ms"] = _ms()
-        await self._deliver(out.trades, out.book)
+        await self._deliver(out.trades, out.book, out.candles)
         self._publish(out)
         return {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
 
-    async def _deliver(self, trades: dict[str, pa.Table], book: pa.Table | None) -> None:
+    async def _deliver(self, trades: dict[str, pa.Table], book: pa.Table | None,
+                       candles: pa.Table | None = None) -> None:
         tables = dict(trades)
         if book is not None and book.num_rows:
             tables["book"] = book
+        if candles is not None and candles.num_rows:
+            tables["candles"] = candles
         if not tables:
             return
         delay = 0.05

@@ -100,6 +100,10 @@ class KlineEvent:
     trades: int
     closed: bool
     event_time: int
+    # Binance sends these too; optional so a venue that omits them still parses.
+    quote_volume: float | None = None
+    taker_buy_base: float | None = None
+    taker_buy_quote: float | None = None
 
 
 @dataclass
@@ -339,7 +343,8 @@ class BinanceParser:
             etime = _time(d, "E")
             out.klines.append(KlineEvent(
                 sym, iv, _time(k, "t"), _time(k, "T"), _dec(k, "o"), _dec(k, "h"), _dec(k, "l"),
-                _dec(k, "c"), _dec(k, "v", positive=False), _int(k, "n"), _bool(k, "x"), etime))
+                _dec(k, "c"), _dec(k, "v", positive=False), _int(k, "n"), _bool(k, "x"), etime,
+                *(_dec(k, f, positive=False) if f in k else None for f in ("q", "V", "Q"))))
             out.count(sym, "kline", recv - etime)
         elif e is _MISSING and "u" in d and "b" in d and "a" in d:
             sym = _sym(d, "s")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.schemas import TIMESTAMP_MS_UTC, TRADE_SCHEMA
+from spark_ray.schemas import CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
 from spark_ray.streams.depth import DepthSync
 from spark_ray.streams.frames import (
     BookTicker,
@@ -79,11 +79,14 @@ class Output:
     trades: dict[str, pa.Table] = field(default_factory=dict)
     book: pa.Table | None = None
     klines: list[KlineEvent] = field(default_factory=list)
+    # closed klines as CANDLE_SCHEMA rows (the lake's candles/ dataset, as the REST ETL writes)
+    candles: pa.Table | None = None
     dead: list[DeadLetter] = field(default_factory=list)
     control: list[dict[str, Any]] = field(default_factory=list)
 
     def rows(self) -> int:
         n = sum(t.num_rows for t in self.trades.values())
+        n += self.candles.num_rows if self.candles is not None else 0
         return n + (self.book.num_rows if self.book is not None else 0)
 
 
@@ -180,6 +183,9 @@ class NormalizerCore:
         book_rows = self._books(parsed.depth, parsed.tickers)
         if book_rows:
             out.book = _book_table(self.exchange, book_rows)
+        closed = [k for k in parsed.klines if k.closed]
+        if closed:  # an open kline is a candle still changing: never stored (as in the ETL)
+            out.candles = candle_table(self.exchange, closed)
         return out
 
     def _dedup_trades(self, dataset: str, cols: TradeCols, now_ms: int, live: bool,
@@ -422,6 +428,29 @@ def _trade_table(exchange: str, cols: TradeCols, keep: np.ndarray) -> pa.Table:
         schema=TRADE_SCHEMA,
     )
     return t if bool(keep.all()) else t.filter(mask)
+
+
+def candle_table(exchange: str, klines: list[KlineEvent]) -> pa.Table:
+    """Closed klines as canonical candles (CANDLE_SCHEMA), in arrival order."""
+    n = len(klines)
+
+    def col(name: str, typ: pa.DataType) -> pa.Array:
+        return pa.array([getattr(k, name) for k in klines], typ)
+
+    return pa.table(
+        {
+            "exchange": pa.array([exchange] * n, pa.string()),
+            "symbol": col("symbol", pa.string()),
+            "interval": col("interval", pa.string()),
+            "open_time": col("open_time", pa.int64()).cast(TIMESTAMP_MS_UTC),
+            **{c: col(c, pa.float64()) for c in ("open", "high", "low", "close", "volume",
+                                                 "quote_volume")},
+            "trades": col("trades", pa.int64()),
+            "taker_buy_base": col("taker_buy_base", pa.float64()),
+            "taker_buy_quote": col("taker_buy_quote", pa.float64()),
+        },
+        schema=CANDLE_SCHEMA,
+    )
 
 
 def _book_table(exchange: str, rows: list[tuple[Any, ...]]) -> pa.Table:

@@ -5,12 +5,15 @@ Lake layout (hive partitions, the same tree as :class:`spark_ray.data.lake.DataS
     trades/exchange=binance/symbol=BTCUSDT/month=2026-11/part-<ms>-<seq>.parquet
     agg_trades/...                       (aggregate trades, keyed by aggregate id)
     book/exchange=binance/symbol=BTCUSDT/month=2026-11/part-...parquet   (top of book)
+    candles/exchange=binance/symbol=BTCUSDT/interval=1m/month=2026-11/data.parquet (closed klines)
 
 Streaming appends small ``part-*.parquet`` files (atomic: temp name, then rename) so a flush never
 rewrites what is already stored; :func:`compact` folds a partition's parts into the single
 ``data.parquet`` that ``DataStore.trades`` reads. Readers that glob the folders (pyarrow.dataset,
 DuckDB, polars) see both. Dedup key: (exchange, symbol, trade id) for trades, (exchange, symbol,
 source, update id) for the book, so WAL replays and at-least-once re-sends never duplicate.
+Closed klines are merged into the candle partitions the REST ETL writes (one row a minute per
+symbol: no parts needed), deduplicated on (exchange, symbol, interval, open time).
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from spark_ray.data.lake import DATA_FILE, PARQUET_OPTS, DataStore, month_key
-from spark_ray.schemas import TRADE_SCHEMA, constant_strings
+from spark_ray.schemas import CANDLE_SCHEMA, TRADE_SCHEMA, constant_strings
 from spark_ray.streams.ids import IdRanges
 from spark_ray.streams.normalize import BOOK_SCHEMA
 from spark_ray.streams.wal import WriteAheadLog
 
 TRADE_DATASETS = ("trades", "agg_trades")
 DATASETS = (*TRADE_DATASETS, "book")
-SCHEMAS = {"trades": TRADE_SCHEMA, "agg_trades": TRADE_SCHEMA, "book": BOOK_SCHEMA}
+CANDLES = "candles"
+SCHEMAS = {"trades": TRADE_SCHEMA, "agg_trades": TRADE_SCHEMA, "book": BOOK_SCHEMA,
+           CANDLES: CANDLE_SCHEMA}
 KEY = {"trades": "trade_id", "agg_trades": "trade_id", "book": "update_id"}
 TIME = {"trades": "trade_time", "agg_trades": "trade_time", "book": "recv_time"}
 PARTITION_COLS = ("exchange", "symbol")
@@ -79,6 +84,9 @@ class StreamStore:
         self.flush_ms = flush_ms
         self.ids: dict[tuple[str, str], IdRanges] = {}
         self.marks: dict[tuple[str, str], int] = {}  # book: (symbol, source) -> last update id
+        # candles: (symbol, interval) -> last stored open time (ms), read from the lake lazily
+        self.candle_marks: dict[tuple[str, str], int] = {}
+        self.candles_written = 0
         self.buffer: dict[str, list[pa.Table]] = {}
         self.buffered_rows = 0
         self.buffer_since_ms = 0
@@ -137,7 +145,9 @@ class StreamStore:
         once they are durable (a failed WAL append must not make a retry look duplicate)."""
         if t.num_rows == 0:
             return t
-        if dataset == "book":
+        if dataset == CANDLES:
+            mask = self._fresh_candles(t)
+        elif dataset == "book":
             marks: dict[tuple[str, str], int] = {}
             keep = []
             for sym, src, uid in zip(t.column("symbol").to_pylist(),
@@ -167,8 +177,37 @@ class StreamStore:
         self.duplicates += dups
         return t if dups == 0 else t.filter(pa.array(mask))
 
+    def _candle_mark(self, symbol: str, interval: str) -> int:
+        key = (symbol, interval)
+        if key not in self.candle_marks:
+            last = self.lake.last_open_time(symbol, interval, self.exchange)
+            self.candle_marks[key] = -1 if last is None else last
+        return self.candle_marks[key]
+
+    def _open_times(self, t: pa.Table) -> list[tuple[str, str, int]]:
+        return list(zip(t.column("symbol").to_pylist(), t.column("interval").to_pylist(),
+                        t.column("open_time").cast(pa.int64()).to_pylist(), strict=True))
+
+    def _fresh_candles(self, t: pa.Table) -> np.ndarray:
+        """Candles newer than the last one stored for their series (klines close in order;
+        a resend or a replay repeats older ones)."""
+        seen: dict[tuple[str, str], int] = {}
+        keep = []
+        for sym, iv, ot in self._open_times(t):
+            key = (sym, iv)
+            ok = ot > seen.get(key, self._candle_mark(sym, iv))
+            if ok:
+                seen[key] = ot
+            keep.append(ok)
+        return np.asarray(keep, dtype=bool)
+
     def _commit(self, dataset: str, t: pa.Table) -> None:
         """Remember durable rows as stored (the dedup state)."""
+        if dataset == CANDLES:
+            for sym, iv, ot in self._open_times(t):
+                if ot > self._candle_mark(sym, iv):
+                    self.candle_marks[(sym, iv)] = ot
+            return
         if dataset == "book":
             for sym, src, uid in zip(t.column("symbol").to_pylist(),
                                      t.column("source").to_pylist(),
@@ -198,7 +237,7 @@ class StreamStore:
             ack.duplicates += n0 - t.num_rows
             if t.num_rows == 0:
                 continue
-            if dataset != "book":
+            if dataset in TRADE_DATASETS:
                 i = t.schema.get_field_index("stored_time")
                 t = t.set_column(i, "stored_time",
                                  pa.array(np.full(t.num_rows, stamp, dtype=np.int64))
@@ -216,7 +255,7 @@ class StreamStore:
                 self.buffer.setdefault(dataset, [])
             self.buffer[dataset].append(t)
             ack.accepted += t.num_rows
-            if dataset != "book":
+            if dataset in TRADE_DATASETS:
                 ev = pc.coalesce(t.column("event_time"), t.column("trade_time"))
                 ms = ev.cast(pa.int64()).to_numpy(zero_copy_only=False)
                 d = ack.commit_ms - ms.astype(np.float64)
@@ -263,11 +302,24 @@ class StreamStore:
         """The Parquet writes (any thread; one flush at a time)."""
         for dataset, tables in job.tables.items():
             t = pa.concat_tables(tables)
+            if dataset == CANDLES:
+                self._write_candles(t, job)
+                continue
             for symbol, month, part in _split(t, TIME[dataset]):
                 part = part.sort_by([(KEY[dataset], "ascending")]) if dataset != "book" else part
                 job.files.append(self._write_part(dataset, symbol, month, part))
                 job.rows += part.num_rows
         return job.files
+
+    def _write_candles(self, t: pa.Table, job: FlushJob) -> None:
+        """Merge into the ETL's candle partitions (atomic rewrite of each month's file)."""
+        for sym, iv in dict.fromkeys(zip(t.column("symbol").to_pylist(),
+                                         t.column("interval").to_pylist(), strict=True)):
+            mask = pc.and_(pc.equal(t.column("symbol"), sym), pc.equal(t.column("interval"), iv))
+            rows = t.filter(mask)
+            job.files += self.lake.write_candles(rows, self.exchange, sym, iv).files
+            job.rows += rows.num_rows
+            self.candles_written += rows.num_rows
 
     def end_flush(self, job: FlushJob) -> None:
         """The rows are in Parquet: drop the sealed segments (a crash before this replays them,
@@ -313,6 +365,7 @@ class StreamStore:
             "buffered_rows": self.buffered_rows, "duplicates": self.duplicates,
             "flushes": self.flushes, "wal_appends": self.wal.appends, "wal_bytes": self.wal.bytes,
             "replayed_rows": self.replayed_rows, "torn_segments": self.torn_segments,
+            "candles_written": self.candles_written,
             "stored": {f"{d}:{s}": r.count() for (d, s), r in self.ids.items()},
         }
 
