@@ -100,10 +100,15 @@ class CircuitBreakerActor:
         with self._lock:
             return self._core.allow(o)
 
-    def allow_many(self, orders: list[Order | dict[str, Any]]) -> list[Decision]:
-        """Decide a burst of orders in one message, in order (each sees the ones before)."""
+    def allow_many(self, orders: list[Order | dict[str, Any]],
+                   signals: list[Signal | dict[str, Any]] | None = None) -> list[Decision]:
+        """Decide a burst of orders in one message, in order (each sees the ones before),
+        after taking ``signals`` (readings that must count for these decisions)."""
         parsed = [o if isinstance(o, Order) else Order(**o) for o in orders]
+        readings = [s if isinstance(s, Signal) else Signal(**s) for s in signals or ()]
         with self._lock:
+            for s in readings:
+                self._core.report(s)
             return [self._core.allow(o) for o in parsed]
 
     def report(self, signal: Signal | dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import ray
@@ -66,14 +67,17 @@ class ActorGate:
                 raise LookupError(f"no circuit breaker named {self.name!r}")
         return self._handle
 
-    async def allow(self, orders: list[Order]) -> list[Decision]:
-        """One ``allow`` per order, pipelined (or one ``allow_many`` for a burst, when the
-        breaker offers it)."""
+    async def allow(self, orders: list[Order], signals: Sequence[Signal] = ()) -> list[Decision]:
+        """One ``allow_many`` message with the bar's readings and its orders (one ``allow``
+        per order, pipelined, only for a breaker without ``allow_many``)."""
         h = self.handle()
         try:
-            many = getattr(h, "allow_many", None) if len(orders) > 1 else None
+            many = getattr(h, "allow_many", None)
             if many is not None:
-                return list(await asyncio.wait_for(many.remote(orders), ALLOW_TIMEOUT_S))
+                return list(await asyncio.wait_for(many.remote(orders, list(signals)),
+                                                   ALLOW_TIMEOUT_S))
+            if signals:
+                self.report(list(signals))
             return list(await asyncio.wait_for(
                 asyncio.gather(*(h.allow.remote(o) for o in orders)), ALLOW_TIMEOUT_S))
         except Exception:

@@ -408,11 +408,11 @@ class ExecutorCore:
         self.apply(self.broker.on_bar(bar))
         self.positions.mark(sym, bar.close)
         # The breaker sees the price, position and equity before it is asked about this bar's
-        # orders (its notional rules need a price; the calls arrive in order).
+        # orders (its notional rules need a price): they travel in the same message as the
+        # orders (``_ask``), or after the bar when it places none.
         self.signals += [Signal("price", bar.close, sym, who=self.who),
                          Signal("position", self.positions[sym].qty, sym, who=self.who),
                          Signal("equity", self.positions.equity(), who=self.who)]
-        self.flush_signals()
         t = time.perf_counter()
         intents, cancels = runner.decide(bar)
         self._time("strategy", t)
@@ -509,12 +509,14 @@ class ExecutorCore:
         asks = [BreakerOrder(o.symbol, "buy" if o.side == BUY else "sell", o.est_qty,
                              o.limit if o.kind == LIMIT else None, o.cid, self.who)
                 for o in orders]
+        signals, self.signals = self.signals, []
         try:
-            decisions = await self.gate.allow(asks)
+            decisions = await self.gate.allow(asks, signals)
             if len(decisions) != len(asks):
                 raise RuntimeError("breaker answered a different number of orders")
             return decisions
         except Exception as exc:  # fail closed
+            self.signals[:0] = signals  # the readings go with the next report
             self.stats["breaker_unreachable"] += 1
             self.errors.append(f"breaker: {type(exc).__name__}: {exc}")
             return [Decision(False, (f"breaker unreachable: {type(exc).__name__}",))] * len(asks)

@@ -8,6 +8,7 @@ exception or a missing answer blocks the order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from spark_ray.breaker.core import CircuitBreaker
@@ -15,7 +16,10 @@ from spark_ray.breaker.models import Decision, Order, Signal
 
 
 class Gate(Protocol):
-    async def allow(self, orders: list[Order]) -> list[Decision]: ...
+    async def allow(self, orders: list[Order], signals: Sequence[Signal] = ()) -> list[Decision]:
+        """Decide ``orders`` in order, after taking ``signals`` (the bar's price, position and
+        equity): one message, so the breaker never decides on readings it has not seen."""
+        ...
 
     def report(self, signals: list[Signal]) -> None: ...
 
@@ -28,7 +32,9 @@ class LocalGate:
     def __init__(self, core: CircuitBreaker | None = None) -> None:
         self.core = core or CircuitBreaker()
 
-    async def allow(self, orders: list[Order]) -> list[Decision]:
+    async def allow(self, orders: list[Order], signals: Sequence[Signal] = ()) -> list[Decision]:
+        for s in signals:
+            self.core.report(s)
         return [self.core.allow(o) for o in orders]
 
     def report(self, signals: list[Signal]) -> None:
@@ -42,7 +48,7 @@ class LocalGate:
 class OpenGate:
     """Allows everything: only as a benchmark's peer (what the gate costs)."""
 
-    async def allow(self, orders: list[Order]) -> list[Decision]:
+    async def allow(self, orders: list[Order], signals: Sequence[Signal] = ()) -> list[Decision]:
         return [Decision(True)] * len(orders)
 
     def report(self, signals: list[Signal]) -> None:
