@@ -27,7 +27,8 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
 
 
 def test_unit_test_file_is_generated_from_current_cases() -> None:
-    assert TESTS.read_text() == text(), "run: python tests/chaos/fault_alert_cases.py"
+    assert TESTS.read_text() == text(), \
+        "run: PYTHONPATH=tests python tests/chaos/fault_alert_cases.py"
 
 
 def test_every_alert_has_a_firing_and_a_silent_case() -> None:

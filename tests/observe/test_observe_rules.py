@@ -24,7 +24,7 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
 
 
 def test_unit_test_file_is_generated_from_current_cases() -> None:
-    assert TESTS.read_text() == text(), "run: python tests/observe/alert_cases.py"
+    assert TESTS.read_text() == text(), "run: PYTHONPATH=tests python tests/observe/alert_cases.py"
 
 
 def test_every_alert_has_a_firing_and_a_silent_case() -> None:
