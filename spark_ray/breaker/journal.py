@@ -11,11 +11,8 @@ volume): Ray may restart the breaker on another node.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +20,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from spark_ray.breaker.models import BreakerConfig, Event
+from spark_ray.lockedfile import lock_exclusive, read_all, write_all
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +98,9 @@ class FileJournal:
         created = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            self._lock(lock_timeout_s)
-            data = self._read_all()
+            lock_exclusive(self._fd, lock_timeout_s,
+                           f"breaker journal {self.path} (another breaker?)")
+            data = read_all(self._fd)
             self.events, self.skipped = parse_lines(data, str(self.path))
             if data and not data.endswith(b"\n"):
                 # Terminate the torn fragment so the next event starts on its own line.
@@ -112,33 +111,8 @@ class FileJournal:
             os.close(self._fd)
             raise
 
-    def _lock(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"breaker journal {self.path} is locked by another "
-                                       "process (another breaker?)") from None
-                time.sleep(0.05)
-
-    def _read_all(self) -> bytes:
-        chunks = []
-        offset = 0
-        while chunk := os.pread(self._fd, 1 << 20, offset):
-            chunks.append(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
-
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        write_all(self._fd, data)
         os.fsync(self._fd)
 
     def append(self, event: Event) -> None:

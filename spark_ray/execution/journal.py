@@ -15,8 +15,6 @@ here: records hold orders, not credentials.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -24,6 +22,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from spark_ray.lockedfile import lock_exclusive, read_all, write_all
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,9 @@ class ExecJournal:
         self.dirty = False
         self.records_written = 0
         try:
-            self._lock(lock_timeout_s)
-            data = self._read_all()
+            lock_exclusive(self._fd, lock_timeout_s, f"executor journal {self.path} (another "
+                           "executor with this journal?)")
+            data = read_all(self._fd)
             self.records, self.skipped = parse_lines(data, str(self.path))
             if data and not data.endswith(b"\n"):
                 self._write(b"\n")  # terminate a torn fragment; keep it as evidence
@@ -83,33 +84,8 @@ class ExecJournal:
             os.close(self._fd)
             raise
 
-    def _lock(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"executor journal {self.path} is locked by another "
-                                       "process (another executor with this journal?)") from None
-                time.sleep(0.05)
-
-    def _read_all(self) -> bytes:
-        chunks = []
-        offset = 0
-        while chunk := os.pread(self._fd, 1 << 20, offset):
-            chunks.append(chunk)
-            offset += len(chunk)
-        return b"".join(chunks)
-
     def _write(self, data: bytes, sync: bool = True) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        write_all(self._fd, data)
         if sync:
             os.fsync(self._fd)
             self.fsyncs += 1
