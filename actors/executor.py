@@ -68,18 +68,11 @@ class ActorGate:
         return self._handle
 
     async def allow(self, orders: list[Order], signals: Sequence[Signal] = ()) -> list[Decision]:
-        """One ``allow_many`` message with the bar's readings and its orders (one ``allow``
-        per order, pipelined, only for a breaker without ``allow_many``)."""
+        """One ``allow_many`` message: the bar's readings, then its orders."""
         h = self.handle()
         try:
-            many = getattr(h, "allow_many", None)
-            if many is not None:
-                return list(await asyncio.wait_for(many.remote(orders, list(signals)),
-                                                   ALLOW_TIMEOUT_S))
-            if signals:
-                self.report(list(signals))
-            return list(await asyncio.wait_for(
-                asyncio.gather(*(h.allow.remote(o) for o in orders)), ALLOW_TIMEOUT_S))
+            return list(await asyncio.wait_for(h.allow_many.remote(orders, list(signals)),
+                                               ALLOW_TIMEOUT_S))
         except Exception:
             self._handle = None  # look it up again next time
             raise

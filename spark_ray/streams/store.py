@@ -67,6 +67,7 @@ class FlushJob:
     segments: list[Path]
     files: list[str] = field(default_factory=list)
     rows: int = 0
+    candle_rows: int = 0
 
 
 class StreamStore:
@@ -319,13 +320,14 @@ class StreamStore:
             rows = t.filter(mask)
             job.files += self.lake.write_candles(rows, self.exchange, sym, iv).files
             job.rows += rows.num_rows
-            self.candles_written += rows.num_rows
+            job.candle_rows += rows.num_rows
 
     def end_flush(self, job: FlushJob) -> None:
         """The rows are in Parquet: drop the sealed segments (a crash before this replays them,
         and the dedup against the lake drops them again)."""
         self.wal.drop(job.segments)
         self.rows_written += job.rows
+        self.candles_written += job.candle_rows
         self.flushes += 1
 
     def _write_part(self, dataset: str, symbol: str, month: str, t: pa.Table) -> str:
