@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,9 @@ class ConnectorActor:
         self._inflight = 0
         self._deliveries: set[asyncio.Task[None]] = set()
         self._seq = 0
+        # Who we are to the normalizer's batch order: new after a restart (seq starts over).
+        self._sender_id = f"{name}:{uuid.uuid4().hex[:12]}"
+        self._unacked: set[int] = set()  # batches handed to the normalizer, not yet acked
         self._room: asyncio.Event | None = None
         self._work: asyncio.Event | None = None
         self._chaos: dict[str, Any] = {}
@@ -367,10 +371,13 @@ class ConnectorActor:
     async def _deliver(self, batch: tuple[int, list[bytes], list[int], list[str]]) -> None:
         seq, frames, recv, marks = batch
         delay = 0.05
+        self._unacked.add(seq)
         try:
             while True:
                 try:
-                    await self.normalizer.ingest.remote(seq, frames, recv, marks)
+                    # ``low``: every batch below it is acked (the normalizer need not wait)
+                    await self.normalizer.ingest.remote(seq, frames, recv, marks,
+                                                        self._sender_id, min(self._unacked))
                     break
                 except ray.exceptions.RayError as e:
                     # The normalizer is restarting (or failed this batch): keep it, send again.
@@ -382,6 +389,7 @@ class ConnectorActor:
             self.stats["acked_batches"] += 1
             self.stats["acked_frames"] += len(frames)
         finally:
+            self._unacked.discard(seq)
             self._inflight -= 1
             assert self._work is not None and self._room is not None
             self._work.set()

@@ -33,6 +33,7 @@ from spark_ray.streams.normalize import (
     RepairRequest,
     warmup_trades,
 )
+from spark_ray.streams.ordering import BatchOrder
 from spark_ray.streams.rest import PAGE, BinanceRest, RestError, row_id
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class NormalizerActor:
         self.tick_ms = tick_ms
         self.lag = LatencyHist()
         self._ready: asyncio.Future[None] | None = None
+        self.order = BatchOrder(config.order_wait_ms / 1000)
         self._tasks: set[asyncio.Task[Any]] = set()  # repairs and snapshots in flight
         self._tick_task: asyncio.Task[None] | None = None
         self.fanout = Fanout(lambda sub, p: getattr(sub.handle, sub.method).remote(p), _done)
@@ -116,12 +118,24 @@ class NormalizerActor:
 
     # --- the hot path -----------------------------------------------------------------------------
     async def ingest(self, seq: int, frames: list[bytes], recv_ms: list[int],
-                     marks: list[str] | None = None) -> dict[str, int]:
-        """Take one batch; returns once its rows are durable in the sink."""
+                     marks: list[str] | None = None, sender: str = "",
+                     low: int = 0) -> dict[str, int]:
+        """Take one batch; returns once its rows are durable in the sink.
+
+        ``sender`` and ``low`` (the sender's lowest unacknowledged batch) put one sender's
+        batches back in order: Ray may start async calls out of order (see :mod:`.ordering`).
+        """
         await self._ensure_ready()
-        out = self.core.process(frames, recv_ms, _ms())
-        if marks:
-            self.core.on_reconnect()
+        ordered = bool(sender) and seq > 0
+        if ordered:
+            await self.order.turn(sender, seq, low)
+        try:
+            out = self.core.process(frames, recv_ms, _ms())
+            if marks:
+                self.core.on_reconnect()
+        finally:
+            if ordered:
+                self.order.done(sender, seq)
         if out.dead:
             self.dead.append(out.dead)
         self.lag.add(self.core.drain_lags())
@@ -281,6 +295,8 @@ class NormalizerActor:
             "depth_resyncs": c.depth_resyncs, "open_gaps": self.core.open_gaps(),
             "unrepaired": self.core.unrepaired(), "inflight_writes": self._inflight_writes,
             "background_tasks": len(self._tasks), "last_ids": flat(self.core.last_ids),
+            "batches_reordered": self.order.waited, "batch_order_timeouts": self.order.timeouts,
+            "batches_waiting": self.order.pending(),
             "last_batch_age_s": (now - last) / 1000 if last else None,
             "lag": self.lag.summary(), "lag_hist": self.lag.to_sparse(),
             "books": {s: ds.synced for s, ds in self.core.depth.items()},

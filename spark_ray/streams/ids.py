@@ -167,9 +167,9 @@ class SeriesState:
             if last is None and self.baseline is not None:
                 last = self.baseline - 1
             # Out of order: below the highest id seen before it (earlier batches or this one).
-            running = np.maximum.accumulate(new)
-            before = np.concatenate(([last if last is not None else new[0]], running[:-1]))
-            ooo = int(np.count_nonzero(new < before))
+            start = last if last is not None else new[0]
+            running = np.maximum.accumulate(np.concatenate(([start], new)))
+            ooo = int(np.count_nonzero(new < running[:-1]))
             # Gaps: holes among (last, max(new)] that this batch does not fill.
             lo = (last + 1) if last is not None else int(new.min())
             hi = int(new.max())

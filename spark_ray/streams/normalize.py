@@ -60,6 +60,7 @@ class NormalizerConfig:
     exchange: str = "binance"
     symbols: tuple[str, ...] = ("BTCUSDT",)
     grace_ms: int = 250  # let late (out-of-order) frames fill a hole before asking REST
+    order_wait_ms: int = 5_000  # a batch waits this long at most for an earlier one (ordering)
     max_attempts: int = 6  # REST repairs of one gap before it counts as unrepaired
     retry_ms: int = 500
     idle_check_ms: int = 3_000  # a series quiet this long gets a tail check (0: never)

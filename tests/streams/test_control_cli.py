@@ -152,7 +152,8 @@ def test_depth_books_and_btcturk_live(make_venue: Any, make_fabric: Any) -> None
             break
         time.sleep(0.2)
     assert best is not None and best["bid_price"] < best["ask_price"]
-    assert st["books"]["BTCUSDT"] is True and st["depth_resyncs"] == 0
+    assert st["books"]["BTCUSDT"] is True and st["depth_resyncs"] == 0, \
+        (st, ray.get(f.connectors[0].status.remote()))
     assert ray.get(f.connectors[0].status.remote())["connections"] == 2
     got_bt = bt.wait_stored({"trades:ETHUSDT": 200}, timeout_s=30)
     assert got_bt.get("trades:ETHUSDT", 0) >= 200

@@ -226,3 +226,13 @@ def test_a_huge_hole_becomes_a_new_baseline_not_an_endless_backfill() -> None:
     core.process([trade(50_003)], [T0], T0)
     (req,) = core.repairs_due(T0 + 2)
     assert (req.lo, req.hi) == (50_001, 50_002)  # small gaps are still repaired
+
+
+def test_every_event_older_than_the_last_seen_counts_as_out_of_order() -> None:
+    """A whole late batch (ids below one seen in an earlier batch) counts once per event."""
+    core = NormalizerCore(NormalizerConfig(symbols=("BTCUSDT",), idle_check_ms=0,
+                                           start_ids={"trades:BTCUSDT": 1}))
+    core.process([trade(i) for i in (1, 2, 3, 10)], [T0] * 4, T0)
+    out = core.process([trade(i) for i in (4, 5, 6)], [T0] * 3, T0)
+    assert out.trades["trades"]["trade_id"].to_pylist() == [4, 5, 6]
+    assert core.counters.out_of_order[("BTCUSDT", "trade")] == 3
