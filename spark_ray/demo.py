@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from spark_ray.config import Settings, redacted
 from spark_ray.evidence import RunFolder, create_run, verify_folder
+from spark_ray.httpopen import urlopen
 from spark_ray.session import Session, connect, disconnect
 
 
@@ -72,7 +72,7 @@ def _stage_ray(ctx: DemoContext) -> dict[str, Any]:
         deadline = time.time() + 20
         while time.time() < deadline and not metrics_ok:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                     metrics_ok = r.status == 200 and b"ray_" in r.read()
             except OSError:
                 time.sleep(1)

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from spark_ray.httpopen import urlopen
 from spark_ray.observe import grafana_dir
 
 LOOPBACK = "127.0.0.1"
@@ -309,7 +310,7 @@ class PromClient:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         full = f"{self.url}{path}" + (f"?{query}" if query else "")
         try:
-            with urllib.request.urlopen(full, timeout=self.timeout_s) as r:
+            with urlopen(full, timeout=self.timeout_s) as r:
                 body = json.loads(r.read())
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")[:500]
@@ -322,7 +323,7 @@ class PromClient:
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+            with urlopen(f"{self.url}/-/ready", timeout=2) as r:
                 return r.status == 200
         except OSError:
             return False

@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from spark_ray.httpopen import urlopen
+
 
 def auth_token() -> str | None:
     token = os.environ.get("RAY_AUTH_TOKEN")
@@ -37,7 +39,7 @@ class RayDashboard:
         token = auth_token()
         if token:
             req.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(req, timeout=self.timeout_s) as r:
+        with urlopen(req, timeout=self.timeout_s) as r:
             return json.loads(r.read())
 
     def actors(self, limit: int = 1000) -> list[dict[str, Any]]:

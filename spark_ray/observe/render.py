@@ -59,7 +59,7 @@ def query_panel(client: PromClient, panel: Panel, start: float, end: float,
     data = PanelData(panel)
     for t in panel.targets:
         try:
-            result = client.query_range(t.expr, start, end, step)
+            result = _query_range(client, t.expr, start, end, step)
         except PrometheusError as e:
             data.error = str(e)
             continue
@@ -68,6 +68,20 @@ def query_panel(client: PromClient, panel: Panel, start: float, end: float,
             data.series.append(Series(legend(t.legend, r["metric"]), [float(p[0]) for p in pts],
                                       [float(p[1]) for p in pts]))
     return data
+
+
+def _query_range(client: PromClient, expr: str, start: float, end: float, step: float,
+                 attempts: int = 3) -> list[dict[str, Any]]:
+    """A range query, asked again after a transient failure (a busy Prometheus times out):
+    one slow answer must not draw a panel as empty."""
+    for i in range(attempts):
+        try:
+            return client.query_range(expr, start, end, step)
+        except PrometheusError:
+            if i == attempts - 1:
+                raise
+            time.sleep(1.0 + i)
+    return []
 
 
 def _fmt(v: float, unit: str) -> str:

@@ -1,0 +1,35 @@
+"""Opening HTTP URLs without sending loopback traffic through an environment proxy.
+
+``urllib.request.urlopen`` honours ``http_proxy``; a proxy that ``no_proxy`` does not exempt
+would then carry our calls to Prometheus, the Ray dashboard or a local metrics port off the
+machine. Loopback hosts are always reached directly; other hosts keep the environment's proxy
+(an operator's Prometheus may sit behind one).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+import urllib.request
+from http.client import HTTPResponse
+from typing import cast
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def urlopen(req: str | urllib.request.Request, timeout: float) -> HTTPResponse:
+    """``urllib.request.urlopen``, direct (no proxy) for loopback URLs."""
+    url = req.full_url if isinstance(req, urllib.request.Request) else req
+    if is_loopback(url):
+        return cast(HTTPResponse, _DIRECT.open(req, timeout=timeout))
+    return cast(HTTPResponse, urllib.request.urlopen(req, timeout=timeout))
