@@ -14,9 +14,9 @@ STAMP := $(VENV)/.spark-ray-installed
 # file-mount sync).
 APT_PACKAGES ?= prometheus openssh-server rsync
 PYTEST_ARGS ?=
-# Two pytest workers: the long end-to-end tests that mostly wait on real timing (chaos canary,
-# demo, drivers as Ray jobs) run on one, everything else on the other (tests/conftest.py puts
-# them in xdist groups). PYTEST_WORKERS=0 runs everything in one process.
+# Two pytest workers, a test file at a time: a module's fixtures (a Prometheus scenario, a
+# three-node cluster) start once and its tests run in order. (xdist 3.8's loadgroup does not
+# group under pytest 9.2: pytest-xdist#1386.) PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 
 .PHONY: venv sysdeps demo test lint bench chaos clean
@@ -41,7 +41,7 @@ demo: venv sysdeps
 	$(BIN)/spark-ray demo
 
 test: venv sysdeps
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=20 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
