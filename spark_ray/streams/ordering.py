@@ -27,7 +27,7 @@ class _Sender:
 class BatchOrder:
     """Lets each sender's batches through in sequence order (bounded wait)."""
 
-    def __init__(self, max_wait_s: float = 2.0) -> None:
+    def __init__(self, max_wait_s: float) -> None:
         self.max_wait_s = max_wait_s
         self._senders: dict[str, _Sender] = {}
         self.waited = 0  # batches that arrived early and waited for their turn
@@ -80,10 +80,8 @@ class BatchOrder:
         while st.next in st.done:
             st.done.discard(st.next)
             st.next += 1
-        fut = st.waiting.pop(st.next, None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-        for s in [s for s in st.waiting if s < st.next]:  # skipped over: release them too
+        # The batch now in line, and any skipped over (after a timeout or a higher ``low``).
+        for s in [s for s in st.waiting if s <= st.next]:
             f = st.waiting.pop(s)
             if not f.done():
                 f.set_result(None)
