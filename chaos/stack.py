@@ -26,11 +26,11 @@ import numpy as np
 import ray
 
 from spark_ray.chaos.ledger import LakeLedger, covers
+from spark_ray.httpopen import urlopen
 from spark_ray.observe import prom
 
 Log = Callable[[str], None]
 BREAKER_NAME = "breaker:chaos"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 
 @dataclass
@@ -223,7 +223,7 @@ class Stack:
             f"{self.plane.url}/chaos", data=json.dumps(body).encode(), method="POST",
             headers={"Authorization": f"Bearer {self.plane_token}",
                      "Content-Type": "application/json"})
-        with _OPENER.open(req, timeout=60) as r:
+        with urlopen(req, timeout=60) as r:
             out: dict[str, Any] = json.loads(r.read())
         return out
 

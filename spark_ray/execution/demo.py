@@ -24,10 +24,9 @@ from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.execution.params import load_approved
 from spark_ray.execution.run import TradingRun, summary, write_outputs
 from spark_ray.execution.spec import ExecutorSpec
+from spark_ray.httpopen import urlopen
 from spark_ray.streams.fabric import FabricConfig
 from spark_ray.venue import Venue
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
@@ -37,7 +36,7 @@ def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with _OPENER.open(req, timeout=30) as r:
+        with urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")

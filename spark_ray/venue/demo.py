@@ -10,19 +10,17 @@ import asyncio
 import itertools
 import json
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import websockets
 
+from spark_ray.httpopen import urlopen
 from spark_ray.venue.venue import Venue
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
 
 
 def _get(base: str, path: str) -> tuple[Any, dict[str, str]]:
-    with _OPENER.open(base + path, timeout=10) as resp:
+    with urlopen(base + path, timeout=10) as resp:
         return json.loads(resp.read()), dict(resp.headers)
 
 

@@ -33,13 +33,12 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from spark_ray.httpopen import urlopen
 from spark_ray.venue.config import VenueConfig
 from spark_ray.venue.faults import FaultKind, FaultSpec
 from spark_ray.venue.server import VenueServer
 
 T = TypeVar("T")
-# Loopback only: never route admin calls through an HTTP proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class Venue:
@@ -200,7 +199,7 @@ class Venue:
             method=method,
             headers={"X-Admin-Token": self.admin_token or "", "Content-Type": "application/json"},
         )
-        with _OPENER.open(req, timeout=60) as resp:
+        with urlopen(req, timeout=60) as resp:
             out: bytes = resp.read()
             return out
 
