@@ -18,11 +18,11 @@ home, this package pip-installed from the mounted sources, the venv put on PATH)
 commands' flags; the test rewrites only the addresses, ports, object-store size and the token's
 source, and adds loopback and free-port flags (each rewrite must match, so a change to
 cluster.yaml that the test no longer covers fails here). Offline, the test user's node "image"
-provides the dependencies: a venv (Debian's python3.11, ``--without-pip``) that sees this
-repository's ``.venv`` site-packages through a ``.pth`` file, a ``ray`` launcher, and a pip.conf
-with no index and no build isolation. So ``pip install ~/spark-ray`` builds and installs the
-package itself from the mount while every dependency is already satisfied, as on a node whose
-image ships them.
+provides the dependencies: a venv (Debian's python3.11, ``--without-pip``) holding its own copy
+of the dependencies (``node_image.py``; owned by the user, so it works wherever the checkout
+lives, a 0700 directory included), a ``ray`` launcher, and a pip.conf with no index and no build
+isolation. So ``pip install ~/spark-ray`` builds and installs the package itself from the mount
+while every dependency is already satisfied, as on a node whose image ships them.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ import yaml
 from spark_ray.session import Session
 
 from helpers import REPO, free_port
+from node_image import copy_distributions, node_image_distributions
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +102,24 @@ def _node_python(user: str) -> str:
                   user=user, check=False)
         if out.returncode == 0 and out.stdout.strip() == want:
             return cand
-    raise AssertionError(f"no python{want} that user {user} can run among {candidates}")
+    pytest.skip(f"ray up over SSH: no python{want} that a new user may run (tried "
+                f"{', '.join(dict.fromkeys(c for c in candidates if c))}); install it system-wide, "
+                f"e.g. apt-get install python{want} python{want}-venv")
+
+
+def _assert_self_contained(user: str, venv: Path, home: Path) -> None:
+    """The node's Python imports ray, pip and the build backend from its own home only (plus
+    the system interpreter's standard library): nothing points back into the checkout."""
+    # pip imported last: on Python < 3.12 it turns setuptools' distutils shim off.
+    probe = ("import json, sys, setuptools, wheel, ray, pip; "
+             "print(json.dumps({'path': [p for p in sys.path if p], 'base': sys.base_prefix, "
+             "'mods': [m.__file__ for m in (ray, pip, setuptools, wheel)]}))")
+    out = _sh(str(venv / "bin" / "python"), "-c", probe, user=user, check=False)
+    assert out.returncode == 0, f"the node image cannot import its dependencies:\n{out.stderr}"
+    got = json.loads(out.stdout)
+    allowed = (str(home), got["base"])
+    outside = [p for p in [*got["path"], *got["mods"]] if not p.startswith(allowed)]
+    assert outside == [], f"the node image reaches outside {allowed}: {outside}"
 
 
 @dataclass
@@ -164,15 +182,16 @@ def node() -> Iterator[Node]:
             input=(work / "id_ed25519.pub").read_text())
         _sh("chmod", "600", str(home / ".ssh" / "authorized_keys"), user=user)
 
-        # The node "image": Python, the dependencies, a ray launcher, offline pip.
+        # The node "image": Python, the dependencies, a ray launcher, offline pip. The
+        # dependencies are copied into the user's own venv (node_image.py), so the node never
+        # reads the checkout's .venv, which may live where the user cannot look (a 0700 dir).
         py = _node_python(user)
         venv = home / "spark-ray-venv"
         _sh(py, "-m", "venv", "--without-pip", str(venv), user=user)
-        site = Path(ray.__file__).resolve().parent.parent  # this venv's site-packages
-        ok = _sh("test", "-r", str(site / "ray" / "__init__.py"), user=user, check=False)
-        assert ok.returncode == 0, f"user {user} cannot read {site}"
-        (pth,) = list((venv / "lib").glob("python*/site-packages"))
-        _sh("tee", str(pth / "_node_image_deps.pth"), user=user, input=f"{site}\n")
+        (site,) = list((venv / "lib").glob("python*/site-packages"))
+        copy_distributions(node_image_distributions(), site)
+        _sh("chown", "-R", f"{user}:", str(venv))
+        _assert_self_contained(user, venv, home)
         _sh("tee", str(venv / "bin" / "ray"), user=user,
             input=f"#!{venv}/bin/python\nimport sys\nfrom ray.scripts.scripts import main\n"
                   "sys.exit(main())\n")
