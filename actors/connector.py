@@ -1,455 +1,73 @@
-"""``ConnectorActor``: exchange WebSocket(s) -> batches of raw frames -> its normalizer.
+"""``ConnectorActor``: the Ray shell of :class:`spark_ray.streams.connector.ConnectorCore`.
 
-A thin asyncio shell (decisions live in :mod:`spark_ray.streams`): it opens one connection per
-``max_streams_per_connection`` streams (combined streams, SUBSCRIBE by method; BTCTurk joins),
-answers pings (the websockets library does), measures its own ping round trip, and reconnects
-with exponential backoff and jitter. ``serverShutdown`` and the 24 h limit (``rollover_s``) are
-handled by opening the successor first and closing the old connection once the new one streams:
-the overlap is deduplicated downstream, and a reconnect that did leave a hole is reported to the
-normalizer, which backfills it over REST.
-
-Frames are forwarded raw, in batches cut at ``batch_max`` frames or every ``flush_ms``, with their
-receive times. At most ``max_inflight`` batches are in flight; the batch is kept until the
-normalizer acknowledges it (which it does only after the sink made the rows durable), and resent
-if the normalizer died: at-least-once end to end. When ``max_pending`` batches wait, reading
-stops (TCP backpressure) instead of dropping.
+The core reads the exchange and cuts batches; this shell gives it the normalizer (a batch is
+sent as ``normalizer.ingest``, and a Ray error means "not acknowledged, send again") and Ray's
+metrics (heartbeat gauge, WebSocket round-trip histogram, chaos-drop counter).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import logging
-import time
-import uuid
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from spark_ray.streams import metrics as m
-from spark_ray.streams.plan import Backoff, connection_shards
-from spark_ray.streams.wsclient import ConnectError, WsConn, open_ws
+from spark_ray.streams.connector import ConnectorConfig, ConnectorCore
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class ConnectorConfig:
-    exchange: str = "binance"
-    ws_url: str = "wss://stream.binance.com:9443"
-    streams: list[str] = field(default_factory=list)  # binance stream names
-    btcturk_pairs: list[str] = field(default_factory=list)  # btcturk trade channels
-    symbols: list[str] = field(default_factory=list)
-    batch_max: int = 2_000
-    flush_ms: float = 20.0
-    max_inflight: int = 4
-    max_pending: int = 64
-    rollover_s: float = 23.5 * 3600  # Binance closes connections at 24 h
-    overlap_timeout_s: float = 5.0
-    ping_s: float = 5.0
-    max_streams_per_connection: int = 1024
-    backoff_base_s: float = 0.1
-    backoff_cap_s: float = 5.0
-    max_frame_bytes: int = 8 * 1024 * 1024
-    ws_client: str = "aiohttp"  # or "websockets" (see spark_ray.streams.wsclient)
+__all__ = ["ConnectorActor", "ConnectorConfig"]
 
 
-@dataclass
-class _Conn:
-    shard: int
-    ws: WsConn
-    opened: float
-    live: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    rollover: asyncio.Event = field(default_factory=asyncio.Event)
-    shutdown_seen: bool = False
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    frames: int = 0
+class _RayMetrics:
+    def __init__(self, exchange: str, name: str) -> None:
+        tags = {"exchange": exchange, "symbol": "all", "stream": name}
+        self._heartbeat = Gauge(m.HEARTBEAT, "Unix time of the last frame a connector read.",
+                                tag_keys=m.LABELS)
+        self._heartbeat.set_default_tags(tags)
+        self._rtt = Histogram(m.WS_ROUNDTRIP, "WebSocket ping round trip (ms).",
+                              boundaries=m.MS_BOUNDARIES, tag_keys=m.LABELS)
+        self._rtt.set_default_tags(tags)
+        self._drop = Counter(m.DROPS, "Frames the fabric dropped (chaos drops only: "
+                                      "overflow applies backpressure instead).",
+                             tag_keys=m.LABELS)
+        self._drop.set_default_tags(tags)
 
-    async def close(self) -> None:
-        for t in self.tasks:
-            if t is not asyncio.current_task():
-                t.cancel()
-        await self.ws.close()
-        self.closed.set()
+    def heartbeat(self, unix_s: float) -> None:
+        self._heartbeat.set(unix_s)
+
+    def round_trip(self, ms: float) -> None:
+        self._rtt.observe(ms)
+
+    def dropped(self, frames: int) -> None:
+        self._drop.inc(frames)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class ConnectorActor:
     def __init__(self, config: ConnectorConfig, normalizer: Any, name: str = "connector") -> None:
-        self.cfg = config
         self.normalizer = normalizer
-        self.name = name
-        self._running = False
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._conns: dict[int, _Conn] = {}
-        self._frames: list[bytes] = []
-        self._recv: list[int] = []
-        self._marks: list[str] = []
-        self._first_ms = 0.0
-        self._queue: deque[tuple[int, list[bytes], list[int], list[str]]] = deque()
-        self._inflight = 0
-        self._deliveries: set[asyncio.Task[None]] = set()
-        self._seq = 0
-        # Who we are to the normalizer's batch order: new after a restart (seq starts over).
-        self._sender_id = f"{name}:{uuid.uuid4().hex[:12]}"
-        self._unacked: set[int] = set()  # batches handed to the normalizer, not yet acked
-        self._room: asyncio.Event | None = None
-        self._work: asyncio.Event | None = None
-        self._chaos: dict[str, Any] = {}
-        self._held: tuple[bytes, int] | None = None  # chaos reorder: a frame waiting one turn
-        self.stats: dict[str, Any] = {
-            "frames": 0, "batches": 0, "acked_batches": 0, "acked_frames": 0, "resends": 0,
-            "connects": 0, "reconnects": 0, "rollovers": 0, "age_rollovers": 0,
-            "server_shutdowns": 0,
-            "control": 0, "backpressure_waits": 0, "chaos_dropped": 0, "chaos_duplicated": 0,
-            "chaos_reordered": 0,
-            "last_frame_ms": 0, "last_rtt_ms": None, "errors": 0,
-        }
-        tags = {"exchange": config.exchange, "symbol": "all", "stream": name}
-        self._g_heartbeat = Gauge(m.HEARTBEAT, "Unix time of the last frame a connector read.",
-                                  tag_keys=m.LABELS)
-        self._g_heartbeat.set_default_tags(tags)
-        self._h_rtt = Histogram(m.WS_ROUNDTRIP, "WebSocket ping round trip (ms).",
-                                boundaries=m.MS_BOUNDARIES, tag_keys=m.LABELS)
-        self._h_rtt.set_default_tags(tags)
-        self._c_drop = Counter(m.DROPS, "Frames the fabric dropped (chaos drops only: "
-                                        "overflow applies backpressure instead).",
-                               tag_keys=m.LABELS)
-        self._c_drop.set_default_tags(tags)
+        self.core = ConnectorCore(config, self._send, name,
+                                  retryable=(ray.exceptions.RayError,),
+                                  observer=_RayMetrics(config.exchange, name))
 
-    # --- lifecycle ---------------------------------------------------------------------------
+    async def _send(self, seq: int, frames: list[bytes], recv: list[int], marks: list[str],
+                    sender: str, low: int) -> Any:
+        return await self.normalizer.ingest.remote(seq, frames, recv, marks, sender, low)
+
     async def start(self) -> dict[str, Any]:
         """Idempotent: the supervisor calls it again after Ray restarted this actor."""
-        if self._running:
-            return self.status()
-        self._running = True
-        # Open the actor-to-actor channel before the first real batch needs it.
-        with contextlib.suppress(ray.exceptions.RayError):
-            await self.normalizer.ingest.remote(0, [], [], [])
-        self._room = asyncio.Event()
-        self._room.set()
-        self._work = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        if self.cfg.exchange == "btcturk":
-            shards: list[list[str]] = [list(self.cfg.btcturk_pairs)]
-        else:
-            shards = connection_shards(self.cfg.streams, self.cfg.max_streams_per_connection)
-        for i, streams in enumerate(shards):
-            self._tasks.append(loop.create_task(self._shard_loop(i, streams)))
-        self._tasks.append(loop.create_task(self._flusher()))
-        self._tasks.append(loop.create_task(self._sender()))
-        return self.status()
+        if not self.core.running:
+            # Open the actor-to-actor channel before the first real batch needs it.
+            with contextlib.suppress(ray.exceptions.RayError):
+                await self.normalizer.ingest.remote(0, [], [], [])
+        return await self.core.start()
 
     async def stop(self, timeout_s: float = 20.0) -> dict[str, Any]:
-        """Close the connections, hand off what was read, wait for the acknowledgements."""
-        self._running = False
-        for c in list(self._conns.values()):
-            await c.close()
-        self._cut()
-        deadline = time.monotonic() + timeout_s
-        while (self._queue or self._inflight) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        for t in self._tasks:
-            t.cancel()
-        self._tasks = []
-        return self.status()
+        return await self.core.stop(timeout_s)
 
     def status(self) -> dict[str, Any]:
-        now = time.time() * 1000
-        last = self.stats["last_frame_ms"]
-        return {**self.stats, "name": self.name, "running": self._running,
-                "connections": len(self._conns), "pending_batches": len(self._queue),
-                "inflight": self._inflight,
-                "last_frame_age_s": (now - last) / 1000 if last else None}
+        return self.core.status()
 
-    # --- connections ----------------------------------------------------------------------------
-    async def _open(self, shard: int, streams: list[str], backoff: Backoff) -> _Conn | None:
-        cfg = self.cfg
-        url = cfg.ws_url if cfg.exchange == "btcturk" else cfg.ws_url.rstrip("/") + "/stream"
-        while self._running:
-            try:
-                ws = await open_ws(cfg.ws_client, url, cfg.max_frame_bytes)
-            except ConnectError as e:
-                self.stats["errors"] += 1
-                log.info("%s: connect failed (%s); retrying", self.name, e)
-                await asyncio.sleep(backoff.next())
-                continue
-            conn = _Conn(shard, ws, time.monotonic())
-            try:
-                await self._subscribe(ws, streams)
-            except OSError:
-                self.stats["errors"] += 1
-                await conn.close()
-                await asyncio.sleep(backoff.next())
-                continue
-            loop = asyncio.get_running_loop()
-            conn.tasks = [loop.create_task(self._reader(conn)),
-                          loop.create_task(self._pinger(conn)),
-                          loop.create_task(self._age(conn))]
-            self._conns[id(conn)] = conn
-            self.stats["connects"] += 1
-            return conn
-        return None
-
-    async def _subscribe(self, ws: WsConn, streams: list[str]) -> None:
-        if self.cfg.exchange == "btcturk":
-            for i, pair in enumerate(streams):
-                if i:
-                    await asyncio.sleep(0.25)  # 5 incoming messages per second at most
-                await ws.send(json.dumps([151, {"type": 151, "channel": "trade", "event": pair,
-                                                "join": True}]))
-        elif streams:
-            self._seq += 1
-            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams, "id": self._seq}))
-
-    async def _shard_loop(self, shard: int, streams: list[str]) -> None:
-        backoff = Backoff(self.cfg.backoff_base_s, self.cfg.backoff_cap_s)
-        cur: _Conn | None = None
-        first = True
-        try:
-            while self._running:
-                if cur is None:
-                    cur = await self._open(shard, streams, backoff)
-                    if cur is None:
-                        return
-                    if not first:
-                        self._mark_reconnect()
-                    first = False
-                waits = [asyncio.ensure_future(cur.closed.wait()),
-                         asyncio.ensure_future(cur.rollover.wait())]
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                for w in waits:
-                    w.cancel()
-                if not self._running:
-                    break
-                if cur.live.is_set():
-                    backoff.reset()
-                if not cur.rollover.is_set():  # dropped: reconnect after a jittered pause
-                    self.stats["reconnects"] += 1
-                    self._conns.pop(id(cur), None)
-                    await cur.close()
-                    cur = None
-                    await asyncio.sleep(backoff.next())
-                    continue
-                # Rollover (age limit or serverShutdown): successor first, then close the old.
-                self.stats["rollovers"] += 1
-                new = await self._open(shard, streams, backoff)
-                if new is None:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(new.live.wait(), self.cfg.overlap_timeout_s)
-                if cur.closed.is_set() or cur.shutdown_seen:
-                    self._mark_reconnect()  # the old one may have stopped before the overlap
-                self._conns.pop(id(cur), None)
-                await cur.close()
-                cur = new
-        finally:
-            if cur is not None:
-                self._conns.pop(id(cur), None)
-                await cur.close()
-
-    def _mark_reconnect(self) -> None:
-        self._marks.append("reconnect")
-        self._cut()
-
-    async def _age(self, conn: _Conn) -> None:
-        await asyncio.sleep(self.cfg.rollover_s)
-        if not conn.closed.is_set():
-            self.stats["age_rollovers"] += 1
-            conn.rollover.set()
-
-    async def _pinger(self, conn: _Conn) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.ping_s)
-            rtt = await conn.ws.ping(10.0)
-            if rtt is None:
-                return
-            self.stats["last_rtt_ms"] = round(rtt, 3)
-            self._h_rtt.observe(rtt)
-
-    async def _reader(self, conn: _Conn) -> None:
-        ws = conn.ws
-        btcturk = self.cfg.exchange == "btcturk"
-        room = self._room
-        assert room is not None
-        try:
-            while True:
-                raw = await ws.recv()
-                if raw is None:
-                    break
-                now = int(time.time() * 1000)
-                head = raw[:10]
-                if head == b'{"stream":' or (btcturk and not (head.startswith(b"[991")
-                                                              or head.startswith(b"[100"))):
-                    if not conn.live.is_set():
-                        conn.live.set()
-                    conn.frames += 1
-                    if self._chaos or self._held is not None:
-                        await self._chaos_frame(raw, now)
-                    else:
-                        self._add(raw, now)
-                    if not room.is_set():
-                        self.stats["backpressure_waits"] += 1
-                        await room.wait()
-                else:
-                    self._control(conn, raw, now)
-        except OSError:
-            pass
-        finally:
-            conn.closed.set()
-
-    def _control(self, conn: _Conn, raw: bytes, now: int) -> None:
-        self.stats["control"] += 1
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            self._add(raw, now)  # not ours to judge: the normalizer dead-letters it
-            return
-        if isinstance(doc, dict) and doc.get("e") == "serverShutdown":
-            self.stats["server_shutdowns"] += 1
-            conn.shutdown_seen = True
-            conn.rollover.set()
-        elif isinstance(doc, dict) and ("result" in doc or "error" in doc) and "id" in doc:
-            if "error" in doc:
-                log.warning("%s: venue refused a request: %s", self.name, doc["error"])
-                self.stats["errors"] += 1
-        elif isinstance(doc, list):
-            pass  # BTCTurk welcome / join results
-        else:
-            self._add(raw, now)
-
-    # --- batching and hand-off ----------------------------------------------------------------
-    def _add(self, raw: bytes, now: int) -> None:
-        if not self._frames:
-            self._first_ms = time.monotonic()
-        self._frames.append(raw)
-        self._recv.append(now)
-        self.stats["frames"] += 1
-        self.stats["last_frame_ms"] = now
-        if len(self._frames) >= self.cfg.batch_max:
-            self._cut()
-
-    def _cut(self) -> None:
-        if not self._frames and not self._marks:
-            return
-        self._seq += 1
-        self._queue.append((self._seq, self._frames, self._recv, self._marks))
-        self._frames, self._recv, self._marks = [], [], []
-        self.stats["batches"] += 1
-        assert self._work is not None and self._room is not None
-        self._work.set()
-        if len(self._queue) + self._inflight >= self.cfg.max_pending:
-            self._room.clear()
-
-    async def _flusher(self) -> None:
-        period = self.cfg.flush_ms / 1000
-        while True:
-            await asyncio.sleep(period / 2)
-            if self._frames and time.monotonic() - self._first_ms >= period:
-                self._cut()
-            if self.stats["last_frame_ms"]:
-                self._g_heartbeat.set(self.stats["last_frame_ms"] / 1000)
-
-    async def _sender(self) -> None:
-        assert self._work is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            while self._queue and self._inflight < self.cfg.max_inflight:
-                batch = self._queue.popleft()
-                self._inflight += 1
-                task = loop.create_task(self._deliver(batch))
-                self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
-            self._work.clear()
-            await self._work.wait()
-
-    async def _deliver(self, batch: tuple[int, list[bytes], list[int], list[str]]) -> None:
-        seq, frames, recv, marks = batch
-        delay = 0.05
-        self._unacked.add(seq)
-        try:
-            while True:
-                try:
-                    # ``low``: every batch below it is acked (the normalizer need not wait)
-                    await self.normalizer.ingest.remote(seq, frames, recv, marks,
-                                                        self._sender_id, min(self._unacked))
-                    break
-                except ray.exceptions.RayError as e:
-                    # The normalizer is restarting (or failed this batch): keep it, send again.
-                    self.stats["resends"] += 1
-                    log.info("%s: batch %d not acknowledged (%s); resending", self.name, seq,
-                             type(e).__name__)
-                    await asyncio.sleep(delay)
-                    delay = min(2.0, delay * 2)
-            self.stats["acked_batches"] += 1
-            self.stats["acked_frames"] += len(frames)
-        finally:
-            self._unacked.discard(seq)
-            self._inflight -= 1
-            assert self._work is not None and self._room is not None
-            self._work.set()
-            if len(self._queue) + self._inflight < self.cfg.max_pending:
-                self._room.set()
-
-    # --- chaos (POST /chaos) ------------------------------------------------------------------
     async def chaos(self, kind: str, count: int = 10, delay_ms: float = 500.0) -> dict[str, Any]:
-        """Inject a fault at the connector: ``drop``/``gap`` (next ``count`` data frames never
-        forwarded), ``duplicate`` (next ``count`` forwarded twice), ``reorder`` (next ``count``
-        pairs of frames forwarded swapped), ``lag`` (reading pauses ``delay_ms`` once),
-        ``disconnect`` (every connection reset now)."""
-        if kind in ("drop", "gap", "duplicate", "reorder"):
-            self._chaos[kind] = self._chaos.get(kind, 0) + max(1, int(count))
-        elif kind == "lag":
-            self._chaos["lag"] = float(delay_ms)
-        elif kind == "disconnect":
-            for c in list(self._conns.values()):
-                c.ws.abort()
-        else:
-            raise ValueError(f"chaos kind {kind!r}: one of drop, gap, duplicate, reorder, lag, "
-                             "disconnect")
-        return {"kind": kind, "count": count, "delay_ms": delay_ms}
-
-    async def _chaos_frame(self, raw: bytes, now: int) -> None:
-        c = self._chaos
-        if "lag" in c:
-            await asyncio.sleep(c.pop("lag") / 1000)
-            now = int(time.time() * 1000)
-        for kind in ("drop", "gap"):
-            if c.get(kind, 0) > 0:
-                c[kind] -= 1
-                if c[kind] == 0:
-                    del c[kind]
-                self.stats["chaos_dropped"] += 1
-                self._c_drop.inc(1)
-                return
-        if self._held is not None and _stream_key(raw) == _stream_key(self._held[0]):
-            # reorder: the held frame goes right after the next frame of its own stream
-            held, self._held = self._held, None
-            self._add(raw, now)
-            self._add(*held)
-            self.stats["chaos_reordered"] += 1
-            return
-        if c.get("reorder", 0) > 0 and self._held is None:
-            c["reorder"] -= 1
-            if c["reorder"] == 0:
-                del c["reorder"]
-            self._held = (raw, now)
-            return
-        self._add(raw, now)
-        if c.get("duplicate", 0) > 0:
-            c["duplicate"] -= 1
-            if c["duplicate"] == 0:
-                del c["duplicate"]
-            self.stats["chaos_duplicated"] += 1
-            self._add(raw, now)
-
-
-def _stream_key(raw: bytes) -> bytes:
-    """The combined-stream name a frame belongs to (chaos reorder swaps within one stream)."""
-    end = raw.find(b'","data"', 0, 120)
-    return raw[:end] if end > 0 else raw[:40]
+        return await self.core.chaos(kind, count, delay_ms)

@@ -36,12 +36,18 @@ from ray.actor import ActorHandle
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from spark_ray.actors.naming import NAMESPACE, get_or_create, lookup
+from spark_ray.adapters.registry import get_adapter
+from spark_ray.backtest.strategy import load_strategy
 from spark_ray.breaker.models import Decision, Order, Signal
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.execution import metrics as m
+from spark_ray.execution.broker import Broker
 from spark_ray.execution.control import ControlPlane, health
 from spark_ray.execution.executor import ExecutorCore
-from spark_ray.execution.spec import ExecutorSpec, build_core
+from spark_ray.execution.gate import Gate
+from spark_ray.execution.journal import ExecJournal
+from spark_ray.execution.paper import PaperBroker
+from spark_ray.execution.spec import VENUE_DEFAULT, ExecutorSpec
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
@@ -387,3 +393,37 @@ def start_executor(spec: ExecutorSpec, name: str, namespace: str = NAMESPACE,
             raise CheckFailed(reason)
         raise UserError(f"executor {name}: {reason}")
     return handle
+
+
+# --- building the core from its spec (the venue's parts come from its adapter) ----------------
+def build_broker(spec: ExecutorSpec, public: Any | None = None) -> Broker:
+    cfg = spec.config
+    adapter = get_adapter(spec.exchange)
+    if spec.live:
+        assert spec.credentials is not None and spec.rest_url
+        ws_url = adapter.default_ws_url if spec.ws_url == VENUE_DEFAULT else spec.ws_url
+        return adapter.broker(spec.credentials, _rest_url(spec) or "", ws_url,
+                              **spec.broker_options)
+    per = cfg.cash / len(cfg.symbols)
+    source = public.exchange_filters if public is not None else None
+    return PaperBroker(dict.fromkeys(cfg.symbols, per), cfg.costs(), filter_source=source)
+
+
+def build_core(spec: ExecutorSpec, gate: Gate) -> ExecutorCore:
+    """The core of one executor (the actor calls this on every start)."""
+    cfg = spec.config
+    rest_url = _rest_url(spec)
+    public = get_adapter(spec.exchange).spot_rest(rest_url) if rest_url else None
+    klines = public.closed_bars if public is not None and cfg.warmup_bars else None
+    core = ExecutorCore(cfg, load_strategy(spec.strategy), spec.params,
+                        build_broker(spec, public), ExecJournal(spec.journal_path), gate, klines,
+                        spec.approval)
+    if public is not None:
+        core.closers.append(public.close)
+    return core
+
+
+def _rest_url(spec: ExecutorSpec) -> str | None:
+    if spec.rest_url == VENUE_DEFAULT:
+        return get_adapter(spec.exchange).default_rest_url
+    return spec.rest_url

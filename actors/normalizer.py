@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pyarrow as pa
 import ray
 from ray.util.metrics import Counter, Gauge
 
+from spark_ray.http import HttpError, TransportError
 from spark_ray.streams import metrics as m
 from spark_ray.streams.deadletter import DeadLetterStore
 from spark_ray.streams.fanout import Fanout
@@ -34,7 +34,6 @@ from spark_ray.streams.normalize import (
     warmup_trades,
 )
 from spark_ray.streams.ordering import BatchOrder
-from spark_ray.streams.rest import PAGE, BinanceRest, RestError, row_id
 
 log = logging.getLogger(__name__)
 MAX_TAIL_PAGES = 50
@@ -52,7 +51,9 @@ class NormalizerActor:
         self.core = NormalizerCore(config)
         self.sink = sink
         self.name = name
-        self.rest = BinanceRest(rest_url) if rest_url and config.exchange == "binance" else None
+        adapter = self.core.adapter
+        self.rest = adapter.market_rest(rest_url) if rest_url and (
+            adapter.caps.rest_backfill or adapter.caps.depth_snapshots) else None
         self.dead = DeadLetterStore(Path(deadletter_dir) / config.exchange, name.replace(":", "-"))
         self.tick_ms = tick_ms
         self.lag = LatencyHist()
@@ -214,13 +215,15 @@ class NormalizerActor:
         ok = True
         frm = req.lo
         pages = 0
+        adapter = self.core.adapter
+        page_size = adapter.rest_page
         try:
             while True:
-                limit = PAGE if req.hi is None else min(PAGE, req.hi - frm + 1)
+                limit = page_size if req.hi is None else min(page_size, req.hi - frm + 1)
                 page = await self.rest.trades_page(req.dataset, req.symbol, frm, limit)
                 pages += 1
                 rows.extend(page)
-                ids = [i for r in page if (i := row_id(req.dataset, r)) is not None]
+                ids = [i for r in page if (i := adapter.row_id(req.dataset, r)) is not None]
                 if not ids:
                     break
                 frm = max(ids) + 1
@@ -228,7 +231,7 @@ class NormalizerActor:
                     break
                 if req.hi is None and (len(page) < limit or pages >= MAX_TAIL_PAGES):
                     break
-        except (RestError, aiohttp.ClientError, TimeoutError, ValueError) as e:
+        except (HttpError, TransportError, ValueError) as e:
             ok = False
             self.stats["rest_failures"] += 1
             log.info("%s: backfill %s %s from %d failed: %s", self.name, req.dataset, req.symbol,
@@ -243,7 +246,7 @@ class NormalizerActor:
         if self.rest is not None:
             try:
                 body = await self.rest.depth(symbol)
-            except (RestError, aiohttp.ClientError, TimeoutError, ValueError):
+            except (HttpError, TransportError, ValueError):
                 self.stats["rest_failures"] += 1
                 await asyncio.sleep(0.5)
         book = self.core.on_snapshot(symbol, body)

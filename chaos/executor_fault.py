@@ -44,7 +44,7 @@ class KillExecutor(Injection):
         from spark_ray.actors.breaker import get_breaker
         from spark_ray.actors.executor import start_executor
         from spark_ray.breaker.models import BreakerConfig
-        from spark_ray.execution.binance import Credentials
+        from spark_ray.execution.broker import Credentials
         from spark_ray.execution.executor import ExecutorConfig
         from spark_ray.execution.params import load_approved
         from spark_ray.execution.spec import ExecutorSpec

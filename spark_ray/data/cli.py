@@ -70,7 +70,8 @@ def _run(settings: Settings) -> Any:
 # --- fetch --------------------------------------------------------------------------------------
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.data.fetch import BINANCE_REST, FetchError, RetryPolicy, run_fetch
+    from spark_ray.data.fetch import BINANCE_REST, FetchError, run_fetch
+    from spark_ray.http import RetryPolicy
     from spark_ray.session import connect, disconnect
 
     symbols, interval, start, end = _series_args(args)

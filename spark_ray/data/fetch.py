@@ -1,34 +1,38 @@
 """Binance REST kline ETL: symbol x month Ray tasks sharing one weight budget, resumable.
 
-``GET /api/v3/klines`` is paged 1,000 candles at a time. The still-open candle is never stored
-(its values change until it closes). A fetch resumes after the last candle the lake holds.
-Transient failures (5xx, timeouts, resets) are retried with exponential backoff and jitter;
-429/418 pause every task for ``Retry-After``; a client error (bad symbol) stops with Binance's
-message.
-"""
+``GET /api/v3/klines`` is paged 1,000 candles at a time through the Binance adapter's client
+(:class:`spark_ray.adapters.binance.rest.BinanceRest`, on the shared HTTP client). The still-
+open candle is never stored (its values change until it closes). A fetch resumes after the last
+candle the lake holds. Transient failures (5xx, timeouts, resets) are retried with exponential
+backoff and jitter; 429/418 pause every task for ``Retry-After``; a client error (bad symbol)
+stops with Binance's message."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import random
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
+from spark_ray.adapters.binance.rest import (
+    DEFAULT_REST_URL,
+    KLINES_LIMIT,
+    KLINES_WEIGHT,
+    WEIGHT_HEADER,
+    BinanceRest,
+    parse_klines,
+)
 from spark_ray.data.lake import DataStore, month_bounds
 from spark_ray.errors import UserError
+from spark_ray.http import RETRY_STATUSES, RetryPolicy, TransportError
 from spark_ray.schemas import interval_ms
 
-BINANCE_REST = "https://api.binance.com"
-KLINES_LIMIT = 1000
-KLINES_WEIGHT = 2  # Binance: weight 2 for limit 100 < n <= 500, ... see docs; 2 for 1000 today
-RETRY_STATUSES = {500, 502, 503, 504}
+BINANCE_REST = DEFAULT_REST_URL
+T = TypeVar("T")
 
 
 class FetchError(RuntimeError):
@@ -41,62 +45,27 @@ class Limiter(Protocol):
     def penalize(self, retry_after_s: float) -> None: ...
 
 
-@dataclass
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    body: Any
+def run_async(make: Callable[[BinanceRest], Awaitable[T]], base_url: str,
+              timeout_s: float = 15.0) -> T:
+    """Run one coroutine against a fresh client of ``base_url`` and close the client (the ETL's
+    Ray tasks and driver are synchronous; each call gets its own event loop)."""
+    async def go() -> T:
+        rest = BinanceRest(base_url, timeout_s=timeout_s)
+        try:
+            return await make(rest)
+        finally:
+            await rest.close()
 
-
-def http_get(base_url: str, path: str, params: dict[str, Any], timeout: float) -> HttpAnswer:
-    """One GET returning status, headers and parsed JSON (or text); network errors raise OSError."""
-    url = f"{base_url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
-    req = urllib.request.Request(url, headers={"User-Agent": "spark-ray"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-            status, headers = resp.status, {k.lower(): v for k, v in resp.headers.items()}
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        status, headers = exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        body = raw.decode(errors="replace")
-    return HttpAnswer(status, headers, body)
+    return asyncio.run(go())
 
 
 def server_time_ms(base_url: str, timeout: float = 10.0) -> int:
-    ans = http_get(base_url, "/api/v3/time", {}, timeout)
-    if ans.status != 200 or not isinstance(ans.body, dict) or "serverTime" not in ans.body:
-        raise FetchError(f"{base_url}/api/v3/time answered {ans.status}: {ans.body!r}")
-    return int(ans.body["serverTime"])
-
-
-def parse_klines(rows: list[list[Any]]) -> pa.Table:
-    """Binance kline arrays (prices as strings) -> columns the normalizer accepts."""
-    def col(i: int, typ: type) -> list[Any]:
-        return [typ(r[i]) for r in rows]
-
-    return pa.table({
-        "open_time": pa.array(col(0, int), pa.int64()),
-        "open": pa.array(col(1, float)), "high": pa.array(col(2, float)),
-        "low": pa.array(col(3, float)), "close": pa.array(col(4, float)),
-        "volume": pa.array(col(5, float)), "close_time": pa.array(col(6, int), pa.int64()),
-        "quote_volume": pa.array(col(7, float)), "trades": pa.array(col(8, int), pa.int64()),
-        "taker_buy_base": pa.array(col(9, float)), "taker_buy_quote": pa.array(col(10, float)),
-    })
-
-
-@dataclass
-class RetryPolicy:
-    max_retries: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 30.0
-    timeout_s: float = 15.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return min(self.max_delay_s, self.base_delay_s * 2 ** attempt) * (0.5 + rng.random())
+    try:
+        return run_async(lambda rest: rest.server_time_ms(), base_url, timeout)
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"{base_url}/api/v3/time: {exc}") from None
+    except Exception as exc:  # HttpError: the venue answered, but not 200
+        raise FetchError(f"{base_url}/api/v3/time answered: {exc}") from None
 
 
 @dataclass
@@ -107,9 +76,11 @@ class RangeResult:
     rate_limited: int = 0
 
 
-def fetch_range(base_url: str, symbol: str, interval: str, start_ms: int, end_ms: int,
-                now_ms: int, limiter: Limiter, policy: RetryPolicy | None = None,
-                sleep: Callable[[float], None] = time.sleep, seed: int = 0) -> RangeResult:
+async def fetch_range(rest: BinanceRest, symbol: str, interval: str, start_ms: int,
+                      end_ms: int, now_ms: int, limiter: Limiter,
+                      policy: RetryPolicy | None = None,
+                      sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                      seed: int = 0) -> RangeResult:
     """All closed candles with open time in ``[start_ms, end_ms)``, paging 1,000 at a time."""
     pol = policy or RetryPolicy()
     rng = random.Random(seed)
@@ -121,33 +92,31 @@ def fetch_range(base_url: str, symbol: str, interval: str, start_ms: int, end_ms
     while cursor < end_ms:
         wait = limiter.acquire(KLINES_WEIGHT)
         if wait > 0:
-            sleep(wait)
+            await sleep(wait)
             continue
-        params = {"symbol": symbol, "interval": interval, "startTime": cursor,
-                  "endTime": end_ms - 1, "limit": KLINES_LIMIT}
         result.requests += 1
         try:
-            ans = http_get(base_url, "/api/v3/klines", params, pol.timeout_s)
-        except (OSError, TimeoutError) as exc:  # reset, refused, timeout
-            attempt = _retry(attempt, pol, rng, sleep, f"{symbol} {interval}: {exc}")
+            ans = await rest.klines_page(symbol, interval, cursor, end_ms)
+        except TransportError as exc:  # reset, refused, timeout
+            attempt = await _retry(attempt, pol, rng, sleep, f"{symbol} {interval}: {exc}")
             result.retries += 1
             continue
-        used = ans.headers.get("x-mbx-used-weight-1m")
+        used = ans.headers.get(WEIGHT_HEADER)
         if used and used.isdigit():
             limiter.observe(int(used))
         if ans.status in (429, 418):
-            retry_after = float(ans.headers.get("retry-after", "60") or 60)
+            retry_after = ans.retry_after_s or 60.0
             limiter.penalize(retry_after)
             result.rate_limited += 1
-            sleep(retry_after)
+            await sleep(retry_after)
             continue
         if ans.status in RETRY_STATUSES:
-            attempt = _retry(attempt, pol, rng, sleep, f"{symbol} {interval}: HTTP {ans.status}")
+            attempt = await _retry(attempt, pol, rng, sleep,
+                                   f"{symbol} {interval}: HTTP {ans.status}")
             result.retries += 1
             continue
         if ans.status != 200 or not isinstance(ans.body, list):
-            msg = ans.body.get("msg") if isinstance(ans.body, dict) else ans.body
-            code = ans.body.get("code") if isinstance(ans.body, dict) else None
+            code, msg = ans.venue_error()
             raise FetchError(f"{symbol} {interval}: venue answered HTTP {ans.status}"
                              f"{f' code {code}' if code is not None else ''}: {msg}")
         attempt = 0
@@ -161,11 +130,11 @@ def fetch_range(base_url: str, symbol: str, interval: str, start_ms: int, end_ms
     return result
 
 
-def _retry(attempt: int, pol: RetryPolicy, rng: random.Random, sleep: Callable[[float], None],
-           what: str) -> int:
+async def _retry(attempt: int, pol: RetryPolicy, rng: random.Random,
+                 sleep: Callable[[float], Awaitable[None]], what: str) -> int:
     if attempt >= pol.max_retries:
         raise FetchError(f"{what} (gave up after {attempt} retries)")
-    sleep(pol.delay(attempt, rng))
+    await sleep(pol.delay(attempt, rng))
     return attempt + 1
 
 
@@ -231,8 +200,9 @@ class _ActorLimiter:
 
 def _fetch_task(base_url: str, job: FetchJob, now_ms: int, limiter: Any,
                 policy: RetryPolicy) -> RangeResult:
-    return fetch_range(base_url, job.symbol, job.interval, job.start_ms, job.end_ms, now_ms,
-                       _ActorLimiter(limiter), policy, seed=hash(job) & 0xFFFF)
+    return run_async(lambda rest: fetch_range(
+        rest, job.symbol, job.interval, job.start_ms, job.end_ms, now_ms, _ActorLimiter(limiter),
+        policy, seed=hash(job) & 0xFFFF), base_url, policy.timeout_s)
 
 
 def run_fetch(store: DataStore, symbols: list[str], interval: str, start_ms: int, end_ms: int,

@@ -5,7 +5,8 @@ Plain Python, testable without Ray; ``spark_ray.actors.executor.ExecutorActor`` 
 ``ids`` (client order ids), ``filters`` (exchange filters), ``bars`` (bars from trades),
 ``runner`` and ``context`` (the strategy live), ``orders`` (order manager), ``positions``
 (PnL), ``journal`` (write-ahead journal), ``reconcile``, ``gate`` (the circuit breaker),
-``broker``, ``paper`` (PaperBroker), ``binance`` (BinanceBroker), ``rest`` (public REST),
+``broker`` (the protocol every venue's broker meets), ``paper`` (PaperBroker; live brokers are
+in ``spark_ray.adapters``),
 ``executor`` (the core), ``spec`` (what an actor is built from), ``params`` (approved.json),
 ``control`` (HTTP control plane), ``metrics`` (names), ``replay`` (paper over recorded trades),
 ``run`` (a trading run, driver side), ``cli`` (``spark-ray trade``), ``demo``, ``probe`` (a

@@ -4,19 +4,48 @@ A broker submits, cancels and queries orders by client order id, reports the ven
 orders, balances and trades (for reconciliation), and turns whatever it learns into
 :class:`~spark_ray.execution.orders.OrderUpdate` values. Two implementations: the
 :class:`~spark_ray.execution.paper.PaperBroker` (the backtest's fill model on live bars) and the
-:class:`~spark_ray.execution.binance.BinanceBroker` (signed REST + user data stream).
+venue adapters' live brokers, e.g. :class:`~spark_ray.adapters.binance.broker.BinanceBroker`
+(signed REST + user data stream).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from spark_ray.errors import UserError
 from spark_ray.execution.bars import ClosedBar
 from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.orders import ManagedOrder, OrderUpdate
 
 UpdateSink = Callable[[list[OrderUpdate]], None]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An API key and its secret; neither is ever shown."""
+
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Credentials(***)"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, key_env: str, secret_env: str,
+                 environ: Mapping[str, str] | None = None) -> Credentials:
+        """From the two environment variables a venue's adapter names; UserError names the
+        missing one."""
+        env = os.environ if environ is None else environ
+        missing = [n for n in (key_env, secret_env) if not env.get(n)]
+        if missing:
+            raise UserError(f"--live: set {' and '.join(missing)} in the environment "
+                            "(keys are never taken from flags or files)")
+        return cls(env[key_env], env[secret_env])
 
 
 class BrokerError(Exception):

@@ -24,11 +24,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from spark_ray.adapters.registry import ADAPTERS, get_adapter
 from spark_ray.config import Settings
 from spark_ray.errors import UserError
 
-DEFAULT_WS = "wss://stream.binance.com:9443"
-DEFAULT_REST = "https://api.binance.com"
+TRADING_VENUES = tuple(name for name, a in ADAPTERS.items() if a.caps.trading)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,9 +42,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--paper", action="store_true", help="fill with the backtest's model")
     mode.add_argument("--live", action="store_true", help="real orders (signed REST)")
-    p.add_argument("--ws-url", default=DEFAULT_WS, help=f"stream base URL (default {DEFAULT_WS})")
-    p.add_argument("--rest-url", default=DEFAULT_REST,
-                   help=f"REST base URL (default {DEFAULT_REST})")
+    p.add_argument("--exchange", choices=TRADING_VENUES, default="binance",
+                   help="the venue whose data, filters and (with --live) orders are traded")
+    p.add_argument("--ws-url", default=None,
+                   help="stream base URL (default: the exchange's, e.g. "
+                        f"{get_adapter('binance').default_ws_url})")
+    p.add_argument("--rest-url", default=None,
+                   help="REST base URL (default: the exchange's, e.g. "
+                        f"{get_adapter('binance').default_rest_url})")
     p.add_argument("--interval", default=None,
                    help="bar interval (default: the candidate's scenario interval, else 1m)")
     p.add_argument("--cash", type=float, default=10_000.0,
@@ -80,7 +85,6 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     """Validate every argument (UserError names the flag) and check the approval (CheckFailed
     with the reason); returns (spec, actor name, approved params)."""
     from spark_ray.actors.naming import actor_name
-    from spark_ray.execution.binance import Credentials
     from spark_ray.execution.control import TOKEN_ENV, Token
     from spark_ray.execution.executor import ExecutorConfig
     from spark_ray.execution.journal import resolve_journal_path
@@ -94,6 +98,9 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         raise UserError("--port: outside 0..65535")
     if args.warmup_bars < 0:
         raise UserError("--warmup-bars: must be >= 0")
+    adapter = get_adapter(args.exchange)
+    args.ws_url = args.ws_url or adapter.default_ws_url
+    args.rest_url = args.rest_url or adapter.default_rest_url
     for flag, url, schemes in (("--ws-url", args.ws_url, ("ws://", "wss://")),
                                ("--rest-url", args.rest_url, ("http://", "https://"))):
         if not url.startswith(schemes):
@@ -102,7 +109,7 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         name = actor_name(*args.name.split(":"))
     except ValueError as exc:
         raise UserError(f"--name: {exc}") from None
-    creds = Credentials.from_env() if args.live else None
+    creds = adapter.credentials_from_env() if args.live else None
     approved = load_approved(args.params)
     import os
 
@@ -116,7 +123,8 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         config=config, strategy=approved.strategy, params=approved.params,
         journal_path=str(resolve_journal_path(args.journal, name)),
         approved_path=approved.path, approval=approved.approval,
-        broker="binance" if args.live else "paper", rest_url=args.rest_url, ws_url=args.ws_url,
+        broker=args.exchange if args.live else "paper", exchange=args.exchange,
+        rest_url=args.rest_url, ws_url=args.ws_url,
         credentials=creds, breaker_name=args.breaker, control_host=args.host,
         control_port=args.port, control_token=Token(token) if token else None).validate()
     return spec, name, approved
@@ -133,7 +141,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     cfg = settings.ray.model_copy(update={"address": args.address}) if args.address else \
         settings.ray
     sess = session.connect(config=cfg)
-    fabric = FabricConfig(symbols=list(spec.config.symbols), streams=["trade"],
+    fabric = FabricConfig(exchange=spec.exchange, symbols=list(spec.config.symbols),
+                          streams=["trade"],
                           ws_url=args.ws_url, rest_url=args.rest_url,
                           store=args.store or settings.store,
                           namespace=f"trade-{uuid.uuid4().hex[:8]}")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spark_ray.adapters.registry import exchange_names, get_adapter
 from spark_ray.config import Settings
 from spark_ray.errors import UserError
 
@@ -28,12 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Start the connector, normalizer and sink actors (named, restartable) and "
                     "a control plane with /health, /metrics and POST /chaos. Runs until "
                     "Ctrl-C (or --duration).")
-    p.add_argument("--exchange", choices=("binance", "btcturk"), default="binance")
+    p.add_argument("--exchange", choices=exchange_names(), default="binance")
     p.add_argument("--symbols", default="BTCUSDT", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     p.add_argument("--streams", default="trade",
                    help="comma-separated: trade, aggTrade, depth, bookTicker, kline_1m")
     p.add_argument("--ws-url", default=None,
-                   help="stream base URL (default: Binance's; BTCTurk: its feed URL)")
+                   help="stream base URL (default: the exchange's own)")
     p.add_argument("--rest-url", default=None, help="REST base for backfill and depth snapshots")
     p.add_argument("--store", default=None, help="lake root (default: the config's store)")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: local)")
@@ -86,25 +87,21 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.streams.plan import parse_streams
 
     symbols = _symbols(args.symbols)
+    adapter = get_adapter(args.exchange)
     try:
-        streams = parse_streams(args.streams)
+        streams = parse_streams(args.streams, adapter.caps.stream_kinds)
     except ValueError as e:
-        raise UserError(f"--streams: {e}") from None
-    if args.exchange == "btcturk" and streams != ["trade"]:
-        raise UserError("--streams: BTCTurk supports trade only")
+        raise UserError(f"--streams: {adapter.title}: {e}") from None
     if args.shards < 1:
         raise UserError("--shards: must be >= 1")
     if not 0 <= args.port <= 65535:
         raise UserError("--port: outside 0..65535")
     if args.duration is not None and args.duration <= 0:
         raise UserError("--duration: must be > 0")
-    default_ws = ("wss://ws-feed-pro.btcturk.com" if args.exchange == "btcturk"
-                  else "wss://stream.binance.com:9443")
     cfg = FabricConfig(
         exchange=args.exchange, symbols=symbols, streams=streams,
-        ws_url=args.ws_url or default_ws,
-        rest_url=args.rest_url or ("https://api.binance.com" if args.exchange == "binance"
-                                   else None),
+        ws_url=args.ws_url or adapter.default_ws_url,
+        rest_url=args.rest_url or adapter.default_rest_url,
         store=args.store or settings.store, shards=args.shards, namespace=args.namespace,
         ws_client=args.ws_client)
     sess = _connect(settings, args.address)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from spark_ray.streams.frames import DeadLetter
+from spark_ray.adapters.events import DeadLetter
 
 
 def encode(d: DeadLetter, keep_bytes: int = 2048) -> dict[str, Any]:

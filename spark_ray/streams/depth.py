@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spark_ray.streams.frames import DepthEvent
+from spark_ray.adapters.events import DepthEvent
 
 MAX_BUFFER = 5_000
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import ray
 
+from spark_ray.adapters.registry import get_adapter
 from spark_ray.streams.metrics import LatencyHist
 from spark_ray.streams.normalize import NormalizerConfig
-from spark_ray.streams.plan import btcturk_channels, shard_symbols, stream_names
+from spark_ray.streams.plan import shard_symbols
 
 
 @dataclass
@@ -80,22 +81,21 @@ class Fabric:
             cfg.store, cfg.exchange, cfg.wal_dir, cfg.sink_flush_rows, cfg.sink_flush_ms,
             sink_name)
         self.names["sink"] = sink_name
-        kinds = [s for s in cfg.streams]
+        adapter = get_adapter(cfg.exchange)
+        kinds = list(cfg.streams)
         for i, syms in enumerate(shard_symbols(cfg.symbols, cfg.shards)):
             nname = actor_name("normalizer", cfg.exchange, i)
             ncfg = NormalizerConfig(exchange=cfg.exchange, symbols=tuple(syms),
                                     grace_ms=cfg.grace_ms, idle_check_ms=cfg.idle_check_ms,
                                     start_ids=dict(cfg.start_ids),
-                                    detect_gaps=cfg.exchange == "binance",
-                                    repair=cfg.exchange == "binance")
+                                    detect_gaps=adapter.caps.contiguous_trade_ids,
+                                    repair=bool(adapter.caps.rest_backfill))
             norm = NormalizerActor.options(name=nname, **{**opts, **cfg.normalizer_options}).remote(
                 ncfg, self.sink, cfg.rest_url, self.deadletter_dir, nname)
             cname = actor_name("connector", cfg.exchange, i)
             ccfg = ConnectorConfig(
                 exchange=cfg.exchange, ws_url=cfg.ws_url, symbols=syms,
-                streams=stream_names(syms, kinds) if cfg.exchange == "binance" else [],
-                btcturk_pairs=[e for _, e in btcturk_channels(syms)]
-                if cfg.exchange == "btcturk" else [],
+                channels=adapter.channels(syms, kinds),
                 batch_max=cfg.batch_max, flush_ms=cfg.flush_ms, max_inflight=cfg.max_inflight,
                 rollover_s=cfg.rollover_s, ping_s=cfg.ping_s,
                 max_streams_per_connection=cfg.max_streams_per_connection,

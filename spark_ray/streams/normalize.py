@@ -13,17 +13,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.schemas import CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
-from spark_ray.streams.depth import DepthSync
-from spark_ray.streams.frames import (
+from spark_ray.adapters.events import (
     BookTicker,
     DeadLetter,
     DepthEvent,
     KlineEvent,
     ParsedBatch,
     TradeCols,
-    make_parser,
 )
+from spark_ray.adapters.registry import get_adapter
+from spark_ray.schemas import CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
+from spark_ray.streams.depth import DepthSync
 from spark_ray.streams.ids import Gap, IdRanges, SeriesState
 
 BOOK_SCHEMA = pa.schema(
@@ -40,8 +40,6 @@ BOOK_SCHEMA = pa.schema(
         pa.field("recv_time", TIMESTAMP_MS_UTC),
     ]
 )
-# The REST endpoint that backfills each trade dataset (Binance).
-BACKFILL_PATH = {"trades": "/api/v3/historicalTrades", "agg_trades": "/api/v3/aggTrades"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ class NormalizerConfig:
     # A hole wider than this (e.g. restarting on a lake last written days ago) becomes a new
     # baseline instead of an unbounded REST backfill; its ids are counted as skipped.
     max_gap_ids: int = 500_000
-    detect_gaps: bool = True
+    detect_gaps: bool = True  # the fabric sets both from the adapter's capabilities
     repair: bool = True
     symbol_map: dict[str, str] = field(default_factory=dict)
 
@@ -122,9 +120,8 @@ class NormalizerCore:
     def __init__(self, config: NormalizerConfig) -> None:
         self.cfg = config
         self.exchange = config.exchange
-        self.parser = make_parser(config.exchange, set(config.symbols),
-                                  **({"symbol_map": config.symbol_map}
-                                     if config.exchange == "btcturk" else {}))
+        self.adapter = get_adapter(config.exchange)
+        self.parser = self.adapter.parser(set(config.symbols), config.symbol_map or None)
         self.series: dict[tuple[str, str], SeriesState] = {}
         self.depth: dict[str, DepthSync] = {}
         self.best: dict[str, dict[str, Any]] = {}
@@ -254,17 +251,11 @@ class NormalizerCore:
         return out
 
     def on_snapshot(self, symbol: str, body: Any) -> pa.Table | None:
-        """A GET /api/v3/depth answer (or None when it failed)."""
+        """A REST book snapshot as the venue sent it (or None when the request failed)."""
         ds = self.depth[symbol]
         try:
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            last = body["lastUpdateId"]
-            if type(last) is not int:
-                raise ValueError("lastUpdateId")
-            bids = [(float(p), float(q)) for p, q in body["bids"]]
-            asks = [(float(p), float(q)) for p, q in body["asks"]]
-        except (KeyError, ValueError, TypeError):
+            last, bids, asks = self.adapter.parse_depth_snapshot(body)
+        except ValueError:
             ds.snapshot_failed()
             return None
         before = ds.resyncs
@@ -289,9 +280,10 @@ class NormalizerCore:
         if not self.cfg.repair:
             return []
         out: list[RepairRequest] = []
+        backfill = self.adapter.caps.rest_backfill
         for (dataset, sym), st in self.series.items():
-            if dataset not in BACKFILL_PATH and self.exchange == "binance":
-                continue
+            if backfill and dataset not in backfill:
+                continue  # a dataset this venue's REST cannot back-fill: never asked for
             keep: list[Gap] = []
             for g in st.gaps:
                 missing = st.missing(g)
@@ -354,22 +346,9 @@ class NormalizerCore:
 
     def _rest_rows(self, dataset: str, symbol: str, rows: list[dict[str, Any]],
                    now_ms: int) -> TradeCols:
-        """historicalTrades / aggTrades rows -> trade columns (bad rows are dead letters)."""
-        cols = TradeCols()
-        for r in rows:
-            try:
-                if dataset == "trades":
-                    tid, p, q = r["id"], float(r["price"]), float(r["qty"])
-                    t, m = r["time"], r["isBuyerMaker"]
-                else:
-                    tid, p, q = r["a"], float(r["p"]), float(r["q"])
-                    t, m = r["T"], r["m"]
-                if type(tid) is not int or type(t) is not int or type(m) is not bool:
-                    raise TypeError("row types")
-            except (KeyError, ValueError, TypeError):
-                _bump(self.counters.dead_letters, "bad_rest_row")
-                continue
-            cols.append(symbol, tid, p, q, m, t, None, now_ms)
+        """Back-fill rows -> trade columns (malformed rows are counted as dead letters)."""
+        cols, bad = self.adapter.parse_trade_rows(dataset, symbol, rows, now_ms)
+        _bump(self.counters.dead_letters, "bad_rest_row", bad)
         return cols
 
     # --- status -------------------------------------------------------------------------------

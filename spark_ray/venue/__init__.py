@@ -8,7 +8,7 @@ Trading half (Binance spot signed endpoints; :mod:`~spark_ray.venue.signed`,
 :mod:`~spark_ray.venue.trading`)
 -------------------------------------------------------------------------------------------
 Endpoints, as Binance documents them (params in the query string and/or a form body, HMAC-SHA256
-``signature`` over query + body via :mod:`spark_ray.binance_auth`, key in ``X-MBX-APIKEY``,
+``signature`` over query + body via :mod:`spark_ray.adapters.binance.auth`, key in ``X-MBX-APIKEY``,
 ``timestamp`` + ``recvWindow`` <= 60000, errors ``{"code", "msg"}`` with Binance's statuses):
 ``POST /api/v3/order`` (MARKET by quantity or quoteOrderQty, LIMIT GTC/IOC/FOK, LIMIT_MAKER;
 newClientOrderId; newOrderRespType ACK/RESULT/FULL), ``POST /api/v3/order/test``,

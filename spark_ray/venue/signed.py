@@ -6,7 +6,7 @@ faults and WebSocket delivery. Follows the Binance spot REST docs:
 - Parameters arrive in the query string and/or an ``application/x-www-form-urlencoded`` body
   (the query string wins when both carry one). ``signature`` = hex HMAC-SHA256 of the query
   string followed by the body (without the signature itself), keyed by the API secret; checked
-  with the shared :mod:`spark_ray.binance_auth`. The key travels in ``X-MBX-APIKEY``.
+  with the shared :mod:`spark_ray.adapters.binance.auth`. The key travels in ``X-MBX-APIKEY``.
 - Checks in this order: key missing/malformed -2014 (401), unknown key -2015 (401), signature
   missing -1102, ``timestamp`` missing -1102, ``recvWindow`` > 60000 -1102, bad signature -1022,
   then timing: rejected with -1021 unless ``timestamp < serverTime + 1000`` and
@@ -30,7 +30,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
 
-from spark_ray.binance_auth import (
+from spark_ray.adapters.binance.auth import (
     API_KEY_HEADER,
     DEFAULT_RECV_WINDOW_MS,
     MAX_RECV_WINDOW_MS,

@@ -122,7 +122,7 @@ def make_executor(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., An
     def make(approved_path: Path, venue: Venue, breaker_name: str, *, live: bool = False,
              name: str | None = None, journal: Path | None = None,
              broker_options: dict[str, Any] | None = None, **cfg: Any) -> Any:
-        from spark_ray.execution.binance import Credentials
+        from spark_ray.execution.broker import Credentials
 
         ap = load_approved(approved_path)
         name = name or f"executor:t{uuid.uuid4().hex[:8]}"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import ray
 
+from spark_ray.adapters.binance.broker import BinanceBroker
 from spark_ray.backtest.orders import BUY, SELL
-from spark_ray.execution.binance import BinanceBroker, Credentials
-from spark_ray.execution.broker import OutcomeUnknown
+from spark_ray.execution.broker import Credentials, OutcomeUnknown
 from spark_ray.execution.ids import client_order_id
 from spark_ray.execution.orders import ManagedOrder
 

@@ -14,8 +14,9 @@ import ray
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spark_ray.adapters.binance.websocket import BinanceParser
+from spark_ray.adapters.btcturk.websocket import BTCTurkParser
 from spark_ray.streams.deadletter import read_dead_letters
-from spark_ray.streams.frames import BinanceParser, BTCTurkParser
 from spark_ray.streams.normalize import NormalizerConfig
 
 T0 = 1_795_000_000_000

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from spark_ray.binance_auth import sign
+from spark_ray.adapters.binance.auth import sign
 from spark_ray.venue import Venue
 
 from venue_helpers import KEY, SECRET, TRADING, raw_call, signed

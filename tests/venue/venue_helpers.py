@@ -146,7 +146,7 @@ def signed(base: str, method: str, path: str, params: dict[str, Any] | None = No
            timeout: float = 10.0) -> tuple[int, dict[str, str], Any]:
     """One SIGNED call the way Binance documents it: params + timestamp, HMAC signature last,
     in the query string or (in_body) a form-encoded body; (status, headers, JSON)."""
-    from spark_ray.binance_auth import API_KEY_HEADER, signed_query
+    from spark_ray.adapters.binance.auth import API_KEY_HEADER, signed_query
 
     total = signed_query(params or {}, secret, timestamp_ms=timestamp_ms,
                          recv_window_ms=recv_window_ms)

@@ -1,6 +1,6 @@
 """The shared signer reproduces Binance's documented HMAC example and never writes 1e-08."""
 
-from spark_ray.binance_auth import sign, signed_query, verify
+from spark_ray.adapters.binance.auth import sign, signed_query, verify
 
 DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 DOC_QUERY = ("symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"

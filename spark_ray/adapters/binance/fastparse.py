@@ -1,10 +1,10 @@
 """Vectorized fast path for Binance ``trade`` and ``aggTrade`` combined-stream frames.
 
-The per-frame parser (:class:`~spark_ray.streams.frames.BinanceParser`) costs ~10 µs a frame,
-most of it ``json.loads`` and per-field checks in Python: at tens of thousands of frames a second
-it is the fabric's bottleneck. Trade frames are uniform, so a batch of them is joined into NDJSON
-and read by pyarrow's C++ JSON reader with an explicit schema, then validated with the same rules
-as the slow path, column-wise.
+The per-frame parser (:class:`~spark_ray.adapters.binance.websocket.BinanceParser`) costs ~10 µs
+a frame, most of it ``json.loads`` and per-field checks in Python: at tens of thousands of
+frames a second it is the fabric's bottleneck. Trade frames are uniform, so a batch of them is
+joined into NDJSON and read by pyarrow's C++ JSON reader with an explicit schema, then validated
+with the same rules as the slow path, column-wise.
 
 The fast path only ever *accepts*. A row it is not sure about (a type the reader coerced, a
 failed check, a stream name it does not recognise verbatim) goes back to the slow path, which
@@ -22,11 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-# The validation limits, shared with the per-frame parser (frames.py imports them).
-MIN_TIME_MS = 946_684_800_000  # 2000-01-01
-MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
-MAX_ID = 2**62
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
+from spark_ray.adapters.events import MAX_ID, MAX_TIME_MS, MIN_TIME_MS, SYMBOL_PATTERN
+
 MIN_BATCH = 64  # below this the reader's fixed cost outweighs the per-frame savings
 
 _MARKS = {"trade": b'@trade","data":{"e":"trade",',

@@ -1,8 +1,8 @@
 """``BinanceBroker``: Binance spot's signed REST and user data stream, at most one order per id.
 
 - Every signed call carries ``timestamp`` and ``recvWindow`` and an HMAC-SHA256 ``signature``
-  (:mod:`spark_ray.binance_auth`), the key in ``X-MBX-APIKEY``. ``-1021`` (clock skew) re-syncs
-  with ``/api/v3/time`` once and retries.
+  (:mod:`spark_ray.adapters.binance.auth`), the key in ``X-MBX-APIKEY``. ``-1021`` (clock
+  skew) re-syncs with ``/api/v3/time`` once and retries.
 - A submit whose answer is lost (timeout, connection reset, 5xx) has an unknown outcome: the
   broker asks for the client order id (``GET /api/v3/order?origClientOrderId=``). Found: that is
   the order. Not found: the broker first waits until the lost request's ``timestamp +
@@ -15,8 +15,10 @@
 - The user data stream (``POST /api/v3/userDataStream`` -> ``/ws/<listenKey>``, kept alive every
   30 minutes, reconnected on loss) turns each ``executionReport`` into an order update and fill.
 
-Credentials come from the environment (:meth:`Credentials.from_env`) and never appear in a
-repr, a log line, an error message or the journal.
+Credentials come from the environment (:func:`credentials_from_env`) and never appear in a
+repr, a log line, an error message or the journal. Requests go through the shared
+:class:`~spark_ray.http.HttpClient`; what is safe to repeat is retried under a
+:class:`~spark_ray.http.RetryPolicy`, a submit only as described above.
 """
 
 from __future__ import annotations
@@ -25,18 +27,18 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from spark_ray.binance_auth import API_KEY_HEADER, signed_query
-from spark_ray.errors import UserError
+from spark_ray.adapters.binance.auth import API_KEY_HEADER, signed_query
+from spark_ray.adapters.binance.rest import DEFAULT_REST_URL
+from spark_ray.adapters.binance.spot import SpotRest
+from spark_ray.adapters.binance.websocket import DEFAULT_WS_URL
 from spark_ray.execution.bars import ClosedBar
-from spark_ray.execution.broker import OutcomeUnknown, UpdateSink
+from spark_ray.execution.broker import Credentials, OutcomeUnknown, UpdateSink
 from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.orders import (
     CANCELED,
@@ -45,41 +47,22 @@ from spark_ray.execution.orders import (
     ManagedOrder,
     OrderUpdate,
 )
-from spark_ray.execution.rest import DEFAULT_REST_URL, PublicRest
+from spark_ray.http import HttpClient, RetryPolicy, TransportError
 
 log = logging.getLogger(__name__)
 
 KEY_ENV = "SPARK_RAY_BINANCE_API_KEY"
 SECRET_ENV = "SPARK_RAY_BINANCE_API_SECRET"
-DEFAULT_WS_URL = "wss://stream.binance.com:9443"
 ORDER = "/api/v3/order"
 USER_STREAM = "/api/v3/userDataStream"
 KEEPALIVE_S = 30 * 60
 MAX_SKEW_MS = 60_000
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """An API key and its secret; neither is ever shown."""
-
-    api_key: str = field(repr=False)
-    secret: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return "Credentials(***)"
-
-    __str__ = __repr__
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """From $SPARK_RAY_BINANCE_API_KEY / $SPARK_RAY_BINANCE_API_SECRET; UserError names the
-        missing variable."""
-        env = os.environ if environ is None else environ
-        missing = [n for n in (KEY_ENV, SECRET_ENV) if not env.get(n)]
-        if missing:
-            raise UserError(f"--live: set {' and '.join(missing)} in the environment "
-                            "(keys are never taken from flags or files)")
-        return cls(env[KEY_ENV], env[SECRET_ENV])
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credentials:
+    """From $SPARK_RAY_BINANCE_API_KEY / $SPARK_RAY_BINANCE_API_SECRET; UserError names the
+    missing variable."""
+    return Credentials.from_env(KEY_ENV, SECRET_ENV, environ)
 
 
 class VenueError(Exception):
@@ -116,16 +99,17 @@ class BinanceBroker:
         self.recv_window_ms = recv_window_ms
         self.timeout_s = timeout_s
         self.attempts = max(1, attempts)
-        self.backoff_s = backoff_s
+        self.retry = RetryPolicy(max_retries=self.attempts - 1, base_delay_s=backoff_s,
+                                 max_delay_s=10.0, min_delay_s=min(0.02, backoff_s))
         self.user_stream = user_stream
-        self.public = PublicRest(self.rest_url, timeout_s)
+        self.public = SpotRest(self.rest_url, timeout_s=timeout_s)
+        self.http = HttpClient(self.rest_url, timeout_s)
         self.offset_ms = 0
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "transient": 0,
                                       "duplicates_adopted": 0, "resubmits": 0,
                                       "stream_events": 0, "stream_reconnects": 0,
                                       "time_resyncs": 0}
         self.stream_connected = False
-        self._session: aiohttp.ClientSession | None = None
         self._sink: UpdateSink | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -134,12 +118,6 @@ class BinanceBroker:
         return f"BinanceBroker({self.rest_url!r})"
 
     # --- HTTP -------------------------------------------------------------------------------
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), trust_env=False)
-        return self._session
-
     async def _send(self, method: str, path: str, params: dict[str, Any],
                     signed: bool = True) -> tuple[Any, int]:
         """One request; returns (body, timestamp used). VenueError or Transient otherwise."""
@@ -147,32 +125,23 @@ class BinanceBroker:
         query = signed_query(params, self._creds.secret, timestamp_ms=ts,
                              recv_window_ms=self.recv_window_ms) if signed else \
             "&".join(f"{k}={v}" for k, v in params.items())
-        url = f"{self.rest_url}{path}" + (f"?{query}" if query else "")
         self.stats["requests"] += 1
         try:
-            async with self._http().request(method, url,
-                                            headers={API_KEY_HEADER: self._creds.api_key}) as r:
-                text = await r.text()
-                status = r.status
-                retry_after = r.headers.get("Retry-After")
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            ans = await self.http.request(method, path, query,
+                                          headers={API_KEY_HEADER: self._creds.api_key})
+        except TransportError as exc:
             self.stats["transient"] += 1
-            raise Transient(f"{method} {path}: {type(exc).__name__}") from None
-        try:
-            body = json.loads(text) if text else {}
-        except ValueError:
-            body = {}
-        if status == 200:
+            raise Transient(str(exc)) from None
+        body = ans.body if isinstance(ans.body, dict | list) else {}
+        if ans.status == 200:
             return body, ts
-        code = body.get("code") if isinstance(body, dict) else None
-        msg = str(body.get("msg", "")) if isinstance(body, dict) else ""
-        if status >= 500 or status in (429, 418):
+        code, msg = ans.venue_error() if isinstance(body, dict) else (None, "")
+        if ans.status >= 500 or ans.status in (429, 418):
             self.stats["transient"] += 1
-            if status in (429, 418):
-                wait = _f(retry_after) or 1.0
-                await asyncio.sleep(min(wait, 10.0))
-            raise Transient(f"{method} {path}: HTTP {status} {code} {msg}")
-        raise VenueError(status, code, msg)
+            if ans.status in (429, 418):
+                await asyncio.sleep(min(ans.retry_after_s or 1.0, 10.0))
+            raise Transient(f"{method} {path}: HTTP {ans.status} {code} {msg}")
+        raise VenueError(ans.status, code, msg)
 
     async def _call(self, method: str, path: str, params: dict[str, Any],
                     signed: bool = True) -> Any:
@@ -193,7 +162,7 @@ class BinanceBroker:
                 if attempt + 1 >= self.attempts:
                     raise
                 self.stats["retries"] += 1
-                await asyncio.sleep(self.backoff_s * (2 ** attempt))
+                await asyncio.sleep(self.retry.delay(attempt))
         raise Transient(f"{method} {path}: no answer")
 
     async def _resync(self) -> None:
@@ -250,7 +219,7 @@ class BinanceBroker:
                     found = await self._query_after(order, last_ts)
                 except (Transient, VenueError) as exc:
                     reason = f"query failed: {exc}"
-                    await asyncio.sleep(self.backoff_s * (2 ** attempt))
+                    await asyncio.sleep(self.retry.delay(attempt))
                     continue  # never resubmit unless the venue said it has no such order
                 if found is not None:
                     return found
@@ -276,7 +245,7 @@ class BinanceBroker:
                 reason = str(exc)
                 self.stats["retries"] += 1
                 ask_first = True
-                await asyncio.sleep(self.backoff_s * (2 ** attempt))
+                await asyncio.sleep(self.retry.delay(attempt))
         raise OutcomeUnknown(f"submit {order.cid}: {reason}")
 
     async def _query_after(self, order: ManagedOrder, sent_ts: int) -> list[OrderUpdate] | None:
@@ -426,9 +395,7 @@ class BinanceBroker:
                 await self._stream_task
             self._stream_task = None
         await self.public.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.http.close()
 
 
 def report_update(ev: dict[str, Any]) -> list[OrderUpdate]:

@@ -11,8 +11,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spark_ray.streams import fastparse
-from spark_ray.streams.frames import BinanceParser, ParsedBatch
+from spark_ray.adapters.binance import fastparse
+from spark_ray.adapters.binance.websocket import BinanceParser
+from spark_ray.adapters.events import ParsedBatch
 
 T0 = 1_795_000_000_000
 WRONG: dict[str, list[Any]] = {
