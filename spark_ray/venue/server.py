@@ -36,16 +36,8 @@ from spark_ray.venue import formats, rest
 from spark_ray.venue.candles import Kline, interval_open, klines_from_trades, select
 from spark_ray.venue.config import VenueConfig
 from spark_ray.venue.engine import MarketEngine
-from spark_ray.venue.faults import (
-    Fault,
-    FaultKind,
-    FaultLog,
-    FaultPlan,
-    FaultSpec,
-    FrameDecision,
-    OrderDecision,
-    malform,
-)
+from spark_ray.venue.fault_plan import Fault, FaultLog, FaultPlan, FrameDecision, OrderDecision
+from spark_ray.venue.faults import FaultKind, FaultSpec, malform
 from spark_ray.venue.formats import AggGroups
 from spark_ray.venue.market import TradeBatch, mix64
 from spark_ray.venue.ratelimit import RateLimiter
