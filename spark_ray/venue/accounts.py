@@ -133,7 +133,7 @@ class Account:
         return out
 
 
-def open_account(key: str, starting: Mapping[str, str], assets: Iterable[str],
+def open_account(key: str, starting: Mapping[str, str | int | float], assets: Iterable[str],
                  maker_rate: int, taker_rate: int) -> Account:
     """A fresh account: every listed asset at 0, then the configured starting balances."""
     acct = Account(key, maker_rate, taker_rate)

@@ -48,7 +48,7 @@ class VenueServer:
     """The running venue: call :meth:`start` and :meth:`stop` on one event loop."""
 
     def __init__(self, config: VenueConfig, candles: pa.Table | None = None) -> None:
-        self.config = config.validate()
+        self.config = config
         self.engine = MarketEngine(config, candles)
         self.plan = FaultPlan(FaultLog(config.fault_log_size))
         self.token = config.resolved_token()
