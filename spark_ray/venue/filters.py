@@ -13,7 +13,7 @@ from typing import Any
 
 from spark_ray.venue.accounts import E8, to_e8
 from spark_ray.venue.formats import symbol_info
-from spark_ray.venue.rest import RestError
+from spark_ray.venue.params import RestError
 from spark_ray.venue.specs import SymbolSpec
 
 

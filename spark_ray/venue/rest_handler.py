@@ -19,6 +19,7 @@ from spark_ray.venue.config import VenueConfig
 from spark_ray.venue.engine import MarketEngine
 from spark_ray.venue.fault_plan import FaultPlan, OrderDecision
 from spark_ray.venue.faults import FaultKind
+from spark_ray.venue.params import RestError
 from spark_ray.venue.ratelimit import RateLimiter
 from spark_ray.venue.signed import ORDER_PATH, STREAM_PATH, SignedApi, SignedRequest, parse_request
 
@@ -125,7 +126,7 @@ class RestHandler:
             key = self.api.authenticate(method, path, req, request.headers)
             if submit:
                 headers.update(self.api.count_order(key))
-        except rest.RestError as e:
+        except RestError as e:
             return _json(e.status, formats.rest_error(e.code, e.msg), headers)
         decision = OrderDecision()
         if submit and self.plan.faults:

@@ -43,7 +43,8 @@ from spark_ray.venue.filters import SymbolFilters
 from spark_ray.venue.market import mix64
 from spark_ray.venue.matching import Resting, cross, quote_e8, walk
 from spark_ray.venue.orders import ZERO, Fill, Order
-from spark_ray.venue.rest import RestError, average_price
+from spark_ray.venue.params import RestError
+from spark_ray.venue.rest import average_price
 from spark_ray.venue.specs import SymbolSpec, fmt8
 
 Emit = Callable[[str, dict[str, Any]], None]  # (api key of the account, event)
