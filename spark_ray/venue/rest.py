@@ -16,7 +16,8 @@ import numpy as np
 from spark_ray.schemas import INTERVAL_MS
 from spark_ray.venue import candles
 from spark_ray.venue.book import OrderBook
-from spark_ray.venue.formats import AggGroups, SymbolFormatter, dumps, exchange_info, rest_error
+from spark_ray.venue.exchange_info import exchange_info
+from spark_ray.venue.formats import AggGroups, SymbolFormatter, dumps, rest_error
 from spark_ray.venue.ledger import TradeColumns
 from spark_ray.venue.market import CandleRow
 from spark_ray.venue.params import (

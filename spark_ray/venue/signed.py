@@ -35,7 +35,8 @@ from spark_ray.binance_auth import (
     MAX_RECV_WINDOW_MS,
     verify,
 )
-from spark_ray.venue.formats import ORDER_LIMIT_10S, ORDER_LIMIT_DAY, dumps, rest_error
+from spark_ray.venue.exchange_info import ORDER_LIMIT_10S, ORDER_LIMIT_DAY
+from spark_ray.venue.formats import dumps, rest_error
 from spark_ray.venue.params import (
     Params,
     RestAnswer,
