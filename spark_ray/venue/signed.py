@@ -37,6 +37,7 @@ from spark_ray.binance_auth import (
 )
 from spark_ray.venue.exchange_info import ORDER_LIMIT_10S, ORDER_LIMIT_DAY
 from spark_ray.venue.formats import dumps, rest_error
+from spark_ray.venue.orders import NewOrder
 from spark_ray.venue.params import (
     Params,
     RestAnswer,
@@ -52,7 +53,7 @@ from spark_ray.venue.params import (
     symbol_param,
     time_range,
 )
-from spark_ray.venue.trading import NewOrder, TradingDesk, wall_ms
+from spark_ray.venue.trading import TradingDesk, wall_ms
 from spark_ray.venue.userstream import ListenKeys
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9]{1,128}$")
