@@ -4,6 +4,24 @@ Clients keep real Binance endpoints as their defaults; tests and demos point the
 `rest_url` / `ws_url` instead. See :class:`Venue` for the Python API and `spark-ray venue` for the
 command.
 
+Modules
+-------
+- API and settings: :mod:`venue` (:class:`Venue`, thread or process), :mod:`config`
+  (:class:`VenueConfig`, checked by pydantic), :mod:`cli`, :mod:`demo`.
+- Market model: :mod:`specs`, :mod:`market` (plans, trades, :class:`SymbolMarket`),
+  :mod:`sources` (synthetic and replayed candles), :mod:`replay` (reading the lake),
+  :mod:`candles` (klines), :mod:`book`, :mod:`ledger` (ground truth), :mod:`engine` (all
+  symbols behind one clock).
+- Wire formats: :mod:`formats` (stream payloads, REST rows, errors), :mod:`exchange_info`.
+- REST: :mod:`params` (shared parameter checks), :mod:`rest` (public endpoints),
+  :mod:`signed` (trading endpoints), :mod:`ratelimit`.
+- Trading: :mod:`trading` (the desk), :mod:`orders`, :mod:`accounts`, :mod:`filters`,
+  :mod:`matching`.
+- Faults: :mod:`faults` (what a fault is), :mod:`fault_plan` (what the active ones decide).
+- Server (aiohttp): :mod:`server` (app, engine loop, housekeeping) with one handler per
+  protocol: :mod:`rest_handler`, :mod:`binance_ws`, :mod:`btcturk_ws`, :mod:`userstream`,
+  :mod:`admin`, all sending through :mod:`connections`.
+
 Trading half (Binance spot signed endpoints; :mod:`~spark_ray.venue.signed`,
 :mod:`~spark_ray.venue.trading`)
 -------------------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from spark_ray.venue.market import mix64
+from spark_ray.venue.orders import ZERO
 from spark_ray.venue.specs import fmt8
 
 E8 = 100_000_000
@@ -132,8 +134,42 @@ class Account:
             out.append({"asset": a, "free": fmt8(b.free), "locked": fmt8(b.locked)})
         return out
 
+    def info(self, assets: Iterable[str], *, omit_zero: bool = False) -> dict[str, Any]:
+        """GET /api/v3/account body."""
+        return {
+            "makerCommission": self.maker_rate // 10_000,  # Binance: in 0.01% units
+            "takerCommission": self.taker_rate // 10_000,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {"maker": fmt8(self.maker_rate), "taker": fmt8(self.taker_rate),
+                                "buyer": ZERO, "seller": ZERO},
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self.update_time,
+            "accountType": "SPOT",
+            "balances": self.rows(assets, omit_zero=omit_zero),
+            "permissions": ["SPOT"],
+            "uid": self.uid,
+        }
 
-def open_account(key: str, starting: Mapping[str, str], assets: Iterable[str],
+    def commission_rates(self) -> dict[str, Any]:
+        """POST /api/v3/order/test?computeCommissionRates=true body."""
+        zero = {"maker": ZERO, "taker": ZERO}
+        return {
+            "standardCommissionForOrder": {"maker": fmt8(self.maker_rate),
+                                           "taker": fmt8(self.taker_rate)},
+            "specialCommissionForOrder": zero,
+            "taxCommissionForOrder": zero,
+            "discount": {"enabledForAccount": False, "enabledForSymbol": False,
+                         "discountAsset": "BNB", "discount": ZERO},
+        }
+
+
+def open_account(key: str, starting: Mapping[str, str | int | float], assets: Iterable[str],
                  maker_rate: int, taker_rate: int) -> Account:
     """A fresh account: every listed asset at 0, then the configured starting balances."""
     acct = Account(key, maker_rate, taker_rate)

@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from spark_ray.errors import UserError
-from spark_ray.venue.config import API_KEYS_ENV, TOKEN_ENV, VenueConfig, parse_api_keys
+from spark_ray.venue.config import API_KEYS_ENV, TOKEN_ENV, VenueConfig, field_errors
 from spark_ray.venue.ratelimit import RateLimitConfig
-from spark_ray.venue.specs import SYMBOL_RE
 
 if TYPE_CHECKING:
     from spark_ray.venue.server import VenueServer
@@ -77,29 +77,14 @@ def _number(flag: str, raw: str, kind: type[int] | type[float], *, positive: boo
 
 
 def config_from_args(args: argparse.Namespace) -> VenueConfig:
-    """Validate the flags into a VenueConfig; UserError names the offending flag."""
+    """Parse the flags into a VenueConfig (which checks them); UserError names the flag."""
     symbols = tuple(s.strip() for s in str(args.symbols).split(",") if s.strip())
-    if not symbols:
-        raise UserError("--symbols: at least one symbol is required, e.g. BTCUSDT,ETHUSDT")
-    for s in symbols:
-        if not SYMBOL_RE.match(s):
-            raise UserError(f"--symbols: {s!r} must be upper-case letters and digits (BTCUSDT)")
-    if len(set(symbols)) != len(symbols):
-        raise UserError("--symbols: a symbol is listed twice")
     port = int(_number("--port", args.port, int, positive=False))
-    if not 0 <= port <= 65535:
-        raise UserError(f"--port: {port} is outside 0..65535")
     host = str(args.host)
     if not host:
         raise UserError("--host: empty")
-    store = None
-    if args.store is not None:
-        store = Path(args.store)
-        if not store.is_dir():
-            raise UserError(f"--store: {store} is not a directory")
     seed = int(_number("--seed", args.seed, int, positive=False)) if args.seed is not None else 0
-    speed = _number("--speed", args.speed, float, positive=True)
-    tps = (_number("--trades-per-second", args.trades_per_second, float, positive=True)
+    tps = (_number("--trades-per-second", args.trades_per_second, float, positive=False)
            if args.trades_per_second is not None else None)
     start = (int(_number("--start", args.start, int, positive=True))
              if getattr(args, "start", None) is not None else None)
@@ -112,54 +97,55 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
             raise UserError(f"--balances: {part!r} is not ASSET=AMOUNT, e.g. USDT=100000")
         balances[asset.strip()] = amount.strip()
     try:
-        api_keys = parse_api_keys(os.environ.get(API_KEYS_ENV, ""))
-    except ValueError as e:
-        raise UserError(f"{API_KEYS_ENV}: {str(e).partition(': ')[2]}") from None
-    cfg = VenueConfig(
-        host=host,
-        port=port,
-        symbols=symbols,
-        seed=seed,
-        store=store,
-        speed=speed,
-        trades_per_second=tps,
-        start_time_ms=start,
-        ping_interval_s=_number("--ping-interval", getattr(args, "ping_interval", "20"), float,
-                                positive=True),
-        pong_timeout_s=_number("--pong-timeout", getattr(args, "pong_timeout", "60"), float,
-                               positive=True),
-        max_lifetime_s=_number("--max-lifetime", getattr(args, "max_lifetime", "86400"), float,
-                               positive=True),
-        api_keys=api_keys,
-        starting_balances=balances,
-        maker_commission=_number("--maker-fee", getattr(args, "maker_fee", "0.001"), float,
-                                 positive=False),
-        taker_commission=_number("--taker-fee", getattr(args, "taker_fee", "0.001"), float,
-                                 positive=False),
-        rate_limit=replace(
-            RateLimitConfig(),
-            weight_limit=int(_number("--weight-limit", getattr(args, "weight_limit", "6000"),
-                                     int, positive=True)),
-        ),
-    )
-    try:
-        return cfg.validate()
-    except ValueError as e:
-        raise UserError(_flag_message(str(e))) from None
+        return VenueConfig(
+            host=host,
+            port=port,
+            symbols=symbols,
+            seed=seed,
+            store=Path(args.store) if args.store is not None else None,
+            speed=_number("--speed", args.speed, float, positive=False),
+            trades_per_second=tps,
+            start_time_ms=start,
+            ping_interval_s=_number("--ping-interval", getattr(args, "ping_interval", "20"),
+                                    float, positive=False),
+            pong_timeout_s=_number("--pong-timeout", getattr(args, "pong_timeout", "60"), float,
+                                   positive=False),
+            max_lifetime_s=_number("--max-lifetime", getattr(args, "max_lifetime", "86400"),
+                                   float, positive=False),
+            api_keys=None,  # from the environment only, checked by VenueConfig
+            starting_balances=balances,
+            maker_commission=_number("--maker-fee", getattr(args, "maker_fee", "0.001"), float,
+                                     positive=False),
+            taker_commission=_number("--taker-fee", getattr(args, "taker_fee", "0.001"), float,
+                                     positive=False),
+            rate_limit=replace(
+                RateLimitConfig(),
+                weight_limit=int(_number("--weight-limit", getattr(args, "weight_limit", "6000"),
+                                         int, positive=True)),
+            ),
+        )
+    except ValidationError as e:
+        raise UserError("; ".join(f"{_flag(name)}: {reason}"
+                                  for name, reason in field_errors(e))) from None
+
+
+_FLAGS = {"trades_per_second": "--trades-per-second", "ping_interval_s": "--ping-interval",
+          "pong_timeout_s": "--pong-timeout", "max_lifetime_s": "--max-lifetime",
+          "starting_balances": "--balances", "maker_commission": "--maker-fee",
+          "taker_commission": "--taker-fee", "start_time_ms": "--start",
+          "api_keys": API_KEYS_ENV}  # keys come from the environment, not a flag
+
+
+def _flag(name: str) -> str:
+    """The flag (or environment variable) that sets a VenueConfig field."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def _flag_message(msg: str) -> str:
-    """Config errors name fields ("store: ..."); the CLI names flags ("--store: ...")."""
-    field, sep, rest = msg.partition(": ")
-    if field == "api_keys":  # keys come from the environment, not a flag
-        return f"{API_KEYS_ENV}: {rest}"
-    if sep and field.isidentifier():
-        flag = {"trades_per_second": "trades-per-second", "ping_interval_s": "ping-interval",
-                "pong_timeout_s": "pong-timeout", "max_lifetime_s": "max-lifetime",
-                "starting_balances": "balances", "maker_commission": "maker-fee",
-                "taker_commission": "taker-fee"}.get(
-                    field, field.replace("_", "-"))
-        return f"--{flag}: {rest}"
+    """Venue errors name fields ("store: ..."); the CLI names flags ("--store: ...")."""
+    name, sep, rest = msg.partition(": ")
+    if sep and name.isidentifier():
+        return f"{_flag(name)}: {rest}"
     return msg
 
 

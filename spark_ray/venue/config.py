@@ -9,9 +9,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from spark_ray.venue.ratelimit import RateLimitConfig
 from spark_ray.venue.specs import SYMBOL_RE
@@ -21,6 +32,8 @@ API_KEYS_ENV = "SPARK_RAY_VENUE_API_KEYS"  # "key1:secret1,key2:secret2"
 _ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 _AMOUNT_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,8})?$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9]{1,128}$")
+Rate = Annotated[float, Field(ge=0, lt=1)]  # a commission rate: 0.001 is 0.1%
+Amount = str | int | float  # a starting balance, as decimal text ("100000", "0.5") or a number
 
 
 def parse_api_keys(text: str) -> dict[str, str]:
@@ -29,38 +42,55 @@ def parse_api_keys(text: str) -> dict[str, str]:
     for i, part in enumerate(p for p in text.split(",") if p.strip()):
         key, sep, secret = part.strip().partition(":")
         if not sep or not key or not secret:
-            raise ValueError(f"api_keys: entry {i + 1} is not key:secret")
+            raise ValueError(f"entry {i + 1} is not key:secret")
         keys[key] = secret
     return keys
 
 
-@dataclass(frozen=True)
+def field_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """(field, reason) for each problem pydantic found, e.g. ("speed", "must be > 0")."""
+    out = []
+    for e in error.errors(include_url=False):
+        name = str(e["loc"][0]) if e["loc"] else "config"
+        reason = e["msg"].removeprefix("Value error, ")
+        out.append((name, reason))
+    return out
+
+
+# Errors never echo what was given: api_keys holds secrets (and so may admin_token).
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", hide_input_in_errors=True))
 class VenueConfig:
-    """Everything a venue needs to start. Field names are what `validate` errors name."""
+    """Everything a venue needs to start, checked when built (also by ``dataclasses.replace``).
+
+    A bad or unknown setting raises pydantic's ValidationError (a ValueError) naming each bad
+    field; :func:`field_errors` gives them as (field, reason) pairs. ``api_keys=None`` checks
+    the keys in $SPARK_RAY_VENUE_API_KEYS.
+    """
 
     host: str = "127.0.0.1"
-    port: int = 8400
+    port: Annotated[int, Field(ge=0, le=65535)] = 8400
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
     seed: int = 0
-    store: Path | None = None
-    speed: float = 1.0
-    trades_per_second: float | None = None  # per symbol, wall clock; None: 20 (replay: stored)
+    store: Path | None = None  # replay 1m candles from this lake directory
+    speed: PositiveFloat = 1.0
+    # per symbol, wall clock; None: 20 (replay: stored)
+    trades_per_second: PositiveFloat | None = None
     start_time_ms: int | None = None  # market clock start; None: now (replay: first candle)
-    history_minutes: int = 3 * 1440  # synthetic closed candles before the start
-    first_trade_id: int = 1
-    max_trades_per_symbol: int | None = None  # halt the market after this many trades
+    history_minutes: NonNegativeInt = 3 * 1440  # synthetic closed candles before the start
+    first_trade_id: NonNegativeInt = 1
+    max_trades_per_symbol: NonNegativeInt | None = None  # halt the market after this many
     start_paused: bool = False  # clock frozen until resume(): clients can join before trade 1
-    tick_s: float = 0.01  # engine step (wall seconds)
-    max_batch: int = 20_000  # trades per symbol per engine step
-    book_levels: int = 100
+    tick_s: PositiveFloat = 0.01  # engine step (wall seconds)
+    max_batch: PositiveInt = 20_000  # trades per symbol per engine step
+    book_levels: PositiveInt = 100
     # WebSocket limits (Binance values)
-    ping_interval_s: float = 20.0
-    pong_timeout_s: float = 60.0
-    max_lifetime_s: float = 24 * 3600.0
-    max_incoming_per_s: int = 5
-    max_streams: int = 1024
-    kline_push_s: float = 2.0  # Binance: 2 s (1 s for 1s klines)
-    btcturk_push_s: float = 0.75  # BTCTurk batches book frames about every 764 ms
+    ping_interval_s: PositiveFloat = 20.0
+    pong_timeout_s: PositiveFloat = 60.0
+    max_lifetime_s: PositiveFloat = 24 * 3600.0
+    max_incoming_per_s: PositiveInt = 5
+    max_streams: PositiveInt = 1024
+    kline_push_s: PositiveFloat = 2.0  # Binance: 2 s (1 s for 1s klines)
+    btcturk_push_s: PositiveFloat = 0.75  # BTCTurk batches book frames about every 764 ms
     write_high_water: int = 4 * 1024 * 1024  # bytes queued before the engine waits
     slow_consumer_bytes: int = 64 * 1024 * 1024  # bytes queued before a client is dropped
     # REST limits
@@ -69,12 +99,53 @@ class VenueConfig:
     fault_log_size: int = 200_000
     # Trading (signed endpoints, user data streams). No keys: every signed call is refused, so
     # a venue without keys behaves exactly as a market-data-only venue.
-    api_keys: Mapping[str, str] | None = field(default=None, repr=False)  # None: $API_KEYS_ENV
-    starting_balances: Mapping[str, str] = field(
+    api_keys: Mapping[str, str] | None = Field(  # None: $API_KEYS_ENV, checked when built
+        default=None, repr=False, validate_default=True)
+    starting_balances: Mapping[str, Amount] = field(
         default_factory=lambda: {"USDT": "100000"})  # per account; unlisted assets start at 0
-    maker_commission: float = 0.001  # 0.1%, charged in the asset received (Binance without BNB)
-    taker_commission: float = 0.001
-    listen_key_ttl_s: float = 3600.0  # a listenKey lives 60 minutes after the last keepalive
+    # charged in the asset received (Binance without BNB); 0.001 is 0.1%
+    maker_commission: Rate = 0.001
+    taker_commission: Rate = 0.001
+    listen_key_ttl_s: PositiveFloat = 3600.0  # a listenKey lives 60 min after the last keepalive
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        if not symbols:
+            raise ValueError("at least one symbol is required")
+        for s in symbols:
+            if not SYMBOL_RE.match(s):
+                raise ValueError(f"{s!r} is not an upper-case alphanumeric symbol")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("duplicates")
+        return symbols
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, store: Path | None) -> Path | None:
+        if store is not None and not store.is_dir():
+            raise ValueError(f"{store} is not a directory")
+        return store
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys(cls, keys: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        resolved = keys if keys is not None else parse_api_keys(os.environ.get(API_KEYS_ENV, ""))
+        for key in resolved:
+            if not _KEY_RE.match(key):
+                raise ValueError("a key must be 1-128 letters and digits")
+        return keys
+
+    @field_validator("starting_balances")
+    @classmethod
+    def _balances(cls, balances: Mapping[str, Amount]) -> Mapping[str, Amount]:
+        for asset, amount in balances.items():
+            if not _ASSET_RE.match(asset):
+                raise ValueError(f"{asset!r} is not an upper-case asset name")
+            if not _AMOUNT_RE.match(str(amount)):
+                raise ValueError(f"{asset} amount {amount!r} must be a non-negative decimal "
+                                 "with at most 8 decimals")
+        return balances
 
     def resolved_token(self) -> str | None:
         """The admin token: explicit, else from the environment; empty means none."""
@@ -91,52 +162,6 @@ class VenueConfig:
     def rate(self) -> float:
         """Trades per wall second per symbol for the synthetic market."""
         return 20.0 if self.trades_per_second is None else self.trades_per_second
-
-    def validate(self) -> VenueConfig:
-        """Raise ValueError naming the field when a setting is unusable; return self."""
-        if not self.symbols:
-            raise ValueError("symbols: at least one symbol is required")
-        for s in self.symbols:
-            if not SYMBOL_RE.match(s):
-                raise ValueError(f"symbols: {s!r} is not an upper-case alphanumeric symbol")
-        if len(set(self.symbols)) != len(self.symbols):
-            raise ValueError("symbols: duplicates")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: {self.port} is outside 0..65535")
-        if not self.speed > 0:
-            raise ValueError("speed: must be > 0")
-        if self.trades_per_second is not None and not self.trades_per_second > 0:
-            raise ValueError("trades_per_second: must be > 0")
-        for name in ("ping_interval_s", "pong_timeout_s", "max_lifetime_s", "tick_s",
-                     "kline_push_s", "btcturk_push_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: must be > 0")
-        for name in ("max_incoming_per_s", "max_streams", "book_levels", "max_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1")
-        if self.history_minutes < 0:
-            raise ValueError("history_minutes: must be >= 0")
-        if self.max_trades_per_symbol is not None and self.max_trades_per_symbol < 0:
-            raise ValueError("max_trades_per_symbol: must be >= 0")
-        if self.first_trade_id < 0:
-            raise ValueError("first_trade_id: must be >= 0")
-        for key in self.resolved_api_keys():
-            if not _KEY_RE.match(key):
-                raise ValueError("api_keys: a key must be 1-128 letters and digits")
-        for asset, amount in self.starting_balances.items():
-            if not _ASSET_RE.match(str(asset)):
-                raise ValueError(f"starting_balances: {asset!r} is not an upper-case asset name")
-            if not _AMOUNT_RE.match(str(amount)):
-                raise ValueError(f"starting_balances: {asset} amount {amount!r} must be a "
-                                 "non-negative decimal with at most 8 decimals")
-        for name in ("maker_commission", "taker_commission"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be in [0, 1), e.g. 0.001 for 0.1%")
-        if not self.listen_key_ttl_s > 0:
-            raise ValueError("listen_key_ttl_s: must be > 0")
-        if self.store is not None and not Path(self.store).is_dir():
-            raise ValueError(f"store: {self.store} is not a directory")
-        return self
 
     def with_(self, **changes: Any) -> VenueConfig:
         return replace(self, **changes)

@@ -17,17 +17,9 @@ from spark_ray.venue.book import OrderBook
 from spark_ray.venue.config import VenueConfig
 from spark_ray.venue.formats import SymbolFormatter
 from spark_ray.venue.ledger import TradeColumns, TradeLedger
-from spark_ray.venue.market import (
-    CandleRow,
-    CandleSource,
-    ReplaySource,
-    SymbolMarket,
-    SyntheticSource,
-    TradeBatch,
-    TradeRate,
-    mix64,
-)
+from spark_ray.venue.market import CandleRow, CandleSource, SymbolMarket, TradeBatch, mix64
 from spark_ray.venue.replay import load_lake, split_candles
+from spark_ray.venue.sources import ReplaySource, SyntheticSource, TradeRate
 from spark_ray.venue.specs import SymbolSpec, default_spec
 
 

@@ -1,7 +1,7 @@
 """Symbol filters: the order rules published in exchangeInfo, applied to incoming orders.
 
-Read from the very exchangeInfo entry clients download (:func:`formats.symbol_info`), so what a
-client is told and what the venue enforces can never drift apart. A violation is Binance's
+Read from the very exchangeInfo entry clients download (:func:`exchange_info.symbol_info`), so
+what a client is told and what the venue enforces can never drift apart. A violation is Binance's
 -1013 with "Filter failure: <FILTER>". Amounts are integer 1e-8 units; a value of 0 disables a
 rule, as on Binance.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from spark_ray.venue.accounts import E8, to_e8
-from spark_ray.venue.formats import symbol_info
-from spark_ray.venue.rest import RestError
+from spark_ray.venue.exchange_info import symbol_info
+from spark_ray.venue.params import RestError
 from spark_ray.venue.specs import SymbolSpec
 
 

@@ -1,5 +1,8 @@
 """Orders and fills of the venue's accounts, and their Binance JSON: REST rows and user events.
 
+A :class:`NewOrder` is a validated order request; :class:`Placed` is what placing it did (the
+order and this request's fills), answered as ACK, RESULT or FULL.
+
 An :class:`Order` holds integers (price in ticks, quantities in lot units, quote amounts in 1e-8)
 and formats itself exactly as Binance spot does: 8-decimal strings, ``orderListId`` -1, field
 names and order as in the REST docs (ACK / RESULT / FULL, query, cancel) and the user data
@@ -212,3 +215,35 @@ class Order:
             report["W"] = self.working_time
         report["V"] = self.stp
         return report
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A validated POST /api/v3/order request; amounts in 1e-8 units as sent."""
+
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    qty: int | None = None
+    quote_qty: int | None = None
+    price: int | None = None
+    client_order_id: str | None = None
+    resp_type: str = "FULL"
+    stp: str = "EXPIRE_MAKER"
+
+
+@dataclass
+class Placed:
+    """What placing an order did: the order and the fills of this very request."""
+
+    order: Order
+    fills: list[Fill]
+    transact_time: int
+
+    def body(self, resp_type: str) -> dict[str, Any]:
+        if resp_type == "ACK":
+            return self.order.ack(self.transact_time)
+        if resp_type == "RESULT":
+            return self.order.result(self.transact_time)
+        return self.order.full(self.transact_time, self.fills)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from spark_ray.schemas import CANDLE_SCHEMA
-from spark_ray.venue.market import StoredCandle
+from spark_ray.venue.sources import StoredCandle
 from spark_ray.venue.specs import SymbolSpec, default_spec
 
 

@@ -1,16 +1,14 @@
-"""Binance spot public REST endpoints: parameters, weights, bodies and error objects.
+"""Binance spot public REST endpoints: parameters, weights and bodies.
 
 Pure request -> answer functions over a :class:`MarketView`; the server adds rate limiting,
-faults and headers. Validation follows Binance: a missing mandatory parameter is -1102, bad
-characters -1100, an unknown symbol -1121, a bad interval -1120, unknown parameters -1104.
+faults and headers. Parameters are checked as Binance does (:mod:`~spark_ray.venue.params`);
+a bad interval is -1120.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,14 +16,24 @@ import numpy as np
 from spark_ray.schemas import INTERVAL_MS
 from spark_ray.venue import candles
 from spark_ray.venue.book import OrderBook
-from spark_ray.venue.formats import AggGroups, SymbolFormatter, dumps, exchange_info, rest_error
+from spark_ray.venue.exchange_info import exchange_info
+from spark_ray.venue.formats import AggGroups, SymbolFormatter, dumps, rest_error
 from spark_ray.venue.ledger import TradeColumns
 from spark_ray.venue.market import CandleRow
+from spark_ray.venue.params import (
+    LONG_RE,
+    Params,
+    RestAnswer,
+    RestError,
+    check_known,
+    limit_param,
+    long_param,
+    mandatory_param,
+    symbol_param,
+    time_range,
+)
 from spark_ray.venue.ratelimit import WEIGHTS, depth_weight, ticker_weight
 from spark_ray.venue.specs import SymbolSpec
-
-_LONG_RE = re.compile(r"^[0-9]{1,20}$")
-_SYMBOL_RE = re.compile(r"^[A-Z0-9-_.]{1,20}$")
 
 
 class MarketView(Protocol):
@@ -44,70 +52,12 @@ class MarketView(Protocol):
     def book(self, symbol: str) -> OrderBook: ...
 
 
-class RestError(Exception):
-    """A Binance error object: {"code": code, "msg": msg} with an HTTP status."""
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.status = status
-
-
-@dataclass(frozen=True)
-class RestAnswer:
-    status: int
-    body: bytes
-
-
-Params = Mapping[str, str]
-
-
-def _mandatory(params: Params, name: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise RestError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
-                               "or malformed.")
-    return value
-
-
-def _long(params: Params, name: str, *, mandatory: bool = False) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        if mandatory:
-            _mandatory(params, name)
-        return None
-    if not _LONG_RE.match(value):
-        raise RestError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                               "'^[0-9]{1,20}$'.")
-    return int(value)
-
-
-def _limit(params: Params, default: int, maximum: int) -> int:
-    limit = _long(params, "limit")
-    if limit is None:
-        return default
-    if limit < 1:
-        raise RestError(-1130, "Data sent for parameter 'limit' is not valid.")
-    return min(limit, maximum)
-
-
-def _symbol(view: MarketView, params: Params) -> str:
-    symbol = _mandatory(params, "symbol")
-    if not _SYMBOL_RE.match(symbol):
-        raise RestError(-1100, "Illegal characters found in parameter 'symbol'; legal range is "
-                               "'^[A-Z0-9-_.]{1,20}$'.")
-    if symbol not in view.specs:
-        raise RestError(-1121, "Invalid symbol.")
-    return symbol
-
-
 def _symbols_param(view: MarketView, params: Params) -> list[str] | None:
     """`symbol=X` or `symbols=["X","Y"]` (not both); None means all symbols."""
     if "symbol" in params and "symbols" in params:
         raise RestError(-1128, "Combination of optional parameters invalid.")
     if "symbol" in params:
-        return [_symbol(view, params)]
+        return [symbol_param(view.specs, params)]
     raw = params.get("symbols")
     if raw is None:
         return None
@@ -126,35 +76,19 @@ def _symbols_param(view: MarketView, params: Params) -> list[str] | None:
     return names
 
 
-def _check_known(params: Params, allowed: Sequence[str]) -> None:
-    unknown = [k for k in params if k not in allowed]
-    if unknown:
-        read = len(params) - len(unknown)
-        raise RestError(-1104, f"Not all sent parameters were read; read '{read}' parameter(s) "
-                               f"but was sent '{len(params)}'.")
-
-
-def _time_range(params: Params) -> tuple[int | None, int | None]:
-    start = _long(params, "startTime")
-    end = _long(params, "endTime")
-    if start is not None and end is not None and start > end:
-        raise RestError(-1023, "Start time is greater than end time.")
-    return start, end
-
-
 # --- endpoints ------------------------------------------------------------------------------
 def ping(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ())
+    check_known(params, ())
     return {}
 
 
 def server_time(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ())
+    check_known(params, ())
     return {"serverTime": view.now_ms()}
 
 
 def exchange_info_ep(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "symbols", "permissions", "showPermissionSets",
+    check_known(params, ("symbol", "symbols", "permissions", "showPermissionSets",
                           "symbolStatus"))
     names = _symbols_param(view, params) or list(view.specs)
     status = params.get("symbolStatus")
@@ -165,16 +99,16 @@ def exchange_info_ep(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def klines(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "interval", "startTime", "endTime", "limit", "timeZone"))
-    symbol = _symbol(view, params)
-    interval = _mandatory(params, "interval")
+    check_known(params, ("symbol", "interval", "startTime", "endTime", "limit", "timeZone"))
+    symbol = symbol_param(view.specs, params)
+    interval = mandatory_param(params, "interval")
     if interval not in INTERVAL_MS:
         raise RestError(-1120, "Invalid interval.")
     tz = params.get("timeZone")
     if tz is not None and tz not in ("0", "+0", "-0", "00:00", "+00:00", "-00:00"):
         raise RestError(-1130, "Data sent for parameter 'timeZone' is not valid.")
-    start, end = _time_range(params)
-    limit = _limit(params, 500, 1000)
+    start, end = time_range(params)
+    limit = limit_param(params, 500, 1000)
     fmt = view.formatters[symbol]
     if interval == "1s":
         cols = view.trade_columns(symbol)
@@ -187,9 +121,9 @@ def klines(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def trades(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "limit"))
-    symbol = _symbol(view, params)
-    limit = _limit(params, 500, 1000)
+    check_known(params, ("symbol", "limit"))
+    symbol = symbol_param(view.specs, params)
+    limit = limit_param(params, 500, 1000)
     cols = view.trade_columns(symbol)
     s = slice(max(0, len(cols) - limit), len(cols))
     return view.formatters[symbol].trade_rows(cols.ids[s], cols.price[s], cols.qty[s],
@@ -197,12 +131,12 @@ def trades(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def historical_trades(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "limit", "fromId"))
+    check_known(params, ("symbol", "limit", "fromId"))
     if not headers.get("X-MBX-APIKEY"):
         raise RestError(-2014, "API-key format invalid.", status=401)
-    symbol = _symbol(view, params)
-    limit = _limit(params, 500, 1000)
-    from_id = _long(params, "fromId")
+    symbol = symbol_param(view.specs, params)
+    limit = limit_param(params, 500, 1000)
+    from_id = long_param(params, "fromId")
     cols = view.trade_columns(symbol)
     if from_id is None:
         i0 = max(0, len(cols) - limit)
@@ -214,11 +148,11 @@ def historical_trades(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def agg_trades(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "fromId", "startTime", "endTime", "limit"))
-    symbol = _symbol(view, params)
-    limit = _limit(params, 500, 1000)
-    from_id = _long(params, "fromId")
-    start, end = _time_range(params)
+    check_known(params, ("symbol", "fromId", "startTime", "endTime", "limit"))
+    symbol = symbol_param(view.specs, params)
+    limit = limit_param(params, 500, 1000)
+    from_id = long_param(params, "fromId")
+    start, end = time_range(params)
     if from_id is not None and (start is not None or end is not None):
         raise RestError(-1128, "Combination of optional parameters invalid.")
     cols = view.trade_columns(symbol)
@@ -251,16 +185,16 @@ def agg_trades(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def depth(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "limit"))
-    symbol = _symbol(view, params)
-    limit = _limit(params, 100, 5000)
+    check_known(params, ("symbol", "limit"))
+    symbol = symbol_param(view.specs, params)
+    limit = limit_param(params, 100, 5000)
     last_id, bids, asks = view.book(symbol).snapshot(limit)
     fmt = view.formatters[symbol]
     return {"lastUpdateId": last_id, "bids": fmt.levels(bids), "asks": fmt.levels(asks)}
 
 
 def ticker_price(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "symbols", "symbolStatus"))
+    check_known(params, ("symbol", "symbols", "symbolStatus"))
     names = _symbols_param(view, params)
     rows = [
         {"symbol": n, "price": view.formatters[n].price(_last_price(view, n))}
@@ -270,7 +204,7 @@ def ticker_price(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def ticker_book(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol", "symbols", "symbolStatus"))
+    check_known(params, ("symbol", "symbols", "symbolStatus"))
     names = _symbols_param(view, params)
     rows = []
     for n in names or list(view.specs):
@@ -282,8 +216,8 @@ def ticker_book(view: MarketView, params: Params, headers: Params) -> Any:
 
 
 def avg_price(view: MarketView, params: Params, headers: Params) -> Any:
-    _check_known(params, ("symbol",))
-    symbol = _symbol(view, params)
+    check_known(params, ("symbol",))
+    symbol = symbol_param(view.specs, params)
     return {"mins": 5, "price": f"{average_price(view, symbol):.8f}", "closeTime": view.now_ms()}
 
 
@@ -324,7 +258,7 @@ def weight(path: str, params: Params) -> int:
     """Request weight of a call, known before it runs (Binance charges even failed calls)."""
     if path == "/api/v3/depth":
         raw = params.get("limit", "100")
-        return depth_weight(int(raw) if _LONG_RE.match(raw) else 100)
+        return depth_weight(int(raw) if LONG_RE.match(raw) else 100)
     if path in ("/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
         return ticker_weight(1 if "symbol" in params else None)
     return WEIGHTS.get(path, 1)

@@ -25,7 +25,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,25 +35,28 @@ from spark_ray.adapters.binance.auth import (
     MAX_RECV_WINDOW_MS,
     verify,
 )
-from spark_ray.venue.accounts import E8
-from spark_ray.venue.formats import ORDER_LIMIT_10S, ORDER_LIMIT_DAY, dumps, rest_error
-from spark_ray.venue.rest import (
+from spark_ray.venue.exchange_info import ORDER_LIMIT_10S, ORDER_LIMIT_DAY
+from spark_ray.venue.formats import dumps, rest_error
+from spark_ray.venue.orders import NewOrder
+from spark_ray.venue.params import (
     Params,
     RestAnswer,
     RestError,
-    _check_known,
-    _limit,
-    _long,
-    _mandatory,
-    _symbol,
-    _time_range,
+    bool_param,
+    check_known,
+    decimal_param,
+    enum_param,
+    limit_param,
+    long_param,
+    mandatory_param,
+    not_sent,
+    symbol_param,
+    time_range,
 )
-from spark_ray.venue.trading import NewOrder, TradingDesk, wall_ms
+from spark_ray.venue.trading import TradingDesk, wall_ms
 from spark_ray.venue.userstream import ListenKeys
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9]{1,128}$")
-_DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-_DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 _CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _CLIENT_ID_RANGE = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
 _ALL_TYPES = ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
@@ -104,44 +106,14 @@ def _strip_signature(raw: str) -> str:
     return "&".join(p for p in raw.split("&") if not p.startswith("signature="))
 
 
-def _decimal(params: Params, name: str) -> int | None:
-    """A DECIMAL parameter in 1e-8 units; None when absent. -1100 bad text, -1111 precision."""
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not _DECIMAL_RE.match(value):
-        raise RestError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                               f"'{_DECIMAL_RANGE}'.")
-    scaled = Decimal(value) * E8
-    if scaled != scaled.to_integral_value():
-        raise RestError(-1111, f"Parameter '{name}' has too much precision.")
-    return int(scaled)
-
-
-def _enum(params: Params, name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    if value not in allowed:
-        raise RestError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                               f"'{', '.join(allowed)}'.")
-    return value
-
-
-def _not_sent(params: Params, *names: str) -> None:
-    for n in names:
-        if params.get(n) not in (None, ""):
-            raise RestError(-1106, f"Parameter '{n}' sent when not required.")
-
-
 def parse_new_order(desk: TradingDesk, params: Params) -> NewOrder:
     """Validate POST /api/v3/order parameters (the -11xx checks) into a :class:`NewOrder`."""
-    _check_known(params, _ORDER_PARAMS)
-    symbol = _symbol(desk.market, params)
-    side = _mandatory(params, "side")
+    check_known(params, _ORDER_PARAMS)
+    symbol = symbol_param(desk.specs, params)
+    side = mandatory_param(params, "side")
     if side not in ("BUY", "SELL"):
         raise RestError(-1117, "Invalid side.")
-    otype = _mandatory(params, "type")
+    otype = mandatory_param(params, "type")
     if otype not in _ALL_TYPES:
         raise RestError(-1116, "Invalid orderType.")
     if otype not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
@@ -151,34 +123,34 @@ def parse_new_order(desk: TradingDesk, params: Params) -> NewOrder:
             raise RestError(-1014, "Unsupported order combination.")
     tif = params.get("timeInForce")
     if otype == "LIMIT":
-        tif = _mandatory(params, "timeInForce")
+        tif = mandatory_param(params, "timeInForce")
         if tif not in ("GTC", "IOC", "FOK"):
             raise RestError(-1115, "Invalid timeInForce.")
     elif tif not in (None, ""):
         raise RestError(-1114, "TimeInForce parameter sent when not required.")
-    qty = _decimal(params, "quantity")
-    quote = _decimal(params, "quoteOrderQty")
-    price = _decimal(params, "price")
+    qty = decimal_param(params, "quantity")
+    quote = decimal_param(params, "quoteOrderQty")
+    price = decimal_param(params, "price")
     if otype == "MARKET":
-        _not_sent(params, "price")
+        not_sent(params, "price")
         if qty is None and quote is None:
             raise RestError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both "
                                    "were empty/null!")
         if qty is not None and quote is not None:
             raise RestError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
     else:
-        _mandatory(params, "quantity")
-        _mandatory(params, "price")
-        _not_sent(params, "quoteOrderQty")
+        mandatory_param(params, "quantity")
+        mandatory_param(params, "price")
+        not_sent(params, "quoteOrderQty")
     client_id = params.get("newClientOrderId")
     if client_id is not None and not _CLIENT_ID_RE.match(client_id):
         raise RestError(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal "
                                f"range is '{_CLIENT_ID_RANGE}'.")
     resp_default = "FULL" if otype in ("MARKET", "LIMIT") else "ACK"
-    resp = _enum(params, "newOrderRespType", ("ACK", "RESULT", "FULL"), resp_default)
-    stp = _enum(params, "selfTradePreventionMode", _STP_MODES, "EXPIRE_MAKER")
-    _long(params, "strategyId")
-    strategy_type = _long(params, "strategyType")
+    resp = enum_param(params, "newOrderRespType", ("ACK", "RESULT", "FULL"), resp_default)
+    stp = enum_param(params, "selfTradePreventionMode", _STP_MODES, "EXPIRE_MAKER")
+    long_param(params, "strategyId")
+    strategy_type = long_param(params, "strategyType")
     if strategy_type is not None and strategy_type < 1_000_000:
         raise RestError(-1134, "`strategyType` was less than 1000000.")
     return NewOrder(symbol=symbol, side=side, type=otype, time_in_force=tif or "GTC", qty=qty,
@@ -187,21 +159,12 @@ def parse_new_order(desk: TradingDesk, params: Params) -> NewOrder:
 
 
 def _order_ref(params: Params) -> tuple[int | None, str | None]:
-    order_id = _long(params, "orderId")
+    order_id = long_param(params, "orderId")
     client_id = params.get("origClientOrderId") or None
     if order_id is None and client_id is None:
         raise RestError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
                                "were empty/null!")
     return order_id, client_id
-
-
-def _bool(params: Params, name: str) -> bool:
-    value = params.get(name)
-    if value in (None, "", "false", "FALSE", "False"):
-        return False
-    if value in ("true", "TRUE", "True"):
-        return True
-    raise RestError(-1130, f"Data sent for parameter '{name}' is not valid.")
 
 
 @dataclass
@@ -261,10 +224,10 @@ class SignedApi:
         if route[0] is Security.USER_STREAM:
             return key
         params = req.params
-        signature = _mandatory(params, "signature")
-        timestamp = _long(params, "timestamp", mandatory=True)
+        signature = mandatory_param(params, "signature")
+        timestamp = long_param(params, "timestamp", mandatory=True)
         assert timestamp is not None
-        recv_window = _long(params, "recvWindow")
+        recv_window = long_param(params, "recvWindow")
         if recv_window is None:
             recv_window = DEFAULT_RECV_WINDOW_MS
         if recv_window > MAX_RECV_WINDOW_MS:
@@ -321,13 +284,13 @@ class SignedApi:
         extra = {k: v for k, v in params.items() if k != "computeCommissionRates"}
         req = parse_new_order(self.desk, extra)
         self.desk.check(req)
-        if _bool(params, "computeCommissionRates"):
+        if bool_param(params, "computeCommissionRates"):
             return self.desk.commission_rates(key)
         return {}
 
     def query_order(self, key: str, params: Params) -> Any:
-        _check_known(params, ("symbol", "orderId", "origClientOrderId", *_AUTH))
-        symbol = _symbol(self.desk.market, params)
+        check_known(params, ("symbol", "orderId", "origClientOrderId", *_AUTH))
+        symbol = symbol_param(self.desk.specs, params)
         order_id, client_id = _order_ref(params)
         order = self.desk.find(key, symbol, order_id, client_id)
         if order is None:
@@ -335,9 +298,9 @@ class SignedApi:
         return order.query()
 
     def cancel_order(self, key: str, params: Params) -> Any:
-        _check_known(params, ("symbol", "orderId", "origClientOrderId", "newClientOrderId",
+        check_known(params, ("symbol", "orderId", "origClientOrderId", "newClientOrderId",
                               "cancelRestrictions", *_AUTH))
-        symbol = _symbol(self.desk.market, params)
+        symbol = symbol_param(self.desk.specs, params)
         order_id, client_id = _order_ref(params)
         new_id = params.get("newClientOrderId") or None
         if new_id is not None and not _CLIENT_ID_RE.match(new_id):
@@ -352,8 +315,8 @@ class SignedApi:
         return order.canceled(now, cancel_id)
 
     def cancel_all(self, key: str, params: Params) -> Any:
-        _check_known(params, ("symbol", *_AUTH))
-        symbol = _symbol(self.desk.market, params)
+        check_known(params, ("symbol", *_AUTH))
+        symbol = symbol_param(self.desk.specs, params)
         orders = self.desk.open_orders(key, symbol)
         if not orders:
             raise RestError(-2011, "Unknown order sent.")
@@ -364,54 +327,54 @@ class SignedApi:
         return out
 
     def open_orders(self, key: str, params: Params) -> Any:
-        _check_known(params, ("symbol", *_AUTH))
-        symbol = _symbol(self.desk.market, params) if params.get("symbol") else None
+        check_known(params, ("symbol", *_AUTH))
+        symbol = symbol_param(self.desk.specs, params) if params.get("symbol") else None
         return [o.query() for o in self.desk.open_orders(key, symbol)]
 
     def all_orders(self, key: str, params: Params) -> Any:
-        _check_known(params, ("symbol", "orderId", "startTime", "endTime", "limit", *_AUTH))
-        symbol = _symbol(self.desk.market, params)
-        order_id = _long(params, "orderId")
-        start, end = _time_range(params)
+        check_known(params, ("symbol", "orderId", "startTime", "endTime", "limit", *_AUTH))
+        symbol = symbol_param(self.desk.specs, params)
+        order_id = long_param(params, "orderId")
+        start, end = time_range(params)
         if start is not None and end is not None and end - start > 86_400_000:
             raise RestError(-1127, "More than 24 hours between startTime and endTime.")
-        limit = _limit(params, 500, 1000)
+        limit = limit_param(params, 500, 1000)
         return [o.query() for o in self.desk.all_orders(key, symbol, order_id, start, end, limit)]
 
     def account(self, key: str, params: Params) -> Any:
-        _check_known(params, ("omitZeroBalances", *_AUTH))
-        return self.desk.account_info(key, omit_zero=_bool(params, "omitZeroBalances"))
+        check_known(params, ("omitZeroBalances", *_AUTH))
+        return self.desk.account_info(key, omit_zero=bool_param(params, "omitZeroBalances"))
 
     def my_trades(self, key: str, params: Params) -> Any:
-        _check_known(params, ("symbol", "orderId", "startTime", "endTime", "fromId", "limit",
+        check_known(params, ("symbol", "orderId", "startTime", "endTime", "fromId", "limit",
                               *_AUTH))
-        symbol = _symbol(self.desk.market, params)
-        order_id = _long(params, "orderId")
-        from_id = _long(params, "fromId")
-        start, end = _time_range(params)
+        symbol = symbol_param(self.desk.specs, params)
+        order_id = long_param(params, "orderId")
+        from_id = long_param(params, "fromId")
+        start, end = time_range(params)
         if from_id is not None and (start is not None or end is not None):
             raise RestError(-1128, "Combination of optional parameters invalid.")
         if start is not None and end is not None and end - start > 86_400_000:
             raise RestError(-1127, "More than 24 hours between startTime and endTime.")
-        limit = _limit(params, 500, 1000)
+        limit = limit_param(params, 500, 1000)
         spec = self.desk.specs[symbol]
         return [f.row(spec) for f in self.desk.my_trades(
             key, symbol, order_id=order_id, from_id=from_id, start=start, end=end, limit=limit)]
 
     def stream_start(self, key: str, params: Params) -> Any:
-        _check_known(params, ())
+        check_known(params, ())
         return {"listenKey": self.listen_keys.create(key, self.monotonic())}
 
     def stream_keepalive(self, key: str, params: Params) -> Any:
-        _check_known(params, ("listenKey",))
-        listen_key = _mandatory(params, "listenKey")
+        check_known(params, ("listenKey",))
+        listen_key = mandatory_param(params, "listenKey")
         if not self.listen_keys.keepalive(listen_key, key, self.monotonic()):
             raise RestError(-1125, "This listenKey does not exist.")
         return {}
 
     def stream_close(self, key: str, params: Params) -> Any:
-        _check_known(params, ("listenKey",))
-        listen_key = _mandatory(params, "listenKey")
+        check_known(params, ("listenKey",))
+        listen_key = mandatory_param(params, "listenKey")
         if not self.listen_keys.close(listen_key, key):
             raise RestError(-1125, "This listenKey does not exist.")
         return {}

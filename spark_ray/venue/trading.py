@@ -26,7 +26,6 @@ from __future__ import annotations
 import string
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from spark_ray.venue.accounts import (
@@ -42,8 +41,9 @@ from spark_ray.venue.engine import MarketEngine
 from spark_ray.venue.filters import SymbolFilters
 from spark_ray.venue.market import mix64
 from spark_ray.venue.matching import Resting, cross, quote_e8, walk
-from spark_ray.venue.orders import ZERO, Fill, Order
-from spark_ray.venue.rest import RestError, average_price
+from spark_ray.venue.orders import Fill, NewOrder, Order, Placed
+from spark_ray.venue.params import RestError
+from spark_ray.venue.rest import average_price
 from spark_ray.venue.specs import SymbolSpec, fmt8
 
 Emit = Callable[[str, dict[str, Any]], None]  # (api key of the account, event)
@@ -53,38 +53,6 @@ INSUFFICIENT = "Account has insufficient balance for requested action."
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class NewOrder:
-    """A validated POST /api/v3/order request; amounts in 1e-8 units as sent."""
-
-    symbol: str
-    side: str
-    type: str
-    time_in_force: str
-    qty: int | None = None
-    quote_qty: int | None = None
-    price: int | None = None
-    client_order_id: str | None = None
-    resp_type: str = "FULL"
-    stp: str = "EXPIRE_MAKER"
-
-
-@dataclass
-class Placed:
-    """What placing an order did: the order and the fills of this very request."""
-
-    order: Order
-    fills: list[Fill]
-    transact_time: int
-
-    def body(self, resp_type: str) -> dict[str, Any]:
-        if resp_type == "ACK":
-            return self.order.ack(self.transact_time)
-        if resp_type == "RESULT":
-            return self.order.result(self.transact_time)
-        return self.order.full(self.transact_time, self.fills)
 
 
 class TradingDesk:
@@ -371,39 +339,11 @@ class TradingDesk:
 
     def account_info(self, key: str, *, omit_zero: bool = False) -> dict[str, Any]:
         """GET /api/v3/account body."""
-        acct = self.accounts[key]
-        return {
-            "makerCommission": acct.maker_rate // 10_000,  # Binance: in 0.01% units
-            "takerCommission": acct.taker_rate // 10_000,
-            "buyerCommission": 0,
-            "sellerCommission": 0,
-            "commissionRates": {"maker": fmt8(acct.maker_rate), "taker": fmt8(acct.taker_rate),
-                                "buyer": ZERO, "seller": ZERO},
-            "canTrade": True,
-            "canWithdraw": True,
-            "canDeposit": True,
-            "brokered": False,
-            "requireSelfTradePrevention": False,
-            "preventSor": False,
-            "updateTime": acct.update_time,
-            "accountType": "SPOT",
-            "balances": acct.rows(self.assets, omit_zero=omit_zero),
-            "permissions": ["SPOT"],
-            "uid": acct.uid,
-        }
+        return self.accounts[key].info(self.assets, omit_zero=omit_zero)
 
     def commission_rates(self, key: str) -> dict[str, Any]:
         """POST /api/v3/order/test?computeCommissionRates=true body."""
-        acct = self.accounts[key]
-        zero = {"maker": ZERO, "taker": ZERO}
-        return {
-            "standardCommissionForOrder": {"maker": fmt8(acct.maker_rate),
-                                           "taker": fmt8(acct.taker_rate)},
-            "specialCommissionForOrder": zero,
-            "taxCommissionForOrder": zero,
-            "discount": {"enabledForAccount": False, "enabledForSymbol": False,
-                         "discountAsset": "BNB", "discount": ZERO},
-        }
+        return self.accounts[key].commission_rates()
 
     # --- ground truth (tests) ----------------------------------------------------------------
     def order_rows(self, symbol: str | None = None, key: str | None = None

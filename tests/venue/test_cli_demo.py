@@ -53,11 +53,21 @@ def test_add_parser_registers_run_and_defaults() -> None:
         (["--store", "/nonexistent/lake"], "--store"),
         (["--seed", "x"], "--seed"),
         (["--ping-interval", "0"], "--ping-interval"),
+        (["--max-lifetime", "-1"], "--max-lifetime"),
+        (["--maker-fee", "1"], "--maker-fee"),
+        (["--balances", "usdt=1"], "--balances"),
+        (["--balances", "USDT"], "--balances"),
     ],
 )
 def test_bad_flags_are_user_errors_naming_the_flag(argv: list[str], flag: str) -> None:
     with pytest.raises(UserError, match=f"^{re.escape(flag)}:"):
         config_from_args(_parse(*argv))
+
+
+def test_bad_api_keys_name_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARK_RAY_VENUE_API_KEYS", "key1")
+    with pytest.raises(UserError, match=r"^SPARK_RAY_VENUE_API_KEYS: entry 1 is not key:secret$"):
+        config_from_args(_parse())
 
 
 def test_store_and_seed_are_exclusive() -> None:

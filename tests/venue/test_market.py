@@ -10,16 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spark_ray.venue.engine import Clock
-from spark_ray.venue.market import (
-    MINUTE_MS,
-    ReplaySource,
-    StoredCandle,
-    SymbolMarket,
-    SyntheticSource,
-    TradeRate,
-    make_plan,
-    needed_trades,
-)
+from spark_ray.venue.market import MINUTE_MS, SymbolMarket, make_plan, needed_trades
+from spark_ray.venue.sources import SyntheticSource, TradeRate
 from spark_ray.venue.specs import default_spec, fmt8
 
 
@@ -137,22 +129,6 @@ def test_aggregate_ids_group_same_price_side_and_time() -> None:
     assert (b.time[inside] == b.time[inside - 1]).all()
     assert (b.maker[inside] == b.maker[inside - 1]).all()
     assert len(starts) < len(b) - 1  # some aggregation really happens at this rate
-
-
-def test_replay_source_reproduces_stored_candles() -> None:
-    spec = default_spec("BTCUSDT")
-    rows = [
-        StoredCandle(60_000 * k, 6_000_000 + k, 6_000_500 + k, 5_999_000 + k, 6_000_100 + k,
-                     200_000 + k, 0, 300 + k, 0, 0)
-        for k in range(5)
-    ]
-    src = ReplaySource(spec, rows, seed=0, rate=None)
-    m = SymbolMarket(spec, src, start_ms=0)
-    m.advance(5 * 60_000)
-    assert len(m.closed) == 5
-    for row, got in zip(rows, m.closed, strict=True):
-        assert (got.o, got.h, got.low, got.c, got.volume, got.trades) == (
-            row.o, row.h, row.low, row.c, row.volume, row.trades)
 
 
 def test_clock_speed_and_pause() -> None:

@@ -9,7 +9,7 @@ from spark_ray.venue.accounts import Account, InsufficientBalance, commission, r
 from spark_ray.venue.book import OrderBook
 from spark_ray.venue.filters import SymbolFilters
 from spark_ray.venue.matching import Resting, cross, max_qty_for, quote_e8, walk
-from spark_ray.venue.rest import RestError
+from spark_ray.venue.params import RestError
 from spark_ray.venue.specs import default_spec
 
 
