@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.schemas import CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
+from spark_ray.schemas import BOOK_SCHEMA, CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
 from spark_ray.streams.depth import DepthSync
 from spark_ray.streams.frames import (
     BookTicker,
@@ -26,20 +26,6 @@ from spark_ray.streams.frames import (
 )
 from spark_ray.streams.ids import Gap, IdRanges, SeriesState
 
-BOOK_SCHEMA = pa.schema(
-    [
-        pa.field("exchange", pa.string(), nullable=False),
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),  # depth | bookTicker
-        pa.field("update_id", pa.int64(), nullable=False),
-        pa.field("bid_price", pa.float64()),
-        pa.field("bid_qty", pa.float64()),
-        pa.field("ask_price", pa.float64()),
-        pa.field("ask_qty", pa.float64()),
-        pa.field("event_time", TIMESTAMP_MS_UTC),
-        pa.field("recv_time", TIMESTAMP_MS_UTC),
-    ]
-)
 # The REST endpoint that backfills each trade dataset (Binance).
 BACKFILL_PATH = {"trades": "/api/v3/historicalTrades", "agg_trades": "/api/v3/aggTrades"}
 

@@ -32,9 +32,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from spark_ray.data.lake import DATA_FILE, PARQUET_OPTS, DataStore, month_key
-from spark_ray.schemas import CANDLE_SCHEMA, TRADE_SCHEMA, constant_strings
+from spark_ray.schemas import BOOK_SCHEMA, CANDLE_SCHEMA, TRADE_SCHEMA, constant_strings
 from spark_ray.streams.ids import IdRanges
-from spark_ray.streams.normalize import BOOK_SCHEMA
 from spark_ray.streams.wal import WriteAheadLog
 
 TRADE_DATASETS = ("trades", "agg_trades")
