@@ -21,8 +21,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from spark_ray.data.lake import DataStore, month_bounds
 from spark_ray.errors import UserError
+from spark_ray.lake import DataStore
+from spark_ray.lake.layout import month_bounds
 from spark_ray.schemas import interval_ms
 
 BINANCE_REST = "https://api.binance.com"

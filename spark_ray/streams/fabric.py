@@ -16,6 +16,7 @@ from typing import Any
 
 import ray
 
+from spark_ray.lake.layout import DEADLETTER_DIR
 from spark_ray.streams.metrics import LatencyHist
 from spark_ray.streams.normalize import NormalizerConfig
 from spark_ray.streams.plan import btcturk_channels, shard_symbols, stream_names
@@ -62,7 +63,7 @@ class Fabric:
 
     @property
     def deadletter_dir(self) -> str:
-        return os.path.join(_local_root(self.cfg.store), "_deadletter")
+        return os.path.join(_local_root(self.cfg.store), DEADLETTER_DIR)
 
     def start(self) -> Fabric:
         from spark_ray.actors.connector import ConnectorActor, ConnectorConfig

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from spark_ray.data import DataStore
 from spark_ray.data.fetch import FetchError, RetryPolicy, run_fetch
+from spark_ray.lake import DataStore
 from spark_ray.session import Session
 from spark_ray.venue import Venue
 from spark_ray.venue.ratelimit import RateLimitConfig
