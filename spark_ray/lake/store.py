@@ -44,7 +44,7 @@ from spark_ray.lake.layout import (
     partition_dir,
     split_months,
 )
-from spark_ray.schemas import CANDLE_SCHEMA, TRADE_SCHEMA, constant_strings
+from spark_ray.schemas import CANDLE_SCHEMA, constant_strings
 
 WRITE_THREADS = max(2, min(8, os.cpu_count() or 2))
 _PART_SEQ = itertools.count(1)  # part names stay unique within a process
@@ -101,7 +101,7 @@ class DataStore:
         write_atomic(self.fs, path, data)
         return hashlib.sha256(data).hexdigest()
 
-    # --- merge writes: one data.parquet per partition ----------------------------------------------
+    # --- merge writes: one data.parquet per partition ------------------------------------------
     def _write_partitions(self, canon: pa.Table, dataset: str,
                           directory_of: Callable[[str], str],
                           normalize: Callable[[pa.Table], tuple[pa.Table, NormalizeStats]],
