@@ -22,7 +22,7 @@ from ray.util.metrics import Histogram
 from spark_ray.streams import metrics as m
 from spark_ray.streams.metrics import LatencyHist, sample
 from spark_ray.streams.normalize import warmup_trades
-from spark_ray.streams.store import StreamStore, compact
+from spark_ray.streams.store import StreamStore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class SinkActor:
             ack = scratch.write({"trades": warmup_trades(self.exchange)})
             scratch.flush()
             scratch.close()
-            compact(d, "trades", self.exchange, "BTCUSDT")
+            scratch.lake.compact("trades", self.exchange, "BTCUSDT")
         self.e2db.add(ack.latencies_ms[:0])
         self._h.observe(0.0)
         return True
@@ -133,5 +133,5 @@ class SinkActor:
         if compact_parts:
             for dataset, symbol in sorted({*self.store.ids, *((("book", s) for s, _ in
                                                                self.store.marks))}):
-                removed += compact(self.root, dataset, self.exchange, symbol)
+                removed += self.store.lake.compact(dataset, self.exchange, symbol)
         return {**(await self.stats()), "parts_compacted": removed}

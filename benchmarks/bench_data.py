@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spark_ray.data import DataStore
 from spark_ray.data.importer import import_files
 from spark_ray.data.quality import check_store
 from spark_ray.data.readers import KLINE_COLUMNS, KLINE_TYPES
 from spark_ray.data.synth import synth_candles
+from spark_ray.lake import DataStore
 
 N_MINUTES = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
 START = 1_577_836_800_000  # 2020-01-01

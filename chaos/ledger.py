@@ -43,22 +43,18 @@ class LakeLedger:
 
     def refresh(self) -> int:
         """Read files not read yet; returns how many. A vanished file (compaction) resets."""
-        import pyarrow.parquet as pq
-
-        from spark_ray.data.lake import DataStore
-        from spark_ray.streams.store import lake_files
+        from spark_ray.lake import DataStore
 
         lake = DataStore(self.store)
         read = 0
         for sym in self.symbols:
-            paths = list(lake_files(lake, "trades", self.exchange, sym))
+            paths = list(lake.files("trades", self.exchange, sym))
             cache = self._files[sym]
             if any(p not in paths for p in cache):
                 cache.clear()
             for p in paths:
                 if p not in cache:
-                    cache[p] = pq.read_table(p, columns=["trade_id"],
-                                             filesystem=lake.fs)["trade_id"].to_numpy()
+                    cache[p] = lake.read_file(p, columns=["trade_id"])["trade_id"].to_numpy()
                     read += 1
         return read
 

@@ -28,8 +28,8 @@ def build(p: argparse.ArgumentParser) -> None:
 def job(args: argparse.Namespace) -> dict[str, Any]:
     import spark_ray.backtest as bt
     from spark_ray.backtest.cli import parse_params
-    from spark_ray.data import DataStore
     from spark_ray.evidence import run_folder
+    from spark_ray.lake import DataStore
 
     res = bt.backtest(DataStore(args.store), args.symbol, args.interval, args.strategy,
                       parse_params(args.param), fee_bps=args.fee_bps)

@@ -33,9 +33,9 @@ def build(p: argparse.ArgumentParser) -> None:
 
 
 def job(args: argparse.Namespace) -> dict[str, Any]:
-    from spark_ray.data import DataStore
     from spark_ray.data.cli import parse_symbols, parse_time
     from spark_ray.data.quality import check_store
+    from spark_ray.lake import DataStore
 
     store = DataStore(args.store)
     out: dict[str, Any] = {"store": store.uri}

@@ -27,8 +27,8 @@ def build(p: argparse.ArgumentParser) -> None:
 
 
 def job(args: argparse.Namespace) -> dict[str, Any]:
-    from spark_ray.data import DataStore
     from spark_ray.evidence import run_folder
+    from spark_ray.lake import DataStore
     from spark_ray.tune import load_scenarios
     from spark_ray.tune.api import optimize
     from spark_ray.tune.spaces import builtin_space, load_space

@@ -80,9 +80,9 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
     from spark_ray.execution.executor import ExecutorConfig
     from spark_ray.execution.params import load_approved
     from spark_ray.execution.spec import ExecutorSpec
+    from spark_ray.lake import DataStore
     from spark_ray.placement import placement
     from spark_ray.streams.fabric import Fabric, FabricConfig
-    from spark_ray.streams.store import read_dataset
     from spark_ray.venue import Venue
 
     if not args.seconds > 0:
@@ -159,7 +159,7 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             lake: dict[str, Any] = {}
             if venue is not None:
                 for s in symbols:
-                    ids = read_dataset(args.store, "trades", "binance", s)["trade_id"]
+                    ids = DataStore(args.store).read("trades", "binance", s)["trade_id"]
                     got = ids.to_pylist()
                     truth = set(venue.ground_truth_ids(s))
                     lake[s] = {"stored": len(got), "duplicates": len(got) - len(set(got)),

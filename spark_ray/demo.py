@@ -119,10 +119,10 @@ def _fetch_from_venue(ctx: DemoContext) -> dict[str, Any]:
 
 def _stage_data(ctx: DemoContext) -> dict[str, Any]:
     """Build a small lake from the shipped real samples plus synthetic data; report quality."""
-    from spark_ray.data import DataStore
     from spark_ray.data.importer import import_files
     from spark_ray.data.quality import check_store, judge
     from spark_ray.data.synth import synth_candles
+    from spark_ray.lake import DataStore
     from spark_ray.samples import sample
 
     lake = ctx.run.path / "lake"

@@ -43,6 +43,23 @@ TRADE_SCHEMA = pa.schema(
     ]
 )
 
+# Top of the book (depth and bookTicker updates), as the streams normalizer emits and the lake
+# stores it.
+BOOK_SCHEMA = pa.schema(
+    [
+        pa.field("exchange", pa.string(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # depth | bookTicker
+        pa.field("update_id", pa.int64(), nullable=False),
+        pa.field("bid_price", pa.float64()),
+        pa.field("bid_qty", pa.float64()),
+        pa.field("ask_price", pa.float64()),
+        pa.field("ask_qty", pa.float64()),
+        pa.field("event_time", TIMESTAMP_MS_UTC),
+        pa.field("recv_time", TIMESTAMP_MS_UTC),
+    ]
+)
+
 # Binance kline intervals and their length in milliseconds ("1M" is calendar-based: None).
 INTERVAL_MS: dict[str, int | None] = {
     "1s": 1_000,

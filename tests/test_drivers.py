@@ -22,8 +22,8 @@ import pytest
 import ray
 
 from spark_ray.actors.naming import lookup
-from spark_ray.data import DataStore
 from spark_ray.data.importer import import_files
+from spark_ray.lake import DataStore
 from spark_ray.samples import sample
 from spark_ray.session import Session
 

@@ -105,7 +105,7 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
              name: str = "optimize", resume: Path | None = None,
              verbose: int = 1) -> Leaderboard:
     """Run the sweep on the connected Ray (``spark_ray.connect()`` first) -> Leaderboard."""
-    from spark_ray.data import DataStore
+    from spark_ray.lake import DataStore
 
     if search not in SEARCHES:
         raise UserError(f"--search: {search!r}; expected one of {', '.join(SEARCHES)}")

@@ -16,8 +16,8 @@ SUMMARY_KEYS = ("is_sharpe", "oos_sharpe", "is_return", "oos_return", "is_max_dr
 
 
 def _optimize(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.data import DataStore
     from spark_ray.evidence import run_folder
+    from spark_ray.lake import DataStore
     from spark_ray.session import connect, disconnect
     from spark_ray.tune.api import optimize
     from spark_ray.tune.scenarios import load_scenarios
@@ -72,8 +72,8 @@ def _rules(path: str | None) -> Any:
 
 
 def _review(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.data import DataStore
     from spark_ray.evidence import run_folder
+    from spark_ray.lake import DataStore
     from spark_ray.tune.approval import review
 
     best = Path(args.best)

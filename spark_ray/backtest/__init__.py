@@ -78,7 +78,7 @@ def backtest(store: Any, symbol: str | list[str], interval: str,
              guard: Guard | None = None, exchange: str = "binance") -> BacktestResult:
     """Backtest on lake data: ``spark_ray.backtest(DataStore("lake"), "ETHBTC", "5m", ...)``."""
     from spark_ray.backtest.data import bars_from_store
-    from spark_ray.data import DataStore
+    from spark_ray.lake import DataStore
 
     st = store if hasattr(store, "candles_numpy") else DataStore(store)
     symbols = [symbol] if isinstance(symbol, str) else list(symbol)

@@ -27,9 +27,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.backtest import CostModel, run_bars
     from spark_ray.backtest.data import bars_from_store
     from spark_ray.backtest.strategy import load_strategy, make_strategy
-    from spark_ray.data import DataStore
     from spark_ray.data.cli import check_interval, parse_symbols, parse_time
     from spark_ray.evidence import run_folder
+    from spark_ray.lake import DataStore
 
     symbols = parse_symbols(args.symbol)
     interval = check_interval(args.interval)

@@ -1,5 +1,9 @@
-"""Market data pipeline: sources (REST, archives, synthetic), normalization, lake, quality."""
+"""Market data pipeline: sources (REST, archives, synthetic) into the lake, and its quality.
 
-from spark_ray.data.lake import DataStore
+``spark_ray.data.DataStore`` is the lake's :class:`spark_ray.lake.DataStore` (the same class),
+kept importable from here for code written against it.
+"""
+
+from spark_ray.lake import DataStore
 
 __all__ = ["DataStore"]

@@ -56,7 +56,7 @@ def _series_args(args: argparse.Namespace) -> tuple[list[str], str, int, int]:
 
 
 def _store(args: argparse.Namespace, settings: Settings) -> Any:
-    from spark_ray.data.lake import DataStore
+    from spark_ray.lake import DataStore
 
     return DataStore(args.store or settings.store)
 

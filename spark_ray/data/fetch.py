@@ -26,9 +26,10 @@ from spark_ray.adapters.binance.rest import (
     BinanceRest,
     parse_klines,
 )
-from spark_ray.data.lake import DataStore, month_bounds
 from spark_ray.errors import UserError
 from spark_ray.http import RETRY_STATUSES, RetryPolicy, TransportError
+from spark_ray.lake import DataStore
+from spark_ray.lake.layout import month_bounds
 from spark_ray.schemas import interval_ms
 
 BINANCE_REST = DEFAULT_REST_URL

@@ -13,9 +13,9 @@ from typing import Any
 import pyarrow as pa
 
 from spark_ray.data import readers
-from spark_ray.data.lake import DataStore
 from spark_ray.data.quality import assess_written
 from spark_ray.errors import UserError
+from spark_ray.lake import DataStore
 
 
 @dataclass

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.data.lake import DataStore, month_bounds
+from spark_ray.lake import DataStore
+from spark_ray.lake.layout import month_bounds, partition_month
 from spark_ray.schemas import interval_ms, iso_ms
 
 OUTLIER_SIGMAS = 10.0  # |log return| beyond this many robust sigmas (MAD) is an outlier
@@ -202,7 +203,7 @@ def assess_written(exchange: str, symbol: str, interval: str, tables: list[pa.Ta
     if table is None or table.num_rows == 0:
         return summarize(exchange, symbol, interval, [], None, None)
     months = assess_table(table, interval)
-    by_month = {p.rsplit("month=", 1)[1].split("/")[0]: (p, d) for p, d in sha256.items()}
+    by_month = {partition_month(p): (p, d) for p, d in sha256.items()}
     for m in months:
         if m.month in by_month:
             m.file, m.sha256 = by_month[m.month]

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 
 from spark_ray.adapters.registry import get_adapter
+from spark_ray.lake.layout import DEADLETTER_DIR
 from spark_ray.streams.metrics import LatencyHist
 from spark_ray.streams.normalize import NormalizerConfig
 from spark_ray.streams.plan import shard_symbols
@@ -63,7 +64,7 @@ class Fabric:
 
     @property
     def deadletter_dir(self) -> str:
-        return os.path.join(_local_root(self.cfg.store), "_deadletter")
+        return os.path.join(_local_root(self.cfg.store), DEADLETTER_DIR)
 
     def start(self) -> Fabric:
         from spark_ray.actors.connector import ConnectorActor, ConnectorConfig

@@ -22,24 +22,9 @@ from spark_ray.adapters.events import (
     TradeCols,
 )
 from spark_ray.adapters.registry import get_adapter
-from spark_ray.schemas import CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
+from spark_ray.schemas import BOOK_SCHEMA, CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
 from spark_ray.streams.depth import DepthSync
 from spark_ray.streams.ids import Gap, IdRanges, SeriesState
-
-BOOK_SCHEMA = pa.schema(
-    [
-        pa.field("exchange", pa.string(), nullable=False),
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),  # depth | bookTicker
-        pa.field("update_id", pa.int64(), nullable=False),
-        pa.field("bid_price", pa.float64()),
-        pa.field("bid_qty", pa.float64()),
-        pa.field("ask_price", pa.float64()),
-        pa.field("ask_qty", pa.float64()),
-        pa.field("event_time", TIMESTAMP_MS_UTC),
-        pa.field("recv_time", TIMESTAMP_MS_UTC),
-    ]
-)
 
 
 @dataclass(frozen=True)

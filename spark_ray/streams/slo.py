@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from spark_ray.lake import DataStore
 from spark_ray.streams.fabric import Fabric, FabricConfig
 from spark_ray.streams.metrics import LatencyHist
-from spark_ray.streams.store import read_dataset
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,11 @@ class Targets:
 
 def lake_check(store: str, exchange: str, truth_ids: dict[str, np.ndarray]) -> dict[str, Any]:
     """Per symbol: published, stored, lost (published but not stored), extra, duplicates."""
+    lake = DataStore(store)
     out: dict[str, Any] = {}
     for sym, want in truth_ids.items():
-        got = read_dataset(store, "trades", exchange, sym)["trade_id"].to_numpy()
-        # read_dataset dedups on read; count duplicates in the raw files too
+        got = lake.read("trades", exchange, sym)["trade_id"].to_numpy()
+        # the lake dedups on read; count duplicates in the raw files too
         uniq = np.unique(got)
         out[sym] = {
             "published": len(want),
@@ -49,16 +50,11 @@ def lake_check(store: str, exchange: str, truth_ids: dict[str, np.ndarray]) -> d
 
 def raw_duplicates(store: str, exchange: str, symbols: list[str]) -> int:
     """Duplicate trade ids across every stored file (what a reader without dedup would see)."""
-    import pyarrow.parquet as pq
-
-    from spark_ray.data.lake import DataStore
-    from spark_ray.streams.store import lake_files
-
     lake = DataStore(store)
     dups = 0
     for sym in symbols:
-        ids = [pq.read_table(p, columns=["trade_id"], filesystem=lake.fs)["trade_id"].to_numpy()
-               for p in lake_files(lake, "trades", exchange, sym)]
+        ids = [lake.read_file(p, columns=["trade_id"])["trade_id"].to_numpy()
+               for p in lake.files("trades", exchange, sym)]
         if ids:
             allids = np.concatenate(ids)
             dups += int(len(allids) - len(np.unique(allids)))

@@ -1,26 +1,18 @@
-"""The sink's core: dedup against everything stored, write-ahead log, then Parquet parts.
+"""The sink's core: dedup against everything stored, write-ahead log, then the lake.
 
-Lake layout (hive partitions, the same tree as :class:`spark_ray.data.lake.DataStore`)::
-
-    trades/exchange=binance/symbol=BTCUSDT/month=2026-11/part-<ms>-<seq>.parquet
-    agg_trades/...                       (aggregate trades, keyed by aggregate id)
-    book/exchange=binance/symbol=BTCUSDT/month=2026-11/part-...parquet   (top of book)
-    candles/exchange=binance/symbol=BTCUSDT/interval=1m/month=2026-11/data.parquet (closed klines)
-
-Streaming appends small ``part-*.parquet`` files (atomic: temp name, then rename) so a flush never
-rewrites what is already stored; :func:`compact` folds a partition's parts into the single
-``data.parquet`` that ``DataStore.trades`` reads. Readers that glob the folders (pyarrow.dataset,
-DuckDB, polars) see both. Dedup key: (exchange, symbol, trade id) for trades, (exchange, symbol,
-source, update id) for the book, so WAL replays and at-least-once re-sends never duplicate.
-Closed klines are merged into the candle partitions the REST ETL writes (one row a minute per
-symbol: no parts needed), deduplicated on (exchange, symbol, interval, open time).
+The lake (:mod:`spark_ray.lake`) owns where and how rows are stored: trades, aggregate trades and
+book rows are appended as ``part-*.parquet`` files (:meth:`DataStore.append`, folded later by
+:meth:`DataStore.compact`), closed klines are merged into the candle partitions the REST ETL
+writes (one row a minute per symbol: no parts needed). This module decides *which* rows go
+there, once: dedup key (exchange, symbol, trade id) for trades, (exchange, symbol, source,
+update id) for the book, (exchange, symbol, interval, open time) for candles, so WAL replays and
+at-least-once re-sends never duplicate.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,23 +20,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from spark_ray.data.lake import DATA_FILE, PARQUET_OPTS, DataStore, month_key
-from spark_ray.schemas import CANDLE_SCHEMA, TRADE_SCHEMA, constant_strings
+from spark_ray.lake import DataStore
+from spark_ray.lake.layout import AGG_TRADES, BOOK, CANDLES, DATASETS, TRADES, WAL_DIR
+from spark_ray.schemas import TRADE_SCHEMA
 from spark_ray.streams.ids import IdRanges
-from spark_ray.streams.normalize import BOOK_SCHEMA
 from spark_ray.streams.wal import WriteAheadLog
 
-TRADE_DATASETS = ("trades", "agg_trades")
-DATASETS = (*TRADE_DATASETS, "book")
-CANDLES = "candles"
-SCHEMAS = {"trades": TRADE_SCHEMA, "agg_trades": TRADE_SCHEMA, "book": BOOK_SCHEMA,
-           CANDLES: CANDLE_SCHEMA}
-KEY = {"trades": "trade_id", "agg_trades": "trade_id", "book": "update_id"}
-TIME = {"trades": "trade_time", "agg_trades": "trade_time", "book": "recv_time"}
-PARTITION_COLS = ("exchange", "symbol")
+TRADE_DATASETS = (TRADES, AGG_TRADES)
+APPENDED = (*TRADE_DATASETS, BOOK)  # stored as parts; candles are merged
 
 
 def now_ms() -> int:
@@ -78,9 +62,9 @@ class StreamStore:
         self.lake = DataStore(root)
         self.exchange = exchange
         if wal_dir is None:
-            if not self.lake._local:
+            if not self.lake.local:
                 raise ValueError("a non-local lake needs a local wal_dir")
-            wal_dir = os.path.join(self.lake.root, "_wal", exchange)
+            wal_dir = os.path.join(self.lake.root, WAL_DIR, exchange)
         self.flush_rows = flush_rows
         self.flush_ms = flush_ms
         self.ids: dict[tuple[str, str], IdRanges] = {}
@@ -95,23 +79,20 @@ class StreamStore:
         self.rows_written = 0
         self.duplicates = 0
         self.flushes = 0
-        self._seq = 0
         self._load_ids()
         self.wal = WriteAheadLog(wal_dir)
         self.replayed_rows, self.torn_segments = self._replay()
 
     # --- start-up -----------------------------------------------------------------------------
     def _load_ids(self) -> None:
-        for dataset in DATASETS:
-            for symbol in self.lake._subdirs(f"{self.lake.root}/{dataset}/exchange="
-                                             f"{self.exchange}", "symbol"):
-                cols = ["update_id", "source"] if dataset == "book" else ["trade_id"]
-                for path in self._files(dataset, symbol):
-                    t = pq.read_table(path, columns=cols, filesystem=self.lake.fs)
-                    self._remember(dataset, symbol, t)
+        for dataset in APPENDED:
+            for symbol in self.lake.symbols(dataset, self.exchange):
+                cols = ["update_id", "source"] if dataset == BOOK else ["trade_id"]
+                for path in self.lake.files(dataset, self.exchange, symbol):
+                    self._remember(dataset, symbol, self.lake.read_file(path, columns=cols))
 
     def _remember(self, dataset: str, symbol: str, t: pa.Table) -> None:
-        if dataset == "book":
+        if dataset == BOOK:
             for src, uid in zip(t.column("source").to_pylist(), t.column("update_id").to_pylist(),
                                 strict=True):
                 key = (symbol, src)
@@ -136,10 +117,6 @@ class StreamStore:
             self.flush()  # into Parquet now, and the log starts empty
         return n, torn
 
-    # --- paths --------------------------------------------------------------------------------
-    def _files(self, dataset: str, symbol: str) -> Iterator[str]:
-        yield from lake_files(self.lake, dataset, self.exchange, symbol)
-
     # --- the write path ---------------------------------------------------------------------
     def _dedup(self, dataset: str, t: pa.Table) -> pa.Table:
         """Rows of ``t`` not stored (or logged) yet. Pure: :meth:`_commit` records them, only
@@ -148,7 +125,7 @@ class StreamStore:
             return t
         if dataset == CANDLES:
             mask = self._fresh_candles(t)
-        elif dataset == "book":
+        elif dataset == BOOK:
             marks: dict[tuple[str, str], int] = {}
             keep = []
             for sym, src, uid in zip(t.column("symbol").to_pylist(),
@@ -209,7 +186,7 @@ class StreamStore:
                 if ot > self._candle_mark(sym, iv):
                     self.candle_marks[(sym, iv)] = ot
             return
-        if dataset == "book":
+        if dataset == BOOK:
             for sym, src, uid in zip(t.column("symbol").to_pylist(),
                                      t.column("source").to_pylist(),
                                      t.column("update_id").to_pylist(), strict=True):
@@ -228,11 +205,12 @@ class StreamStore:
         fresh: dict[str, pa.Table] = {}
         stamp = now_ms()
         for dataset, t in tables.items():
-            if dataset not in SCHEMAS:
+            if dataset not in DATASETS:
                 raise ValueError(f"unknown dataset {dataset!r}")
             if t is None or t.num_rows == 0:
                 continue
-            t = t.cast(SCHEMAS[dataset]) if t.schema != SCHEMAS[dataset] else t
+            schema = DATASETS[dataset].schema
+            t = t.cast(schema) if t.schema != schema else t
             n0 = t.num_rows
             t = self._dedup(dataset, t)
             ack.duplicates += n0 - t.num_rows
@@ -306,10 +284,10 @@ class StreamStore:
             if dataset == CANDLES:
                 self._write_candles(t, job)
                 continue
-            for symbol, month, part in _split(t, TIME[dataset]):
-                part = part.sort_by([(KEY[dataset], "ascending")]) if dataset != "book" else part
-                job.files.append(self._write_part(dataset, symbol, month, part))
-                job.rows += part.num_rows
+            files = self.lake.append(dataset, self.exchange, t)
+            job.files += files
+            job.rows += t.num_rows
+            self.parts_written += len(files)
         return job.files
 
     def _write_candles(self, t: pa.Table, job: FlushJob) -> None:
@@ -329,26 +307,6 @@ class StreamStore:
         self.rows_written += job.rows
         self.candles_written += job.candle_rows
         self.flushes += 1
-
-    def _write_part(self, dataset: str, symbol: str, month: str, t: pa.Table) -> str:
-        directory = self.lake.trade_dir(self.exchange, symbol, month, dataset)
-        self.lake.fs.create_dir(directory, recursive=True)
-        self._seq += 1
-        name = f"part-{now_ms()}-{os.getpid()}-{self._seq:06d}.parquet"
-        tmp = f"{directory}/.{name}.tmp"
-        final = f"{directory}/{name}"
-        body = t.drop_columns(list(PARTITION_COLS))
-        if self.lake._local:
-            with open(tmp, "wb") as f:
-                pq.write_table(body, f, **PARQUET_OPTS)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        else:
-            pq.write_table(body, tmp, filesystem=self.lake.fs, **PARQUET_OPTS)
-            self.lake.fs.move(tmp, final)
-        self.parts_written += 1
-        return final
 
     def close(self) -> list[str]:
         files = self.flush() if self.buffered_rows else []
@@ -372,83 +330,4 @@ class StreamStore:
         }
 
 
-def _split(t: pa.Table, tcol: str) -> Iterator[tuple[str, str, pa.Table]]:
-    syms = t.column("symbol").to_numpy(zero_copy_only=False)
-    ms = t.column(tcol).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    months = ms.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
-    for s in np.unique(syms).tolist():
-        for m in np.unique(months[syms == s]).tolist():
-            idx = np.flatnonzero((syms == s) & (months == m))
-            yield s, str(np.datetime64(int(m), "M")), t.take(pa.array(idx))
-
-
-def lake_files(lake: DataStore, dataset: str, exchange: str, symbol: str) -> Iterator[str]:
-    """Every visible Parquet file of a (dataset, exchange, symbol): data.parquet and parts."""
-    for month in lake._subdirs(lake.trade_dir(exchange, symbol, dataset=dataset), "month"):
-        d = lake.trade_dir(exchange, symbol, month, dataset)
-        sel = pafs.FileSelector(d, allow_not_found=True)
-        for info in sorted(lake.fs.get_file_info(sel), key=lambda i: i.base_name):
-            if (info.type == pafs.FileType.File and info.base_name.endswith(".parquet")
-                    and not info.base_name.startswith(".")):
-                yield info.path
-
-
-def read_dataset(root: str, dataset: str, exchange: str, symbol: str) -> pa.Table:
-    """A series as stored (parts and compacted files), deduplicated on its key, in key order."""
-    lake = DataStore(root)
-    schema = SCHEMAS[dataset]
-    tables = []
-    for path in lake_files(lake, dataset, exchange, symbol):
-        t = pq.read_table(path, filesystem=lake.fs)
-        n = t.num_rows
-        cols = [constant_strings(exchange if f.name == "exchange" else symbol, n)
-                if f.name in PARTITION_COLS else t.column(f.name).cast(f.type) for f in schema]
-        tables.append(pa.Table.from_arrays(cols, schema=schema))
-    if not tables:
-        return schema.empty_table()
-    t = pa.concat_tables(tables)
-    keys = ["source", KEY[dataset]] if dataset == "book" else [KEY[dataset]]
-    t = t.sort_by([(k, "ascending") for k in keys])
-    if dataset == "book":
-        return t
-    ids = t.column(KEY[dataset]).to_numpy()
-    if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):
-        keep = np.concatenate(([True], ids[1:] != ids[:-1]))
-        t = t.filter(pa.array(keep))
-    return t
-
-
-def compact(root: str, dataset: str, exchange: str, symbol: str) -> int:
-    """Fold each month's parts into its ``data.parquet`` (dedup, key order); returns parts
-    removed. Crash-safe: the merged file is renamed in before any part is deleted, and readers
-    dedup in between."""
-    lake = DataStore(root)
-    removed = 0
-    for month in lake._subdirs(lake.trade_dir(exchange, symbol, dataset=dataset), "month"):
-        d = lake.trade_dir(exchange, symbol, month, dataset)
-        files = [p for p in lake_files(lake, dataset, exchange, symbol)
-                 if p.startswith(d + "/")]
-        parts = [p for p in files if not p.endswith("/" + DATA_FILE)]
-        if not parts:
-            continue
-        tables = [pq.read_table(p, filesystem=lake.fs) for p in files]
-        schema = tables[-1].schema
-        t = pa.concat_tables([x.cast(schema) for x in tables])
-        key = KEY[dataset]
-        if dataset == "book":
-            t = t.sort_by([("source", "ascending"), (key, "ascending")])
-        else:
-            t = t.sort_by([(key, "ascending")])
-            ids = t.column(key).to_numpy()
-            if len(ids) > 1:
-                t = t.filter(pa.array(np.concatenate(([True], ids[1:] != ids[:-1]))))
-        tmp = f"{d}/.{DATA_FILE}.compact.tmp"
-        pq.write_table(t, tmp, filesystem=lake.fs, **PARQUET_OPTS)
-        lake.fs.move(tmp, f"{d}/{DATA_FILE}")
-        for p in parts:
-            lake.fs.delete_file(p)
-            removed += 1
-    return removed
-
-
-__all__ = ["StreamStore", "WriteAck", "compact", "lake_files", "month_key", "read_dataset"]
+__all__ = ["StreamStore", "WriteAck"]

@@ -34,10 +34,10 @@ from spark_ray.actors.executor import ExecutorActor
 from spark_ray.actors.naming import NAMESPACE, lookup
 from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.execution.spec import ExecutorSpec
+from spark_ray.lake import DataStore
 from spark_ray.placement import colocate_with, node_of, placement
 from spark_ray.session import connect, disconnect
 from spark_ray.streams.fabric import Fabric, FabricConfig
-from spark_ray.streams.store import read_dataset
 from spark_ray.venue import Venue
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -86,7 +86,7 @@ def wait_node_dead(node_id: str, timeout_s: float = 60.0) -> float:
 def lake_vs_truth(venue: Venue, store: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for s in SYMBOLS:
-        ids = read_dataset(store, "trades", "binance", s)["trade_id"].to_pylist()
+        ids = DataStore(store).read("trades", "binance", s)["trade_id"].to_pylist()
         want = venue.ground_truth_ids(s)
         out[s] = {"published": len(want), "stored": len(ids), "distinct": len(set(ids)),
                   "missing": len(set(want) - set(ids)), "extra": len(set(ids) - set(want)),

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from spark_ray.data import DataStore
 from spark_ray.data.importer import import_files
 from spark_ray.data.quality import check_store
 from spark_ray.errors import UserError
+from spark_ray.lake import DataStore
 from spark_ray.samples import SAMPLES, sample
 
 from helpers import DATA, run_cli
@@ -231,12 +231,3 @@ def test_cli_import_errors_exit_2(tmp_path: Path) -> None:
                   "binance-archive", str(bad), cwd=tmp_path)
     assert res.code == 2 and str(bad) in res.err and "Traceback" not in res.err
 
-
-def test_any_pyarrow_filesystem_uri(tmp_path: Path) -> None:
-    local = DataStore(f"file://{tmp_path / 'lake'}")
-    import_files(local, [sample("ETH_BTC-5m.feather")], "freqtrade")
-    assert DataStore(tmp_path / "lake").candles("ETHBTC", "5m").num_rows == 5760
-    mem = DataStore("mock:///lake")  # pyarrow's in-memory filesystem: the non-local code path
-    import_files(mem, [sample("ETH_BTC-5m.feather")], "freqtrade")
-    assert mem.candles("ETHBTC", "5m").equals(DataStore(tmp_path / "lake").candles("ETHBTC", "5m"))
-    assert [c.rows for c in mem.coverage()] == [5760]

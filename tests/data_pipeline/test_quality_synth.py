@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_ray.data import DataStore
 from spark_ray.data.quality import assess_table
 from spark_ray.data.synth import Faults, synth_candles
+from spark_ray.lake import DataStore
 
 from helpers import run_cli
 

@@ -99,7 +99,7 @@ def test_fabric_paper_run_equals_backtest_of_stored_trades(make_venue: Any, make
                                                            approved: Any, wait_for: Any) -> None:
     """Live paper trading on the venue's stream (through connector, normalizer, executor actor,
     breaker actor) equals a backtest of the trades the sink stored, bar for bar."""
-    from spark_ray.data import DataStore
+    from spark_ray.lake import DataStore
 
     n = 1500
     venue = make_venue(max_trades_per_symbol=n, start_paused=True)

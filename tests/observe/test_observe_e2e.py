@@ -102,8 +102,8 @@ def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
 
 def _small_sweep(tmp: Path) -> None:
     """A real (tiny) Ray Tune sweep on a real sample, so the Optimization panels have data."""
-    from spark_ray.data import DataStore
     from spark_ray.data.importer import import_files
+    from spark_ray.lake import DataStore
     from spark_ray.samples import sample
     from spark_ray.tune.api import optimize
     from spark_ray.tune.scenarios import Scenario as TuneScenario

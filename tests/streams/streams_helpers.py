@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spark_ray.data.lake import DataStore
+from spark_ray.lake import DataStore
 from spark_ray.streams.fabric import Fabric
-from spark_ray.streams.store import read_dataset
 from spark_ray.venue import Venue
 
 
@@ -37,7 +36,7 @@ def total(status: dict[str, Any], role: str, key: str) -> int:
 def assert_lake_equals_truth(venue: Venue, store: str) -> None:
     for s in venue.config.symbols:
         truth = venue.ground_truth(s)
-        lake = read_dataset(store, "trades", "binance", s)
+        lake = DataStore(store).read("trades", "binance", s)
         ids = lake["trade_id"].to_pylist()
         want = truth["trade_id"].to_pylist()
         assert ids == want, (f"{s}: {len(ids)} ids stored, {len(want)} published; missing "

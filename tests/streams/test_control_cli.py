@@ -14,8 +14,8 @@ from typing import Any
 import ray
 
 from spark_ray.evidence import verify
+from spark_ray.lake import DataStore
 from spark_ray.streams.control import ControlPlane, fabric_chaos, health, metric_families
-from spark_ray.streams.store import read_dataset
 
 from helpers import cli_env
 from streams_helpers import assert_lake_equals_truth, run_to_halt, total
@@ -160,9 +160,9 @@ def test_depth_books_and_btcturk_live(make_venue: Any, make_fabric: Any) -> None
     f.stop()
     bt.stop()
     v.pause()
-    book = read_dataset(f.cfg.store, "book", "binance", "BTCUSDT")
+    book = DataStore(f.cfg.store).read("book", "binance", "BTCUSDT")
     assert book.num_rows > 0 and set(book["source"].to_pylist()) == {"depth", "bookTicker"}
-    got = read_dataset(bt.cfg.store, "trades", "btcturk", "ETHUSDT")
+    got = DataStore(bt.cfg.store).read("trades", "btcturk", "ETHUSDT")
     truth = v.ground_truth("ETHUSDT")
     ids = got["trade_id"].to_pylist()
     assert len(ids) >= 200 and len(set(ids)) == len(ids)
@@ -215,7 +215,7 @@ def test_streams_cli_runs_the_fabric_into_the_lake(ray_session: Any, make_venue:
         capture_output=True, text=True, env=cli_env(), timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "control plane http://127.0.0.1:" in proc.stdout
-    ids = read_dataset(str(store), "trades", "binance", "BTCUSDT")["trade_id"].to_pylist()
+    ids = DataStore(str(store)).read("trades", "binance", "BTCUSDT")["trade_id"].to_pylist()
     assert len(ids) > 100 and ids == list(range(ids[0], ids[0] + len(ids)))  # no holes
     bad = subprocess.run([sys.executable, "-m", "spark_ray.streams.cli", "streams", "--streams",
                           "trade,nope"], capture_output=True, text=True, env=cli_env(),

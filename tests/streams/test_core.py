@@ -13,13 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spark_ray.adapters.events import DepthEvent, TradeCols
+from spark_ray.lake import DataStore
 from spark_ray.streams.deadletter import DeadLetterStore, read_dead_letters
 from spark_ray.streams.depth import DepthSync
 from spark_ray.streams.ids import IdRanges
 from spark_ray.streams.metrics import LatencyHist
 from spark_ray.streams.normalize import NormalizerConfig, NormalizerCore, _trade_table
 from spark_ray.streams.plan import parse_streams, shard_symbols
-from spark_ray.streams.store import StreamStore, compact, read_dataset
+from spark_ray.streams.store import StreamStore
 from spark_ray.streams.wal import WriteAheadLog
 
 T0 = 1_795_000_000_000
@@ -139,10 +140,10 @@ def test_store_dedups_across_restart_and_wal_replay(tmp_path: Path) -> None:
     assert s2.replayed_rows == 2
     assert s2.write({"trades": _table([1, 5, 6])}).accepted == 1
     s2.close()
-    assert read_dataset(root, "trades", "binance", "BTCUSDT")["trade_id"].to_pylist() == [
+    assert DataStore(root).read("trades", "binance", "BTCUSDT")["trade_id"].to_pylist() == [
         1, 2, 3, 4, 5, 6]
-    assert compact(root, "trades", "binance", "BTCUSDT") == 3
-    assert read_dataset(root, "trades", "binance", "BTCUSDT")["trade_id"].to_pylist() == [
+    assert DataStore(root).compact("trades", "binance", "BTCUSDT") == 3
+    assert DataStore(root).read("trades", "binance", "BTCUSDT")["trade_id"].to_pylist() == [
         1, 2, 3, 4, 5, 6]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import ray
 
 from spark_ray.actors.naming import actor_name
-from spark_ray.streams.store import read_dataset
+from spark_ray.lake import DataStore
 
 from streams_helpers import assert_lake_equals_truth, run_to_halt, total
 
@@ -51,7 +51,7 @@ def test_agg_trades_end_to_end_with_drops_repaired(make_venue: Any, make_fabric:
     assert total(st, "normalizer", "repaired_rows") > 0, got  # drops came back over REST
     assert total(st, "normalizer", "gaps_unrepaired") == 0
     for s, ids in truth.items():
-        lake = read_dataset(f.cfg.store, "agg_trades", "binance", s)["trade_id"].to_pylist()
+        lake = DataStore(f.cfg.store).read("agg_trades", "binance", s)["trade_id"].to_pylist()
         assert lake == ids, (s, len(lake), len(ids))
 
 

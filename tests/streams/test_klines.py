@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from spark_ray.data.lake import DataStore
+from spark_ray.lake import DataStore
 from spark_ray.schemas import CANDLE_SCHEMA
 from spark_ray.streams.normalize import NormalizerConfig, NormalizerCore
 from spark_ray.streams.store import StreamStore

@@ -17,9 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 from spark_ray.actors.sink import SinkActor
-from spark_ray.data.lake import DataStore
+from spark_ray.lake import DataStore
 from spark_ray.streams.normalize import warmup_trades
-from spark_ray.streams.store import lake_files, read_dataset
 
 
 def _trades(first_id: int, n: int) -> pa.Table:
@@ -53,8 +52,8 @@ def test_close_waits_for_a_flush_in_progress(ray_session: Any, tmp_path: Path) -
     res = asyncio.run(run())
     time.sleep(0.8)  # a write cut loose by the old close would land by now
     want = list(range(1, 101))
-    assert read_dataset(root, "trades", "binance", "BTCUSDT")["trade_id"].to_pylist() == want
+    assert DataStore(root).read("trades", "binance", "BTCUSDT")["trade_id"].to_pylist() == want
     assert DataStore(root).trades("BTCUSDT")["trade_id"].to_pylist() == want
-    files = list(lake_files(DataStore(root), "trades", "binance", "BTCUSDT"))
+    files = list(DataStore(root).files("trades", "binance", "BTCUSDT"))
     assert [f.rsplit("/", 1)[1] for f in files] == ["data.parquet"], files
     assert res["buffered_rows"] == 0 and res["parts_compacted"] >= 1

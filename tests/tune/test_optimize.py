@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from spark_ray.data import DataStore
 from spark_ray.data.importer import import_files
+from spark_ray.lake import DataStore
 from spark_ray.samples import sample
 from spark_ray.session import Session
 from spark_ray.tune import load_scenarios

@@ -102,7 +102,7 @@ def test_a_symbol_missing_from_the_lake_is_named(tmp_path: Path) -> None:
 
 def test_replay_from_the_data_pipelines_own_lake(make_venue: Any, tmp_path: Path) -> None:
     """The lake written by spark_ray.data (constant columns kept in the path) replays too."""
-    from spark_ray.data import DataStore
+    from spark_ray.lake import DataStore
 
     DataStore(tmp_path).write_candles(_table("BTCUSDT", CANDLES), "binance", "BTCUSDT", "1m")
     v = make_venue(symbols=("BTCUSDT",), store=tmp_path, speed=600.0, trades_per_second=None)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 WRITER = """
 import sys
-from spark_ray.data import DataStore
+from spark_ray.lake import DataStore
 from spark_ray.data.synth import synth_candles
 store = DataStore(sys.argv[1])
 t = synth_candles("BTCUSDT", "1m", 1672531200000, 1704067200000, seed=int(sys.argv[2]))
