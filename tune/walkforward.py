@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from spark_ray.backtest import CostModel, run_bars
-from spark_ray.backtest.strategy import BarData
+from spark_ray.strategy.bars import BarData
 
 METRIC_KEYS = ("sharpe", "total_return", "max_drawdown", "trades")
 

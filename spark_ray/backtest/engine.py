@@ -29,7 +29,8 @@ from spark_ray.backtest.orders import (
     round_step,
     trigger_price,
 )
-from spark_ray.backtest.strategy import Bar, BarData, Strategy
+from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.base import Strategy
 
 SEARCH_CHUNK = 4096
 

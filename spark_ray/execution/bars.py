@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.backtest.data import fingerprint
-from spark_ray.backtest.strategy import BarData
 from spark_ray.errors import UserError
 from spark_ray.schemas import INTERVAL_MS
+from spark_ray.strategy.bars import BarData, fingerprint
 
 
 def interval_ms(interval: str) -> int:

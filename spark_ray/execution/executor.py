@@ -33,7 +33,6 @@ import pyarrow as pa
 
 from spark_ray.backtest.engine import CostModel
 from spark_ray.backtest.orders import BUY, LIMIT, MARKET, SELL
-from spark_ray.backtest.strategy import Strategy
 from spark_ray.breaker.models import Decision, Signal
 from spark_ray.breaker.models import Order as BreakerOrder
 from spark_ray.errors import UserError
@@ -57,6 +56,7 @@ from spark_ray.execution.orders import (
 )
 from spark_ray.execution.positions import ClosedTrade, Positions
 from spark_ray.execution.runner import SymbolRunner
+from spark_ray.strategy.base import Strategy
 
 log = logging.getLogger(__name__)
 

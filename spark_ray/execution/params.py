@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark_ray.backtest.strategy import Strategy, load_strategy, make_strategy
 from spark_ray.errors import CheckFailed, UserError
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.loader import load_strategy, make_strategy
 
 
 @dataclass(frozen=True)

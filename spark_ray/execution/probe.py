@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spark_ray.backtest.strategy import Bar, Strategy
+from spark_ray.strategy.bars import Bar
+from spark_ray.strategy.base import Strategy
 
 
 class AlternateParams(BaseModel):

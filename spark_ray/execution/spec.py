@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from spark_ray.backtest.strategy import load_strategy
 from spark_ray.execution.binance import DEFAULT_WS_URL, BinanceBroker, Credentials
 from spark_ray.execution.broker import Broker
 from spark_ray.execution.control import DEFAULT_PORT, Token
@@ -20,6 +19,7 @@ from spark_ray.execution.gate import Gate
 from spark_ray.execution.journal import ExecJournal
 from spark_ray.execution.paper import PaperBroker
 from spark_ray.execution.rest import DEFAULT_REST_URL, PublicRest
+from spark_ray.strategy.loader import load_strategy
 
 
 @dataclass

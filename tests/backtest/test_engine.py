@@ -161,7 +161,7 @@ def test_python_api_and_bad_input(tmp_path: Path) -> None:
 def test_user_strategy_by_import_path(tmp_path: Path) -> None:
     lake = _lake(tmp_path)
     (tmp_path / "mystrat.py").write_text(
-        "from spark_ray.backtest import Strategy\n"
+        "from spark_ray.strategy.base import Strategy\n"
         "class EveryHundred(Strategy):\n"
         "    name = 'every_hundred'\n"
         "    def on_bar(self, ctx, bar):\n"

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spark_ray.backtest import CostModel, Strategy, run_bars
+from spark_ray.backtest import CostModel, run_bars
 from spark_ray.backtest.data import bars_from_arrays
-from spark_ray.backtest.strategy import Bar
+from spark_ray.strategy.bars import Bar
+from spark_ray.strategy.base import Strategy
 
 T0 = 1_704_067_200_000
 M = 60_000

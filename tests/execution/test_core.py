@@ -15,7 +15,6 @@ import pytest
 
 from spark_ray.backtest.context import Context
 from spark_ray.backtest.orders import BUY, SELL
-from spark_ray.backtest.strategies import SmaCross
 from spark_ray.errors import CheckFailed
 from spark_ray.execution.bars import BarBuilder
 from spark_ray.execution.context import ExecContext
@@ -40,6 +39,7 @@ from spark_ray.execution.paper import PaperBroker
 from spark_ray.execution.params import load_approved
 from spark_ray.execution.positions import Positions
 from spark_ray.execution.replay import feed
+from spark_ray.strategy.builtins import SmaCross
 
 
 # --- ids -------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spark_ray.backtest.indicators import (
+from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.indicators import (
     atr,
     cross_above,
     cross_below,
@@ -17,7 +19,6 @@ from spark_ray.backtest.indicators import (
     rolling_min,
     rsi,
 )
-from spark_ray.backtest.strategy import Bar, BarData, Strategy
 
 
 class SmaCrossParams(BaseModel):
