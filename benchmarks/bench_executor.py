@@ -87,11 +87,11 @@ def _config(**kw: Any) -> Any:
 # --- peers in-process ------------------------------------------------------------------------
 def bench_bare_broker() -> dict[str, Any]:
     """PaperBroker alone: accept an order, fill it on the next bar (no breaker, no journal)."""
-    from spark_ray.backtest.engine import CostModel
-    from spark_ray.backtest.orders import BUY, SELL
     from spark_ray.execution.bars import ClosedBar
     from spark_ray.execution.orders import ManagedOrder
     from spark_ray.execution.paper import PaperBroker
+    from spark_ray.fills.costs import CostModel
+    from spark_ray.fills.orders import BUY, SELL
 
     broker = PaperBroker({"BTCUSDT": 1e9}, CostModel())
     t = time.perf_counter()

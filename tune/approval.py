@@ -54,8 +54,9 @@ def _load_json(path: Path, what: str) -> dict[str, Any]:
 def review(best_path: Path, store: Any, rules: RiskRules | None = None,
            space_path: Path | None = None) -> dict[str, Any]:
     """Judge best.json's candidate on held-out data; returns the risk report (not written)."""
-    from spark_ray.backtest import CostModel, run_bars
+    from spark_ray.backtest import run_bars
     from spark_ray.backtest.data import bars_from_store
+    from spark_ray.fills.costs import CostModel
     from spark_ray.tune.optimize import make_payload, prepare
     from spark_ray.tune.scenarios import Scenario
     from spark_ray.tune.spaces import builtin_space, load_space

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spark_ray.backtest import CostModel
+from spark_ray.fills.costs import CostModel
 from spark_ray.strategy.bars import BarData
 from spark_ray.tune.walkforward import Objective, evaluate_fold, split, summarize
 

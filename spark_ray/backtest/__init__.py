@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from spark_ray.backtest.engine import CostModel, Engine, Guard
+from spark_ray.backtest.engine import Engine, Guard
 from spark_ray.backtest.result import BacktestResult
+from spark_ray.fills.costs import CostModel
 from spark_ray.schemas import INTERVAL_MS
 from spark_ray.strategy.bars import BarData
 from spark_ray.strategy.base import Strategy
@@ -14,7 +15,6 @@ from spark_ray.strategy.loader import load_strategy, make_strategy
 
 __all__ = [
     "BacktestResult",
-    "CostModel",
     "Guard",
     "backtest",
     "run_bars",

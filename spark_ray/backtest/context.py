@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spark_ray.backtest.orders import BUY, LIMIT, MARKET, SELL, STOP, Order
+from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL, STOP, Order
 
 if TYPE_CHECKING:
     from spark_ray.backtest.engine import Engine

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spark_ray.backtest.orders import BUY, LIMIT, MARKET, SELL, STOP
 from spark_ray.execution.orders import ManagedOrder
+from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL, STOP
 
 if TYPE_CHECKING:
     from spark_ray.execution.runner import SymbolRunner

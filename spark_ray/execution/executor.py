@@ -31,8 +31,6 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.backtest.engine import CostModel
-from spark_ray.backtest.orders import BUY, LIMIT, MARKET, SELL
 from spark_ray.breaker.models import Decision, Signal
 from spark_ray.breaker.models import Order as BreakerOrder
 from spark_ray.errors import UserError
@@ -54,8 +52,11 @@ from spark_ray.execution.orders import (
     OrderManager,
     OrderUpdate,
 )
-from spark_ray.execution.positions import ClosedTrade, Positions
+from spark_ray.execution.positions import Positions
 from spark_ray.execution.runner import SymbolRunner
+from spark_ray.fills.costs import CostModel
+from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL
+from spark_ray.fills.trades import ClosedTrade
 from spark_ray.strategy.base import Strategy
 
 log = logging.getLogger(__name__)

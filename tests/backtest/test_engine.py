@@ -15,12 +15,13 @@ import pyarrow as pa
 import pytest
 
 import spark_ray.backtest as bt
-from spark_ray.backtest import CostModel, run_bars
+from spark_ray.backtest import run_bars
 from spark_ray.backtest.data import bars_from_arrays
 from spark_ray.backtest.guard import BreakerGuard
 from spark_ray.data import DataStore
 from spark_ray.data.importer import import_files
 from spark_ray.data.readers import read_freqtrade_candles
+from spark_ray.fills.costs import CostModel
 from spark_ray.samples import sample
 
 from helpers import run_cli

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from spark_ray.backtest.context import Context
-from spark_ray.backtest.orders import BUY, SELL
 from spark_ray.errors import CheckFailed
 from spark_ray.execution.bars import BarBuilder
 from spark_ray.execution.context import ExecContext
@@ -39,6 +38,7 @@ from spark_ray.execution.paper import PaperBroker
 from spark_ray.execution.params import load_approved
 from spark_ray.execution.positions import Positions
 from spark_ray.execution.replay import feed
+from spark_ray.fills.orders import BUY, SELL
 from spark_ray.strategy.builtins import SmaCross
 
 

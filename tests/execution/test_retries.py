@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import ray
 
-from spark_ray.backtest.orders import BUY, SELL
 from spark_ray.execution.binance import BinanceBroker, Credentials
 from spark_ray.execution.broker import OutcomeUnknown
 from spark_ray.execution.ids import client_order_id
 from spark_ray.execution.orders import ManagedOrder
+from spark_ray.fills.orders import BUY, SELL
 
 
 def _order(i: int, side: int = BUY, **venue: Any) -> ManagedOrder:
