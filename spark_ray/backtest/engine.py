@@ -33,6 +33,7 @@ from spark_ray.fills.orders import (
 from spark_ray.fills.trades import ClosedTrade
 from spark_ray.strategy.bars import Bar, BarData
 from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.context import StrategyContext
 
 SEARCH_CHUNK = 4096
 
@@ -231,7 +232,8 @@ class Engine:
         calls = self._loop_every(ctx, bar) if every else self._loop_events(ctx, bar)
         return self._output(calls)
 
-    def _visit(self, i: int, ctx: Context, bar: Bar, on_bar: Callable[[Any, Bar], None]) -> None:
+    def _visit(self, i: int, ctx: Context, bar: Bar,
+               on_bar: Callable[[StrategyContext[Any], Bar], None]) -> None:
         self.i = i
         p = self.primary
         bar.i = i

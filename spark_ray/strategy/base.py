@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.context import StrategyContext
 
 
 class NoParams(BaseModel):
@@ -45,7 +46,7 @@ class Strategy:
     def init(self, data: BarData) -> None:
         """Precompute indicators (vectorized). Optional."""
 
-    def on_bar(self, ctx: Any, bar: Bar) -> None:
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
         """Decide on bar ``bar.i`` after its close; orders act from the next bar."""
 
     def declare_signals(self, *masks: np.ndarray) -> None:

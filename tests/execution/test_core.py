@@ -1,10 +1,9 @@
 """The executor's plain-Python parts, without Ray: ids, filters, bars, the order state machine,
-positions, the journal, the context's surface, the approval gate and restart from the journal."""
+positions, the journal, the approval gate and restart from the journal."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -13,10 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spark_ray.backtest.context import Context
 from spark_ray.errors import CheckFailed
 from spark_ray.execution.bars import BarBuilder
-from spark_ray.execution.context import ExecContext
 from spark_ray.execution.executor import ExecutorConfig, ExecutorCore
 from spark_ray.execution.filters import FilterReject, SymbolFilters, text
 from spark_ray.execution.gate import LocalGate
@@ -198,17 +195,6 @@ def test_journal_survives_a_torn_line_and_is_exclusive(tmp_path: Path) -> None:
     j2.append([{"k": "note", "what": "after the tear"}])
     j2.close()
     assert ExecJournal(path).records[-1]["what"] == "after the tear"
-
-
-# --- the context ---------------------------------------------------------------------------------
-def test_exec_context_has_the_backtest_context_surface() -> None:
-    public = {n for n in dir(Context) if not n.startswith("_")}
-    assert public <= {n for n in dir(ExecContext) if not n.startswith("_")}
-    for name in public:
-        a, b = getattr(Context, name), getattr(ExecContext, name)
-        if callable(a):
-            assert list(inspect.signature(a).parameters) == \
-                list(inspect.signature(b).parameters), name
 
 
 # --- approval -----------------------------------------------------------------------------------
