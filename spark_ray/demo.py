@@ -200,8 +200,9 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
     approval gate: review on held-out data, approve, check."""
     import json
 
+    from spark_ray.approval.approved import approve, check
     from spark_ray.tune.api import optimize
-    from spark_ray.tune.approval import approve, check, review
+    from spark_ray.tune.review import review
     from spark_ray.tune.scenarios import Scenario
     from spark_ray.tune.spaces import builtin_space, load_space
 
