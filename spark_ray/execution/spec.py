@@ -43,7 +43,6 @@ class ExecutorSpec:
     def validate(self) -> ExecutorSpec:
         from spark_ray.errors import UserError
 
-        self.config.validate()
         if self.broker == "binance":
             if self.credentials is None:
                 raise UserError("--live: API key and secret are required")
