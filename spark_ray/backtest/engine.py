@@ -18,7 +18,7 @@ import numpy as np
 
 from spark_ray.backtest.context import Context
 from spark_ray.fills.costs import CostModel
-from spark_ray.fills.model import fill, remainder
+from spark_ray.fills.model import fill
 from spark_ray.fills.orders import (
     BUY,
     CANCELED,
@@ -180,7 +180,7 @@ class Engine:
             order.status = REJECTED
             order.reason = d
             return
-        price, q, fee, notional = d
+        price, q, fee, notional, after = d
         order.status = FILLED
         order.fill_i = j
         order.fill_price = price
@@ -190,12 +190,11 @@ class Engine:
         self._turnover += notional
         if order.side == BUY:
             self.cash -= notional + fee
-            new_qty = held + q
-            self.avg[s] = (held * self.avg[s] + notional) / new_qty
+            self.avg[s] = (held * self.avg[s] + notional) / after
             self.entry_fees[s] += fee
             if held <= 0:
                 self.opened_i[s] = j
-            self.qty[s] = new_qty
+            self.qty[s] = after
         else:
             self.cash += notional - fee
             share = self.entry_fees[s] * (q / held)
@@ -205,12 +204,11 @@ class Engine:
             self.trades.append(ClosedTrade(
                 s, self._T[self.opened_i[s]], self._T[j], avg, price, q, fee + share, pnl,
                 pnl / (q * avg), order.tag, self.opened_i[s], j))
-            rest = remainder(held, q)
-            if not rest:
+            if not after:  # closed out
                 self.avg[s] = 0.0
                 self.entry_fees[s] = 0.0
                 self.opened_i[s] = -1
-            self.qty[s] = rest
+            self.qty[s] = after
             if self.guard is not None:
                 self.guard.on_trade_closed(self._T[j], pnl)
         self._changes_i.append(j)

@@ -23,6 +23,21 @@ class ExecContext(OrderMethods[ManagedOrder]):
     def __init__(self, runner: SymbolRunner) -> None:
         self._r = runner
 
+    # --- the primitives OrderMethods builds on (one instance trades one symbol) ---------------
+    def _submit(self, side: int, kind: str, qty: float | None, notional: float | None,
+                pct: float | None, limit: float | None, stop: float | None, symbol: str | None,
+                tag: str) -> ManagedOrder:
+        if symbol is not None and symbol != self._r.symbol:
+            raise ValueError(f"this strategy instance trades {self._r.symbol} only (the executor "
+                             "runs one instance per symbol)")
+        return self._r.place(side, kind, qty, notional, pct, limit, stop, tag)
+
+    def _held(self, symbol: str | None) -> float:
+        return self.position
+
+    def _mark(self, symbol: str | None) -> float | None:
+        return self._r.last_close
+
     # --- state ------------------------------------------------------------------------------
     @property
     def position(self) -> float:
@@ -48,18 +63,3 @@ class ExecContext(OrderMethods[ManagedOrder]):
 
     def cancel(self, order: ManagedOrder) -> bool:
         return self._r.request_cancel(order)
-
-    # --- the primitives OrderMethods builds on (one instance trades one symbol) ---------------
-    def _submit(self, side: int, kind: str, qty: float | None, notional: float | None,
-                pct: float | None, limit: float | None, stop: float | None, symbol: str | None,
-                tag: str) -> ManagedOrder:
-        if symbol is not None and symbol != self._r.symbol:
-            raise ValueError(f"this strategy instance trades {self._r.symbol} only (the executor "
-                             "runs one instance per symbol)")
-        return self._r.place(side, kind, qty, notional, pct, limit, stop, tag)
-
-    def _held(self, symbol: str | None) -> float:
-        return self.position
-
-    def _mark(self, symbol: str | None) -> float | None:
-        return self._r.last_close

@@ -9,8 +9,9 @@ status only moves forward, cumulative quantities only grow, and a fill is applie
 id.
 
 :class:`ManagedOrder` also serves the strategy as its order handle (``ctx.buy`` returns one): it
-carries the fill model's Order fields (``status``, ``side`` as +1/-1, ``kind``, ``qty``, ``limit``,
-``stop``, ``fill_price``, ``fill_qty``, ``fee``, ``tag``).
+carries the fields of the backtest's :class:`~spark_ray.fills.orders.Order` (``status``,
+``side`` as +1/-1, ``kind``, ``qty``, ``limit``, ``stop``, ``fill_price``, ``fill_qty``, ``fee``,
+``tag``): :class:`~spark_ray.strategy.context.OrderHandle`.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class ManagedOrder:
     submit_ms: float = 0.0  # monotonic ms the submit went out (tick-to-order)
     flatten: bool = False
 
-    # --- the backtest Order's surface -----------------------------------------------------
+    # --- what a strategy reads of an order (strategy.context.OrderHandle) -----------------
     @property
     def id(self) -> str:
         return self.cid

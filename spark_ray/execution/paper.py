@@ -32,7 +32,7 @@ from spark_ray.execution.orders import (
     OrderUpdate,
 )
 from spark_ray.fills.costs import CostModel
-from spark_ray.fills.model import fill, remainder
+from spark_ray.fills.model import fill
 from spark_ray.fills.orders import BUY, FILL_SEQUENCE, LIMIT, trigger_price
 
 FilterSource = Callable[[list[str]], Awaitable[dict[str, SymbolFilters]]]
@@ -168,13 +168,11 @@ class PaperBroker:
         if isinstance(d, str):  # refused: d is the reason
             self.known[order.cid] = REJECTED
             return OrderUpdate(order.cid, REJECTED, reason=d, time_ms=bar.time, source="paper")
-        price, q, fee, notional = d
+        price, q, fee, notional, acct.qty = d
         if order.side == BUY:
             acct.cash -= notional + fee
-            acct.qty = held + q
         else:
             acct.cash += notional - fee
-            acct.qty = remainder(held, q)
         self._trade_seq += 1
         self.fills += 1
         self.known[order.cid] = FILLED

@@ -17,8 +17,9 @@ from typing import TypeAlias
 from spark_ray.fills.costs import CostModel
 from spark_ray.fills.orders import BUY, LIMIT, OrderTerms
 
-FillDecision: TypeAlias = tuple[float, float, float, float]
-"""(price after slippage, quantity after the lot step, fee in quote currency, notional)."""
+FillDecision: TypeAlias = tuple[float, float, float, float, float]
+"""(price after slippage, quantity after the lot step, fee in quote currency, notional, the
+quantity held afterwards)."""
 Rejection: TypeAlias = str
 """Why the order is refused, as reported to the strategy and in the order's ``reason``."""
 
@@ -38,8 +39,9 @@ def fill(order: OrderTerms, price: float, high: float, low: float, cash: float, 
     Market and stop fills pay slippage and the taker fee, limits the maker fee. A buy is sized
     by qty, notional or ``pct`` of the equity at the open, capped by the cash with its fee; a
     sell by qty, notional or ``pct`` of the position, capped by it (spot: no shorting). The lot
-    step rounds down, the minimum notional refuses. Returns (price, qty, fee, notional) or,
-    refused, the reason (a ``str``: test with ``isinstance(d, str)``).
+    step rounds down, the minimum notional refuses; what a sale leaves below a 1e-12 share of
+    the position is float dust and counts as flat. Returns (price, qty, fee, notional, held
+    afterwards) or, refused, the reason (a ``str``: test with ``isinstance(d, str)``).
     """
     buy = order.side == BUY
     if order.kind != LIMIT:
@@ -71,10 +73,7 @@ def fill(order: OrderTerms, price: float, high: float, low: float, cash: float, 
     notional = q * price
     if costs.min_notional is not None and notional < costs.min_notional:
         return f"notional {notional:.8g} below minimum {costs.min_notional}"
-    return price, q, notional * fee_rate, notional
-
-
-def remainder(held: float, sold: float) -> float:
-    """What a sale leaves of a position: float dust (a 1e-12 share) counts as flat."""
-    rest = held - sold
-    return 0.0 if rest <= held * 1e-12 else rest
+    if buy:
+        return price, q, notional * fee_rate, notional, held + q
+    rest = held - q
+    return price, q, notional * fee_rate, notional, 0.0 if rest <= held * 1e-12 else rest

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from spark_ray.fills.costs import CostModel
-from spark_ray.fills.model import FillDecision, Rejection, fill, remainder, round_step
+from spark_ray.fills.model import FillDecision, Rejection, fill, round_step
 from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL, STOP, Order
 from spark_ray.fills.trades import ClosedTrade
 
@@ -34,8 +34,8 @@ def filled(o: Order, price: float = 100.0, **kw: Any) -> FillDecision:
 
 
 def test_buy_by_qty_notional_and_pct_of_equity_at_open() -> None:
-    assert decide(order(BUY, qty=2)) == (100.0, 2.0, 0.0, 200.0)
-    assert decide(order(BUY, notional=250)) == (100.0, 2.5, 0.0, 250.0)
+    assert decide(order(BUY, qty=2)) == (100.0, 2.0, 0.0, 200.0, 2.0)
+    assert decide(order(BUY, notional=250)) == (100.0, 2.5, 0.0, 250.0, 2.5)
     # pct of the equity at the open (cash 1000 + 5 units worth 100 at the open = 1500)
     assert filled(order(BUY, pct=0.5), held=5, equity=1500)[1] == pytest.approx(7.5)
     # pct never spends more than the cash
@@ -44,7 +44,7 @@ def test_buy_by_qty_notional_and_pct_of_equity_at_open() -> None:
 
 def test_buy_is_capped_by_cash_with_the_fee() -> None:
     costs = CostModel(fee_bps=25)
-    _, qty, fee, notional = filled(order(BUY, qty=100), costs=costs)
+    _, qty, fee, notional, _ = filled(order(BUY, qty=100), costs=costs)
     assert qty == pytest.approx(1000 / (100 * 1.0025))
     assert notional + fee == pytest.approx(1000.0)
     assert decide(order(BUY, qty=1), cash=0.0) == "insufficient cash"
@@ -87,10 +87,12 @@ def test_taker_fee_on_market_and_stop_maker_fee_on_limits() -> None:
     assert filled(order(BUY, LIMIT, qty=1, limit=100), costs=same)[2] == pytest.approx(0.1)
 
 
-def test_remainder_treats_float_dust_as_flat() -> None:
-    assert remainder(1.0, 0.4) == pytest.approx(0.6)
-    assert remainder(0.3, 0.1 + 0.2) == 0.0  # 0.3 - 0.30000000000000004 < 0
-    assert remainder(1e6, 1e6 - 1e-7) == 0.0
+def test_position_afterwards_and_float_dust_counts_as_flat() -> None:
+    assert filled(order(BUY, qty=2), held=1)[4] == 3.0
+    assert filled(order(SELL, qty=0.4), held=1)[4] == pytest.approx(0.6)
+    assert filled(order(SELL, pct=1.0), held=0.3)[4] == 0.0
+    # 1e6 - (1e6 - 1e-7): a 1e-13 share left by float arithmetic is no position
+    assert filled(order(SELL, qty=1e6 - 1e-7), held=1e6, price=1.0, cash=0.0)[4] == 0.0
 
 
 def test_closed_trade_dict_carries_bar_indices_only_when_known() -> None:
