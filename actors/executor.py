@@ -37,7 +37,6 @@ from ray.util.metrics import Counter, Gauge, Histogram
 
 from spark_ray.actors.naming import NAMESPACE, get_or_create, lookup
 from spark_ray.adapters.registry import get_adapter
-from spark_ray.backtest.strategy import load_strategy
 from spark_ray.breaker.models import Decision, Order, Signal
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.execution import metrics as m
@@ -48,6 +47,7 @@ from spark_ray.execution.gate import Gate
 from spark_ray.execution.journal import ExecJournal
 from spark_ray.execution.paper import PaperBroker
 from spark_ray.execution.spec import VENUE_DEFAULT, ExecutorSpec
+from spark_ray.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1

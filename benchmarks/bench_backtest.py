@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from spark_ray.backtest import CostModel, run_bars
+from spark_ray.backtest import run_bars
 from spark_ray.backtest.data import bars_from_arrays
 from spark_ray.data.synth import synth_candles
+from spark_ray.fills.costs import CostModel
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 BT_SLICE = 100_000

@@ -87,11 +87,11 @@ def _config(**kw: Any) -> Any:
 # --- peers in-process ------------------------------------------------------------------------
 def bench_bare_broker() -> dict[str, Any]:
     """PaperBroker alone: accept an order, fill it on the next bar (no breaker, no journal)."""
-    from spark_ray.backtest.engine import CostModel
-    from spark_ray.backtest.orders import BUY, SELL
     from spark_ray.execution.bars import ClosedBar
     from spark_ray.execution.orders import ManagedOrder
     from spark_ray.execution.paper import PaperBroker
+    from spark_ray.fills.costs import CostModel
+    from spark_ray.fills.orders import BUY, SELL
 
     broker = PaperBroker({"BTCUSDT": 1e9}, CostModel())
     t = time.perf_counter()
@@ -108,7 +108,6 @@ def bench_bare_broker() -> dict[str, Any]:
 def bench_core(journal_dir: Path) -> dict[str, Any]:
     """The executor core in-process: bars, probe strategy, filters, the breaker core, the
     fsync'd journal, the PaperBroker; orders/s and per-bar tick-to-order."""
-    from spark_ray.backtest.strategy import load_strategy
     from spark_ray.breaker.core import CircuitBreaker
     from spark_ray.breaker.models import BreakerConfig
     from spark_ray.execution.executor import ExecutorCore
@@ -116,6 +115,7 @@ def bench_core(journal_dir: Path) -> dict[str, Any]:
     from spark_ray.execution.journal import ExecJournal
     from spark_ray.execution.paper import PaperBroker
     from spark_ray.execution.replay import trade_columns
+    from spark_ray.strategy.loader import load_strategy
 
     cfg = _config(name="bench-core")
     core = ExecutorCore(cfg, load_strategy(PROBE), {"burst": BURST, "size_pct": 0.5},

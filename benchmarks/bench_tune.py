@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from spark_ray.backtest import CostModel
 from spark_ray.config import RayConfig
 from spark_ray.data.synth import synth_candles
+from spark_ray.fills.costs import CostModel
 from spark_ray.lake import DataStore
 from spark_ray.session import connect, disconnect
 from spark_ray.tune.optimize import make_payload, prepare

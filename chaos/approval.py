@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from spark_ray.approval.approved import approve, check, sha256_file
+
 FAST_SMA = {"fast": 2, "slow": 3}  # SMA(2)/SMA(3) on 1 s bars trades within seconds
 
 
@@ -19,8 +21,6 @@ def synthetic_approval(folder: Path, strategy: str = "sma_cross",
                        params: dict[str, Any] | None = None, interval: str = "1s",
                        by: str = "chaos-canary", note: str = "synthetic run") -> Path:
     """best.json + a hand-written PASS risk report + approved.json in ``folder``; checked."""
-    from spark_ray.tune.approval import approve, check, sha256_file
-
     params = dict(params or FAST_SMA)
     folder.mkdir(parents=True, exist_ok=True)
     best = folder / "best.json"

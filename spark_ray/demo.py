@@ -161,9 +161,10 @@ def _stage_data(ctx: DemoContext) -> dict[str, Any]:
 
 def _stage_backtest(ctx: DemoContext) -> dict[str, Any]:
     """SMA cross on real ETH/BTC 5m candles (January 2018), under the breaker's rules."""
-    from spark_ray.backtest import CostModel, run_bars
+    from spark_ray.backtest import run_bars
     from spark_ray.backtest.data import bars_from_store
     from spark_ray.backtest.guard import BreakerGuard
+    from spark_ray.fills.costs import CostModel
 
     data = bars_from_store(ctx.lake, ["ETHBTC"], "5m")
     guard = BreakerGuard({"max_drawdown": {"limit": 0.15}, "daily_loss": {"limit": 0.05},
@@ -199,8 +200,9 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
     approval gate: review on held-out data, approve, check."""
     import json
 
+    from spark_ray.approval.approved import approve, check
     from spark_ray.tune.api import optimize
-    from spark_ray.tune.approval import approve, check, review
+    from spark_ray.tune.review import review
     from spark_ray.tune.scenarios import Scenario
     from spark_ray.tune.spaces import builtin_space, load_space
 

@@ -65,7 +65,7 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rules(path: str | None) -> Any:
-    from spark_ray.tune.approval import RiskRules
+    from spark_ray.approval.rules import RiskRules
     from spark_ray.yamlmodels import load_yaml_model
 
     return load_yaml_model(Path(path), RiskRules) if path else RiskRules()
@@ -74,7 +74,7 @@ def _rules(path: str | None) -> Any:
 def _review(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.evidence import run_folder
     from spark_ray.lake import DataStore
-    from spark_ray.tune.approval import review
+    from spark_ray.tune.review import review
 
     best = Path(args.best)
     report = review(best, DataStore(args.store or settings.store), _rules(args.rules),
@@ -94,7 +94,7 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.tune.approval import approve
+    from spark_ray.approval.approved import approve
 
     best = Path(args.best)
     report = Path(args.report) if args.report else best.with_name("risk-report.json")
@@ -106,7 +106,7 @@ def _approve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.tune.approval import check
+    from spark_ray.approval.approved import check
 
     approved = check(Path(args.approved))
     print(f"{args.approved}: OK: {approved['strategy']} {approved['params']} approved by "

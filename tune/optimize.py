@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark_ray.backtest import CostModel
-from spark_ray.backtest.data import bars_from_store, fingerprint
-from spark_ray.backtest.strategy import BarData
+from spark_ray.backtest.data import bars_from_store
 from spark_ray.errors import UserError
+from spark_ray.fills.costs import CostModel
+from spark_ray.strategy.bars import BarData, fingerprint
 from spark_ray.tune.metrics import TuneMetricsCallback
 from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.spaces import SearchSpace

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spark_ray.backtest import CostModel
-from spark_ray.backtest.strategy import BarData
+from spark_ray.fills.costs import CostModel
+from spark_ray.strategy.bars import BarData
 from spark_ray.tune.walkforward import Objective, evaluate_fold, split, summarize
 
 INVALID = -1e6  # objective of a parameter set the strategy rejects (e.g. fast >= slow)
@@ -41,7 +41,7 @@ def evaluate_params(payload: Payload, params: dict[str, Any],
     """Walk forward over every scenario; call ``report(result)`` after each fold."""
     from pydantic import ValidationError
 
-    from spark_ray.backtest.strategy import load_strategy
+    from spark_ray.strategy.loader import load_strategy
 
     try:
         load_strategy(payload.strategy).Params.model_validate(params)

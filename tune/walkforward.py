@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from spark_ray.backtest import CostModel, run_bars
-from spark_ray.backtest.strategy import BarData
+from spark_ray.backtest import run_bars
+from spark_ray.fills.costs import CostModel
+from spark_ray.strategy.bars import BarData
 
 METRIC_KEYS = ("sharpe", "total_return", "max_drawdown", "trades")
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from spark_ray.backtest.engine import CostModel, Engine, Guard
+from spark_ray.backtest.engine import Engine, Guard
 from spark_ray.backtest.result import BacktestResult
-from spark_ray.backtest.strategy import Bar, BarData, Strategy, load_strategy, make_strategy
+from spark_ray.fills.costs import CostModel
 from spark_ray.schemas import INTERVAL_MS
+from spark_ray.strategy.bars import BarData
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.loader import load_strategy, make_strategy
 
 __all__ = [
     "BacktestResult",
-    "Bar",
-    "BarData",
-    "CostModel",
     "Guard",
-    "Strategy",
     "backtest",
     "run_bars",
 ]
@@ -28,7 +27,7 @@ def run_bars(data: BarData, strategy: str | type[Strategy] | Strategy,
              every_bar: bool | None = None, benchmark: bool = True) -> BacktestResult:
     """Backtest ``strategy`` on prepared bars (used by the CLI, Tune trials and tests)."""
     from spark_ray.backtest.metrics import compute
-    from spark_ray.backtest.strategies import BuyAndHold
+    from spark_ray.strategy.builtins import BuyAndHold
 
     if isinstance(strategy, Strategy):
         strat = strategy

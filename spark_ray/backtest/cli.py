@@ -12,7 +12,7 @@ from spark_ray.errors import UserError
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
-    from spark_ray.backtest.strategy import parse_param_value
+    from spark_ray.strategy.loader import parse_param_value
 
     out: dict[str, Any] = {}
     for item in items:
@@ -24,12 +24,13 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.backtest import CostModel, run_bars
+    from spark_ray.backtest import run_bars
     from spark_ray.backtest.data import bars_from_store
-    from spark_ray.backtest.strategy import load_strategy, make_strategy
     from spark_ray.data.cli import check_interval, parse_symbols, parse_time
     from spark_ray.evidence import run_folder
+    from spark_ray.fills.costs import CostModel
     from spark_ray.lake import DataStore
+    from spark_ray.strategy.loader import load_strategy, make_strategy
 
     symbols = parse_symbols(args.symbol)
     interval = check_interval(args.interval)

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.backtest.strategy import BarData
 from spark_ray.errors import UserError
-
-
-def fingerprint(time: np.ndarray, cols: list[np.ndarray]) -> str:
-    """sha256 over the bar arrays' bytes: names exactly the data a result came from."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(time, dtype=np.int64).tobytes())
-    for c in cols:
-        h.update(np.ascontiguousarray(c, dtype=np.float64).tobytes())
-    return h.hexdigest()
+from spark_ray.strategy.bars import BarData, fingerprint
 
 
 def bars_from_arrays(symbol: str, interval: str, time: np.ndarray, open_: np.ndarray,

@@ -1,7 +1,7 @@
 """The event-driven backtest engine.
 
 Every bar runs the same steps: fill the orders placed before it (market at the open, then stops,
-then limits, see :data:`~spark_ray.backtest.orders.CONVENTIONS`), then let the strategy decide
+then limits, see :data:`~spark_ray.fills.conventions.CONVENTIONS`), then let the strategy decide
 on the bar's close. Two loops share those steps: one visits every bar; the other, for strategies
 that declared their signals, visits only signal bars and bars where an open order can fill
 (found vectorized), which gives the same fills and the same equity, much faster. Equity is
@@ -17,41 +17,25 @@ from typing import Any, Protocol
 import numpy as np
 
 from spark_ray.backtest.context import Context
-from spark_ray.backtest.orders import (
+from spark_ray.fills.costs import CostModel
+from spark_ray.fills.model import fill
+from spark_ray.fills.orders import (
     BUY,
     CANCELED,
+    FILL_SEQUENCE,
     FILLED,
-    LIMIT,
     MARKET,
     REJECTED,
     STOP,
     Order,
-    round_step,
     trigger_price,
 )
-from spark_ray.backtest.strategy import Bar, BarData, Strategy
+from spark_ray.fills.trades import ClosedTrade
+from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.context import StrategyContext
 
 SEARCH_CHUNK = 4096
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Fees, slippage and exchange filters."""
-
-    fee_bps: float = 10.0  # taker: market and stop orders
-    maker_fee_bps: float | None = None  # limit orders; None: same as fee_bps
-    slippage_bps: float = 0.0
-    slippage_range_frac: float = 0.0  # adverse fraction of the bar's high-low range
-    lot_step: float | None = None
-    min_notional: float | None = None
-
-    @property
-    def taker(self) -> float:
-        return self.fee_bps / 1e4
-
-    @property
-    def maker(self) -> float:
-        return (self.fee_bps if self.maker_fee_bps is None else self.maker_fee_bps) / 1e4
 
 
 class Guard(Protocol):
@@ -61,22 +45,6 @@ class Guard(Protocol):
     def on_trade_closed(self, time_ms: int, pnl: float) -> None: ...
     def allows_entry(self, time_ms: int) -> bool: ...
     def first_trip(self, times: np.ndarray, equity: np.ndarray) -> int | None: ...
-
-
-@dataclass
-class ClosedTrade:
-    symbol: str
-    entry_i: int
-    exit_i: int
-    entry_time: int
-    exit_time: int
-    entry_price: float
-    exit_price: float
-    qty: float
-    fees: float
-    pnl: float
-    ret: float
-    tag: str
 
 
 @dataclass
@@ -106,10 +74,6 @@ class Engine:
         self.costs = costs or CostModel()
         self.guard = guard
         self.force_every_bar = every_bar
-        c = self.costs
-        self._taker, self._maker = c.taker, c.maker
-        self._slip_bps, self._slip_range = c.slippage_bps / 1e4, c.slippage_range_frac
-        self._lot, self._min_notional = c.lot_step, c.min_notional
         self.primary = data.symbols[0]
         self._single = len(data.symbols) == 1
         self.cash = float(cash)
@@ -185,7 +149,7 @@ class Engine:
             batches: Any = ([opens[0]],) if opens[0].created_i < j else ()
         else:
             batches = ([o for o in opens if o.kind == kind and o.created_i < j]
-                       for kind in (MARKET, STOP, LIMIT))
+                       for kind in FILL_SEQUENCE)
         for batch in batches:
             for order in batch:
                 s = order.symbol
@@ -200,50 +164,23 @@ class Engine:
 
     def _execute(self, order: Order, price: float, j: int) -> None:
         s = order.symbol
-        if order.kind != LIMIT:
-            if self._slip_bps or self._slip_range:
-                slip = price * self._slip_bps + self._slip_range * (self._H[s][j] - self._L[s][j])
-                price = price + slip if order.side == BUY else price - slip
-            fee_rate = self._taker
-        else:
-            fee_rate = self._maker
         held = self.qty[s]
+        eq_open = self.cash  # sizes a buy by pct: the equity at this bar's open
         if order.side == BUY:
-            max_qty = self.cash / (price * (1 + fee_rate))
-            if order.qty is not None:
-                q = order.qty
-            elif order.notional is not None:
-                q = order.notional / price
+            if self._single:
+                if held:
+                    eq_open += held * self._O[s][j]
             else:
-                eq_open = self.cash
-                if self._single:
-                    if held:
-                        eq_open += held * self._O[s][j]
-                else:
-                    for sym, qty in self.qty.items():
-                        if qty:
-                            eq_open += qty * self._O[sym][j]
-                q = min(self.cash, (order.pct or 0.0) * eq_open) / (price * (1 + fee_rate))
-            q = min(q, max_qty)
-        else:
-            if order.qty is not None:
-                q = min(order.qty, held)
-            elif order.notional is not None:
-                q = min(order.notional / price, held)
-            else:
-                q = (order.pct or 0.0) * held
-        if self._lot:
-            q = round_step(q, self._lot)
-        if q <= 0 or (order.side != BUY and held <= 0):
+                for sym, qty in self.qty.items():
+                    if qty:
+                        eq_open += qty * self._O[sym][j]
+        d = fill(order, price, self._H[s][j], self._L[s][j], self.cash, held, eq_open,
+                 self.costs)
+        if isinstance(d, str):  # refused: d is the reason
             order.status = REJECTED
-            order.reason = "insufficient cash" if order.side == BUY else "no position to sell"
+            order.reason = d
             return
-        if self._min_notional is not None and q * price < self._min_notional:
-            order.status = REJECTED
-            order.reason = f"notional {q * price:.8g} below minimum {self._min_notional}"
-            return
-        notional = q * price
-        fee = notional * fee_rate
+        price, q, fee, notional, after = d
         order.status = FILLED
         order.fill_i = j
         order.fill_price = price
@@ -253,12 +190,11 @@ class Engine:
         self._turnover += notional
         if order.side == BUY:
             self.cash -= notional + fee
-            new_qty = held + q
-            self.avg[s] = (held * self.avg[s] + notional) / new_qty
+            self.avg[s] = (held * self.avg[s] + notional) / after
             self.entry_fees[s] += fee
             if held <= 0:
                 self.opened_i[s] = j
-            self.qty[s] = new_qty
+            self.qty[s] = after
         else:
             self.cash += notional - fee
             share = self.entry_fees[s] * (q / held)
@@ -266,15 +202,13 @@ class Engine:
             avg = self.avg[s]
             pnl = q * (price - avg) - fee - share
             self.trades.append(ClosedTrade(
-                s, self.opened_i[s], j, self._T[self.opened_i[s]], self._T[j], avg, price, q,
-                fee + share, pnl, pnl / (q * avg), order.tag))
-            rest = held - q
-            if rest <= held * 1e-12:
-                rest = 0.0
+                s, self._T[self.opened_i[s]], self._T[j], avg, price, q, fee + share, pnl,
+                pnl / (q * avg), order.tag, self.opened_i[s], j))
+            if not after:  # closed out
                 self.avg[s] = 0.0
                 self.entry_fees[s] = 0.0
                 self.opened_i[s] = -1
-            self.qty[s] = rest
+            self.qty[s] = after
             if self.guard is not None:
                 self.guard.on_trade_closed(self._T[j], pnl)
         self._changes_i.append(j)
@@ -296,7 +230,8 @@ class Engine:
         calls = self._loop_every(ctx, bar) if every else self._loop_events(ctx, bar)
         return self._output(calls)
 
-    def _visit(self, i: int, ctx: Context, bar: Bar, on_bar: Callable[[Any, Bar], None]) -> None:
+    def _visit(self, i: int, ctx: Context, bar: Bar,
+               on_bar: Callable[[StrategyContext[Any], Bar], None]) -> None:
         self.i = i
         p = self.primary
         bar.i = i

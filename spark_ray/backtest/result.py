@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spark_ray.backtest.engine import EngineOutput
-from spark_ray.backtest.orders import CONVENTIONS
+from spark_ray.fills.conventions import CONVENTIONS
 from spark_ray.schemas import iso_ms
 
 ENGINE_VERSION = "1.0"

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.backtest.data import fingerprint
-from spark_ray.backtest.strategy import BarData
 from spark_ray.errors import UserError
 from spark_ray.schemas import INTERVAL_MS
+from spark_ray.strategy.bars import BarData, fingerprint
+
+FIXED_INTERVALS = ", ".join(k for k, v in INTERVAL_MS.items() if v)
 
 
 def interval_ms(interval: str) -> int:
     ms = INTERVAL_MS.get(interval)
     if not ms:
         raise UserError(f"--interval: {interval!r} is not a fixed bar interval; use one of "
-                        f"{', '.join(k for k, v in INTERVAL_MS.items() if v)}")
+                        f"{FIXED_INTERVALS}")
     return ms
 
 

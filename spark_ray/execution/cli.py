@@ -24,6 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from spark_ray.adapters.registry import ADAPTERS, get_adapter
 from spark_ray.config import Settings
 from spark_ray.errors import UserError
@@ -81,6 +83,13 @@ def _symbols(raw: str) -> list[str]:
         raise UserError(f"--symbols: {e}") from None
 
 
+def flag_errors(err: ValidationError) -> str:
+    """A config's validation errors as the flags that set the fields: ``--cash: Input should be
+    greater than 0 (got -5.0)``."""
+    return "; ".join(f"--{str(e['loc'][0]).replace('_', '-') if e['loc'] else 'config'}: "
+                     f"{e['msg']} (got {e['input']!r})" for e in err.errors())
+
+
 def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, Any]:
     """Validate every argument (UserError names the flag) and check the approval (CheckFailed
     with the reason); returns (spec, actor name, approved params)."""
@@ -114,11 +123,14 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     import os
 
     token = os.environ.get(TOKEN_ENV)
-    config = ExecutorConfig(
-        name=name.replace(":", "-"), symbols=tuple(symbols),
-        interval=args.interval or approved.interval or "1m",
-        mode="live" if args.live else "paper", cash=args.cash, fee_bps=args.fee_bps,
-        warmup_bars=args.warmup_bars, flatten_on_trip=args.flatten_on_trip).validate()
+    try:
+        config = ExecutorConfig(
+            name=name.replace(":", "-"), symbols=tuple(symbols),
+            interval=args.interval or approved.interval or "1m",
+            mode="live" if args.live else "paper", cash=args.cash, fee_bps=args.fee_bps,
+            warmup_bars=args.warmup_bars, flatten_on_trip=args.flatten_on_trip)
+    except ValidationError as exc:
+        raise UserError(flag_errors(exc)) from None
     spec = ExecutorSpec(
         config=config, strategy=approved.strategy, params=approved.params,
         journal_path=str(resolve_journal_path(args.journal, name)),

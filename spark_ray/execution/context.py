@@ -1,28 +1,42 @@
-"""What a strategy sees live: the backtest :class:`~spark_ray.backtest.context.Context`'s surface
-(``position``, ``cash``, ``equity``, ``open_orders``, ``buy``, ``sell``, ``close``,
-``target_pct``, ``cancel``, ``cancel_all``) over the executor's positions and order manager.
+"""What a strategy sees live: the position, cash, equity and open orders of the executor's
+sleeve; the order API itself is :class:`~spark_ray.strategy.context.OrderMethods`, the very code
+the backtest's context runs, so a strategy never knows whether it runs in a backtest or live.
 
 Orders placed in ``on_bar`` are collected as intents and sent after it returns (the backtest's
-"decided on bar t, acts from bar t+1"); cancels likewise. A strategy never knows whether it runs
-in a backtest or live.
+"decided on bar t, acts from bar t+1"); cancels likewise.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spark_ray.backtest.orders import BUY, LIMIT, MARKET, SELL, STOP
 from spark_ray.execution.orders import ManagedOrder
+from spark_ray.strategy.context import OrderMethods
 
 if TYPE_CHECKING:
     from spark_ray.execution.runner import SymbolRunner
 
 
-class ExecContext:
+class ExecContext(OrderMethods[ManagedOrder]):
     __slots__ = ("_r",)
 
     def __init__(self, runner: SymbolRunner) -> None:
         self._r = runner
+
+    # --- the primitives OrderMethods builds on (one instance trades one symbol) ---------------
+    def _submit(self, side: int, kind: str, qty: float | None, notional: float | None,
+                pct: float | None, limit: float | None, stop: float | None, symbol: str | None,
+                tag: str) -> ManagedOrder:
+        if symbol is not None and symbol != self._r.symbol:
+            raise ValueError(f"this strategy instance trades {self._r.symbol} only (the executor "
+                             "runs one instance per symbol)")
+        return self._r.place(side, kind, qty, notional, pct, limit, stop, tag)
+
+    def _held(self, symbol: str | None) -> float:
+        return self.position
+
+    def _mark(self, symbol: str | None) -> float | None:
+        return self._r.last_close
 
     # --- state ------------------------------------------------------------------------------
     @property
@@ -47,59 +61,5 @@ class ExecContext:
     def open_orders(self) -> list[ManagedOrder]:
         return self._r.visible_open_orders()
 
-    # --- orders -----------------------------------------------------------------------------
-    def _place(self, side: int, qty: float | None, notional: float | None, pct: float | None,
-               limit: float | None, stop: float | None, symbol: str | None,
-               tag: str) -> ManagedOrder:
-        given = (qty is not None) + (notional is not None) + (pct is not None)
-        if given > 1:
-            raise ValueError("give one of qty, notional, pct")
-        if limit is not None and stop is not None:
-            raise ValueError("an order is a limit or a stop, not both")
-        if symbol is not None and symbol != self._r.symbol:
-            raise ValueError(f"this strategy instance trades {self._r.symbol} only (the executor "
-                             "runs one instance per symbol)")
-        kind = MARKET if limit is None and stop is None else LIMIT if limit is not None else STOP
-        if given == 0:
-            pct = 1.0
-        return self._r.place(side, kind, qty, notional, pct, limit, stop, tag)
-
-    def buy(self, qty: float | None = None, *, notional: float | None = None,
-            pct: float | None = None, limit: float | None = None, stop: float | None = None,
-            symbol: str | None = None, tag: str = "") -> ManagedOrder:
-        """Buy by quantity, notional, or ``pct`` of equity (default: all available cash)."""
-        return self._place(BUY, qty, notional, pct, limit, stop, symbol, tag)
-
-    def sell(self, qty: float | None = None, *, notional: float | None = None,
-             pct: float | None = None, limit: float | None = None, stop: float | None = None,
-             symbol: str | None = None, tag: str = "") -> ManagedOrder:
-        """Sell by quantity, notional, or ``pct`` of the position (default: all of it)."""
-        return self._place(SELL, qty, notional, pct, limit, stop, symbol, tag)
-
-    def close(self, symbol: str | None = None, tag: str = "close") -> ManagedOrder | None:
-        """Market-sell the whole position; None when flat."""
-        qty = self.position
-        if qty <= 0:
-            return None
-        return self.sell(qty, symbol=symbol, tag=tag)
-
-    def target_pct(self, pct: float, symbol: str | None = None,
-                   tag: str = "") -> ManagedOrder | None:
-        """Trade towards holding ``pct`` of equity (at the current close)."""
-        price = self._r.last_close
-        if price is None:
-            return None
-        target_qty = pct * self.equity / price
-        delta = target_qty - self.position
-        if abs(delta) * price < 1e-12:
-            return None
-        if delta > 0:
-            return self.buy(notional=delta * price, symbol=symbol, tag=tag)
-        return self.sell(-delta, symbol=symbol, tag=tag)
-
     def cancel(self, order: ManagedOrder) -> bool:
         return self._r.request_cancel(order)
-
-    def cancel_all(self, symbol: str | None = None) -> int:
-        return sum(self.cancel(o) for o in list(self.open_orders)
-                   if symbol is None or o.symbol == symbol)

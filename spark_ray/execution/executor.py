@@ -25,19 +25,19 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from spark_ray.backtest.engine import CostModel
-from spark_ray.backtest.orders import BUY, LIMIT, MARKET, SELL
-from spark_ray.backtest.strategy import Strategy
 from spark_ray.breaker.models import Decision, Signal
 from spark_ray.breaker.models import Order as BreakerOrder
+from spark_ray.config import StrictModel
 from spark_ray.errors import UserError
-from spark_ray.execution.bars import ClosedBar, interval_ms
+from spark_ray.execution.bars import FIXED_INTERVALS, ClosedBar
 from spark_ray.execution.broker import Broker, OutcomeUnknown
 from spark_ray.execution.filters import FilterReject, SymbolFilters, text
 from spark_ray.execution.gate import Gate
@@ -55,8 +55,13 @@ from spark_ray.execution.orders import (
     OrderManager,
     OrderUpdate,
 )
-from spark_ray.execution.positions import ClosedTrade, Positions
+from spark_ray.execution.positions import Positions
 from spark_ray.execution.runner import SymbolRunner
+from spark_ray.fills.costs import CostModel
+from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL
+from spark_ray.fills.trades import ClosedTrade
+from spark_ray.schemas import INTERVAL_MS
+from spark_ray.strategy.base import Strategy
 
 log = logging.getLogger(__name__)
 
@@ -64,47 +69,44 @@ Klines = Callable[[str, str, int, int], Awaitable[list[ClosedBar]]]
 TradeCols = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-@dataclass
-class ExecutorConfig:
-    """How one executor trades. Field names are what validation errors name."""
+class ExecutorConfig(StrictModel):
+    """How one executor trades. Validated when built: a bad value raises a ValidationError
+    naming the field (``spark-ray trade`` reports it as its flag and exits 2), so a core is
+    never built from a config that was not checked."""
 
     name: str = "executor"
-    symbols: tuple[str, ...] = ("BTCUSDT",)
+    symbols: tuple[str, ...] = Field(("BTCUSDT",), min_length=1)
     interval: str = "1m"
     mode: Literal["paper", "live"] = "paper"
-    cash: float = 10_000.0  # quote currency, split evenly into one sleeve per symbol
-    fee_bps: float = 10.0
-    maker_fee_bps: float | None = None
-    slippage_bps: float = 0.0
-    slippage_range_frac: float = 0.0
+    cash: float = Field(10_000.0, gt=0)  # quote currency, split evenly into one sleeve a symbol
+    fee_bps: float = Field(10.0, ge=0)
+    maker_fee_bps: float | None = Field(None, ge=0)
+    slippage_bps: float = Field(0.0, ge=0)
+    slippage_range_frac: float = Field(0.0, ge=0)
     close_grace_ms: int | None = 250  # close a quiet bar this long after its end (None: never)
     hole_wait_ms: int | None = 1_000  # wait this long for a missing trade id (None: no reorder)
     skip_first_bar: bool = True  # the first bar may be partial (we joined mid-bar)
-    warmup_bars: int = 500  # REST klines before the first live bar (0: none)
-    max_history: int | None = 10_000
+    warmup_bars: int = Field(500, ge=0)  # REST klines before the first live bar (0: none)
+    max_history: int | None = Field(10_000, ge=10)
     flatten_on_trip: bool = False
     resolve_interval_s: float = 2.0  # live: ask the venue about open and unknown orders
     unknown_grace_s: float = 30.0  # an order the venue never heard of after this is EXPIRED
 
-    def validate(self) -> ExecutorConfig:
-        if not self.symbols:
-            raise UserError("--symbols: at least one symbol")
-        if len(set(self.symbols)) != len(self.symbols):
-            raise UserError("--symbols: duplicates")
-        interval_ms(self.interval)
-        if self.mode not in ("paper", "live"):
-            raise UserError(f"mode: {self.mode!r} is not paper or live")
-        if not self.cash > 0:
-            raise UserError("--cash: must be > 0")
-        if self.fee_bps < 0 or (self.maker_fee_bps is not None and self.maker_fee_bps < 0):
-            raise UserError("--fee-bps: must be >= 0")
-        if self.slippage_bps < 0 or self.slippage_range_frac < 0:
-            raise UserError("--slippage-bps: must be >= 0")
-        if self.warmup_bars < 0:
-            raise UserError("--warmup-bars: must be >= 0")
-        if self.max_history is not None and self.max_history < 10:
-            raise UserError("max_history: must be >= 10")
-        return self
+    @field_validator("symbols")
+    @classmethod
+    def _distinct(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(symbols)) != len(symbols):
+            raise PydanticCustomError("duplicates", "duplicate symbols")
+        return symbols
+
+    @field_validator("interval")
+    @classmethod
+    def _fixed_interval(cls, interval: str) -> str:
+        if not INTERVAL_MS.get(interval):
+            raise PydanticCustomError("interval", "{interval} is not a fixed bar interval; "
+                                      "use one of {known}", {"interval": repr(interval),
+                                                            "known": FIXED_INTERVALS})
+        return interval
 
     def costs(self) -> CostModel:
         return CostModel(fee_bps=self.fee_bps, maker_fee_bps=self.maker_fee_bps,
@@ -112,9 +114,7 @@ class ExecutorConfig:
                          slippage_range_frac=self.slippage_range_frac)
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["symbols"] = list(self.symbols)
-        return d
+        return self.model_dump(mode="json")
 
 
 def split_trades(table: pa.Table, symbols: set[str]) -> dict[str, TradeCols]:
@@ -157,7 +157,7 @@ class ExecutorCore:
                  params: dict[str, Any], broker: Broker, journal: ExecJournal | MemoryJournal,
                  gate: Gate, klines: Klines | None = None,
                  approval: dict[str, Any] | None = None) -> None:
-        self.cfg = config.validate()
+        self.cfg = config
         self.strategy_cls = strategy_cls
         self.params = dict(params)
         self.broker = broker

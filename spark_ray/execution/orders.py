@@ -9,8 +9,9 @@ status only moves forward, cumulative quantities only grow, and a fill is applie
 id.
 
 :class:`ManagedOrder` also serves the strategy as its order handle (``ctx.buy`` returns one): it
-carries the backtest Order's fields (``status``, ``side`` as +1/-1, ``kind``, ``qty``, ``limit``,
-``stop``, ``fill_price``, ``fill_qty``, ``fee``, ``tag``).
+carries the fields of the backtest's :class:`~spark_ray.fills.orders.Order` (``status``,
+``side`` as +1/-1, ``kind``, ``qty``, ``limit``, ``stop``, ``fill_price``, ``fill_qty``, ``fee``,
+``tag``): :class:`~spark_ray.strategy.context.OrderHandle`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_ray.backtest.orders import BUY, SELL
+from spark_ray.fills.orders import BUY, CANCELED, FILLED, NEW, REJECTED, SELL
 
+# The fill model's statuses plus the venue's own and two local ones.
 PENDING_NEW, UNKNOWN = "PENDING_NEW", "UNKNOWN"
-NEW, PARTIALLY_FILLED, FILLED = "NEW", "PARTIALLY_FILLED", "FILLED"
-CANCELED, REJECTED, EXPIRED = "CANCELED", "REJECTED", "EXPIRED"
+PARTIALLY_FILLED, EXPIRED = "PARTIALLY_FILLED", "EXPIRED"
 TERMINAL = frozenset({FILLED, CANCELED, REJECTED, EXPIRED})
 OPEN = frozenset({PENDING_NEW, UNKNOWN, NEW, PARTIALLY_FILLED})
 STATUSES = (PENDING_NEW, UNKNOWN, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED)
@@ -91,7 +92,7 @@ class ManagedOrder:
 
     cid: str
     symbol: str
-    side: int  # BUY (+1) or SELL (-1), as the backtest's Order
+    side: int  # BUY (+1) or SELL (-1), as fills.orders.Order
     kind: str  # market | limit | stop
     bar_time: int
     seq: int
@@ -111,14 +112,14 @@ class ManagedOrder:
     venue_order_id: int | None = None
     executed_qty: float = 0.0
     cum_quote: float = 0.0
-    fee: float = 0.0  # commissions in quote terms, as the backtest's Order.fee
+    fee: float = 0.0  # commissions in quote terms, as fills.orders.Order.fee
     fills: list[Fill] = field(default_factory=list)
     created_ms: int = 0
     updated_ms: int = 0
     submit_ms: float = 0.0  # monotonic ms the submit went out (tick-to-order)
     flatten: bool = False
 
-    # --- the backtest Order's surface -----------------------------------------------------
+    # --- what a strategy reads of an order (strategy.context.OrderHandle) -----------------
     @property
     def id(self) -> str:
         return self.cid

@@ -1,13 +1,14 @@
 """``PaperBroker``: a simulated venue that fills orders with the backtest's fill model.
 
 Orders rest in the paper book until a bar closes; then every order decided on an earlier bar is
-tried against that bar exactly as :meth:`spark_ray.backtest.engine.Engine._fill_all` does: market
-orders first (at the bar's open), then stops, then limits (:func:`~spark_ray.backtest.orders.
-trigger_price`), each sized at fill time by the engine's account rules (buys capped by cash with
-the fee, sells by the position, ``pct`` of equity at the bar's open, the lot step, the minimum
-notional) and charged the engine's fees and slippage (:class:`~spark_ray.backtest.engine.
-CostModel`). Paper trading over recorded trades therefore produces the same fills, trades and
-equity as a backtest of the same bars (tests/execution/test_parity.py holds it to that).
+tried against that bar as the backtest engine does: market orders first (at the bar's open),
+then stops, then limits (:data:`~spark_ray.fills.orders.FILL_SEQUENCE`,
+:func:`~spark_ray.fills.orders.trigger_price`), each sized, charged and checked by the very
+function the engine calls (:func:`spark_ray.fills.model.fill`: buys capped by cash with the fee,
+sells by the position, ``pct`` of equity at the bar's open, fees and slippage of the
+:class:`~spark_ray.fills.costs.CostModel`, the lot step, the minimum notional). Paper trading
+over recorded trades therefore produces the same fills, trades and equity as a backtest of the
+same bars (tests/execution/test_parity.py holds it to that).
 
 The paper account is one sleeve (cash, quantity) per symbol, like the executor's positions; after
 a restart it is rebuilt from the journal (:meth:`restore`).
@@ -16,10 +17,8 @@ a restart it is rebuilt from the journal (:meth:`restore`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
-from spark_ray.backtest.engine import CostModel
-from spark_ray.backtest.orders import BUY, LIMIT, MARKET, STOP, Order, round_step, trigger_price
 from spark_ray.execution.bars import ClosedBar
 from spark_ray.execution.broker import UpdateSink
 from spark_ray.execution.filters import SymbolFilters
@@ -32,8 +31,10 @@ from spark_ray.execution.orders import (
     ManagedOrder,
     OrderUpdate,
 )
+from spark_ray.fills.costs import CostModel
+from spark_ray.fills.model import fill
+from spark_ray.fills.orders import BUY, FILL_SEQUENCE, LIMIT, trigger_price
 
-_KIND_ORDER = (MARKET, STOP, LIMIT)
 FilterSource = Callable[[list[str]], Awaitable[dict[str, SymbolFilters]]]
 
 
@@ -148,10 +149,10 @@ class PaperBroker:
         if not ready:
             return []
         if len(ready) > 1:
-            ready = [o for kind in _KIND_ORDER for o in ready if o.kind == kind]
+            ready = [o for kind in FILL_SEQUENCE for o in ready if o.kind == kind]
         out: list[OrderUpdate] = []
         for order in ready:
-            price = trigger_price(cast(Order, order), bar.open, bar.high, bar.low)
+            price = trigger_price(order, bar.open, bar.high, bar.low)
             if price is None:
                 continue
             book.remove(order)
@@ -159,59 +160,24 @@ class PaperBroker:
         return out
 
     def _execute(self, order: ManagedOrder, price: float, bar: ClosedBar) -> OrderUpdate:
-        """The engine's ``_execute`` for one single-symbol sleeve."""
-        c = self.costs(order.symbol)
+        """Fill one order on one single-symbol sleeve, as the engine's ``_execute`` does."""
         acct = self.accounts[order.symbol]
-        if order.kind != LIMIT:
-            if c.slippage_bps or c.slippage_range_frac:
-                slip = price * c.slippage_bps / 1e4 + c.slippage_range_frac * (bar.high - bar.low)
-                price = price + slip if order.side == BUY else price - slip
-            fee_rate = c.taker
-        else:
-            fee_rate = c.maker
         held = acct.qty
-        if order.side == BUY:
-            max_qty = acct.cash / (price * (1 + fee_rate))
-            if order.qty is not None:
-                q = order.qty
-            elif order.notional is not None:
-                q = order.notional / price
-            else:
-                eq_open = acct.cash + (held * bar.open if held else 0.0)
-                q = min(acct.cash, (order.pct or 0.0) * eq_open) / (price * (1 + fee_rate))
-            q = min(q, max_qty)
-        else:
-            if order.qty is not None:
-                q = min(order.qty, held)
-            elif order.notional is not None:
-                q = min(order.notional / price, held)
-            else:
-                q = (order.pct or 0.0) * held
-        if c.lot_step:
-            q = round_step(q, c.lot_step)
-        if q <= 0 or (order.side != BUY and held <= 0):
+        d = fill(order, price, bar.high, bar.low, acct.cash, held,
+                 acct.cash + (held * bar.open if held else 0.0), self.costs(order.symbol))
+        if isinstance(d, str):  # refused: d is the reason
             self.known[order.cid] = REJECTED
-            return OrderUpdate(order.cid, REJECTED, reason="insufficient cash"
-                               if order.side == BUY else "no position to sell",
-                               time_ms=bar.time, source="paper")
-        if c.min_notional is not None and q * price < c.min_notional:
-            self.known[order.cid] = REJECTED
-            return OrderUpdate(order.cid, REJECTED, time_ms=bar.time, source="paper",
-                               reason=f"notional {q * price:.8g} below minimum {c.min_notional}")
-        notional = q * price
-        fee = notional * fee_rate
+            return OrderUpdate(order.cid, REJECTED, reason=d, time_ms=bar.time, source="paper")
+        price, q, fee, notional, acct.qty = d
         if order.side == BUY:
             acct.cash -= notional + fee
-            acct.qty = held + q
         else:
             acct.cash += notional - fee
-            rest = held - q
-            acct.qty = 0.0 if rest <= held * 1e-12 else rest
         self._trade_seq += 1
         self.fills += 1
         self.known[order.cid] = FILLED
         quote = self.filters[order.symbol].quote_asset if order.symbol in self.filters else ""
-        fill = Fill(f"paper-{order.cid}-{self._trade_seq}", price, q, fee, quote, bar.time,
+        done = Fill(f"paper-{order.cid}-{self._trade_seq}", price, q, fee, quote, bar.time,
                     order.kind == LIMIT)
         return OrderUpdate(order.cid, FILLED, executed_qty=q, cum_quote=notional,
-                           time_ms=bar.time, fill=fill, source="paper")
+                           time_ms=bar.time, fill=done, source="paper")

@@ -1,6 +1,6 @@
 """The parameters the executor may trade: an ``approved.json`` that passes the approval check.
 
-``spark-ray params check`` and the executor run the same :func:`spark_ray.tune.approval.check`:
+``spark-ray params check`` and the executor run the same :func:`spark_ray.approval.approved.check`:
 candidate and risk report unchanged since approval (sha256), the review PASSed, the approved
 parameters equal the candidate's. Anything else is refused with the check's own reasons, and the
 strategy and its parameters are validated by the strategy's own model before a bar is traded.
@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark_ray.backtest.strategy import Strategy, load_strategy, make_strategy
+from spark_ray.approval.approved import check
 from spark_ray.errors import CheckFailed, UserError
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.loader import load_strategy, make_strategy
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,6 @@ class ApprovedParams:
 def load_approved(path: str | Path) -> ApprovedParams:
     """Check ``path`` and return what it approves; CheckFailed (exit 1) or UserError (exit 2)
     with the reason otherwise."""
-    from spark_ray.tune.approval import check
-
     p = Path(path)
     try:
         approved = check(p)

@@ -4,34 +4,17 @@ Each symbol trades from its own *sleeve*: a cash allocation and the position bou
 one strategy instance per symbol sees exactly what a single-symbol backtest with that cash sees.
 The arithmetic is the backtest engine's (``Engine._execute``): a buy pays notional plus fee and
 averages into the entry price, a sell books ``qty x (price - avg) - fee - its share of the entry
-fees`` as a closed trade. A commission charged in the base asset (Binance's default on buys)
-shrinks the quantity received instead of the cash; one in a third asset (BNB) is recorded but not
-valued.
+fees`` as a closed trade (:class:`~spark_ray.fills.trades.ClosedTrade`, the backtest's record).
+A commission charged in the base asset (Binance's default on buys) shrinks the quantity
+received instead of the cash; one in a third asset (BNB) is recorded but not valued.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass
-class ClosedTrade:
-    """One round trip (or the part of it a sell closed): what the backtest's trades.csv holds."""
-
-    symbol: str
-    entry_time: int
-    exit_time: int
-    entry_price: float
-    exit_price: float
-    qty: float
-    fees: float
-    pnl: float
-    ret: float
-    tag: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from spark_ray.fills.trades import ClosedTrade
 
 
 @dataclass

@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spark_ray.backtest.strategy import Bar, Strategy
+from spark_ray.strategy.bars import Bar
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.context import StrategyContext
 
 
 class AlternateParams(BaseModel):
@@ -28,7 +30,7 @@ class Alternate(Strategy):
     name = "alternate"
     Params = AlternateParams
 
-    def on_bar(self, ctx: Any, bar: Bar) -> None:
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
         if ctx.open_orders:
             return
         if ctx.position:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spark_ray.backtest.orders import BUY
 from spark_ray.execution.ids import is_ours
 from spark_ray.execution.orders import EXPIRED, OPEN, ManagedOrder, OrderUpdate
+from spark_ray.fills.orders import BUY
 
 if TYPE_CHECKING:
     from spark_ray.execution.executor import ExecutorCore

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.backtest.strategy import Strategy
 from spark_ray.execution.executor import ExecutorConfig, ExecutorCore, TradeCols
 from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.gate import Gate, LocalGate
 from spark_ray.execution.journal import ExecJournal, MemoryJournal
 from spark_ray.execution.paper import PaperBroker
+from spark_ray.strategy.base import Strategy
 
 
 def trade_columns(table: pa.Table) -> TradeCols:

@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from spark_ray.backtest.strategy import Bar, Strategy, make_strategy
 from spark_ray.execution.bars import BarBuilder, BarHistory, ClosedBar
 from spark_ray.execution.context import ExecContext
 from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.ids import client_order_id
 from spark_ray.execution.orders import CANCELED, ManagedOrder, OrderManager
 from spark_ray.execution.positions import Positions
+from spark_ray.strategy.bars import Bar
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.loader import make_strategy
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_ray.backtest.strategy import load_strategy
 from spark_ray.execution.broker import Credentials
 from spark_ray.execution.control import DEFAULT_PORT, Token
 from spark_ray.execution.executor import ExecutorConfig
+from spark_ray.strategy.loader import load_strategy
 
 PAPER = "paper"
 VENUE_DEFAULT = "venue-default"  # a URL field's default: the exchange's own URL (its adapter's)
@@ -47,7 +47,6 @@ class ExecutorSpec:
     def validate(self) -> ExecutorSpec:
         from spark_ray.errors import UserError
 
-        self.config.validate()
         if self.live:
             if self.broker != self.exchange:
                 raise UserError(f"broker: {self.broker!r} is neither 'paper' nor the "

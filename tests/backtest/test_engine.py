@@ -15,11 +15,12 @@ import pyarrow as pa
 import pytest
 
 import spark_ray.backtest as bt
-from spark_ray.backtest import CostModel, run_bars
+from spark_ray.backtest import run_bars
 from spark_ray.backtest.data import bars_from_arrays
 from spark_ray.backtest.guard import BreakerGuard
 from spark_ray.data.importer import import_files
 from spark_ray.data.readers import read_freqtrade_candles
+from spark_ray.fills.costs import CostModel
 from spark_ray.lake import DataStore
 from spark_ray.samples import sample
 
@@ -161,7 +162,7 @@ def test_python_api_and_bad_input(tmp_path: Path) -> None:
 def test_user_strategy_by_import_path(tmp_path: Path) -> None:
     lake = _lake(tmp_path)
     (tmp_path / "mystrat.py").write_text(
-        "from spark_ray.backtest import Strategy\n"
+        "from spark_ray.strategy.base import Strategy\n"
         "class EveryHundred(Strategy):\n"
         "    name = 'every_hundred'\n"
         "    def on_bar(self, ctx, bar):\n"

@@ -1,10 +1,9 @@
 """The executor's plain-Python parts, without Ray: ids, filters, bars, the order state machine,
-positions, the journal, the context's surface, the approval gate and restart from the journal."""
+positions, the journal, the approval gate and restart from the journal."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -12,13 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from spark_ray.backtest.context import Context
-from spark_ray.backtest.orders import BUY, SELL
-from spark_ray.backtest.strategies import SmaCross
 from spark_ray.errors import CheckFailed
 from spark_ray.execution.bars import BarBuilder
-from spark_ray.execution.context import ExecContext
+from spark_ray.execution.cli import flag_errors
 from spark_ray.execution.executor import ExecutorConfig, ExecutorCore
 from spark_ray.execution.filters import FilterReject, SymbolFilters, text
 from spark_ray.execution.gate import LocalGate
@@ -40,6 +37,8 @@ from spark_ray.execution.paper import PaperBroker
 from spark_ray.execution.params import load_approved
 from spark_ray.execution.positions import Positions
 from spark_ray.execution.replay import feed
+from spark_ray.fills.orders import BUY, SELL
+from spark_ray.strategy.builtins import SmaCross
 
 
 # --- ids -------------------------------------------------------------------------------------
@@ -200,15 +199,30 @@ def test_journal_survives_a_torn_line_and_is_exclusive(tmp_path: Path) -> None:
     assert ExecJournal(path).records[-1]["what"] == "after the tear"
 
 
-# --- the context ---------------------------------------------------------------------------------
-def test_exec_context_has_the_backtest_context_surface() -> None:
-    public = {n for n in dir(Context) if not n.startswith("_")}
-    assert public <= {n for n in dir(ExecContext) if not n.startswith("_")}
-    for name in public:
-        a, b = getattr(Context, name), getattr(ExecContext, name)
-        if callable(a):
-            assert list(inspect.signature(a).parameters) == \
-                list(inspect.signature(b).parameters), name
+# --- config -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"cash": 0}, "cash"), ({"symbols": ()}, "symbols"), ({"symbols": ("X", "X")}, "symbols"),
+    ({"interval": "7x"}, "interval"), ({"mode": "demo"}, "mode"), ({"fee_bps": -1}, "fee_bps"),
+    ({"maker_fee_bps": -1}, "maker_fee_bps"), ({"slippage_bps": -1}, "slippage_bps"),
+    ({"warmup_bars": -1}, "warmup_bars"), ({"max_history": 5}, "max_history"),
+    ({"fee_bsp": 1}, "fee_bsp"),
+])
+def test_executor_config_refuses_a_bad_field_by_name(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        ExecutorConfig(**fields)
+    assert [e["loc"][0] for e in info.value.errors()] == [field]
+    assert flag_errors(info.value).startswith(f"--{field.replace('_', '-')}: ")
+
+
+def test_executor_config_messages_and_record() -> None:
+    with pytest.raises(ValidationError) as info:
+        ExecutorConfig(cash=-5, interval="7x")
+    msg = flag_errors(info.value)
+    assert "--interval: '7x' is not a fixed bar interval; use one of 1s, 1m" in msg
+    assert "--cash: Input should be greater than 0 (got -5)" in msg
+    cfg = ExecutorConfig(symbols=["A", "B"], cash=100)  # type: ignore[arg-type]
+    assert cfg.symbols == ("A", "B") and cfg.as_dict()["symbols"] == ["A", "B"]
+    assert cfg.as_dict()["cash"] == 100.0 and cfg.costs().taker == 0.001
 
 
 # --- approval -----------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import ray
 
-from spark_ray.backtest import CostModel, run_bars
-from spark_ray.backtest.strategy import load_strategy
+from spark_ray.backtest import run_bars
 from spark_ray.breaker.core import CircuitBreaker
 from spark_ray.breaker.models import BreakerConfig
 from spark_ray.data.readers import read_freqtrade_trades
@@ -25,7 +24,9 @@ from spark_ray.execution.bars import bars_from_trades
 from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.gate import LocalGate
 from spark_ray.execution.replay import paper_replay
+from spark_ray.fills.costs import CostModel
 from spark_ray.samples import sample
+from spark_ray.strategy.loader import load_strategy
 
 OPEN_RULES = {"order_rate": {"enabled": False}, "max_drawdown": {"enabled": False},
               "daily_loss": {"enabled": False}, "consecutive_losses": {"enabled": False},

@@ -12,10 +12,10 @@ import pytest
 import ray
 
 from spark_ray.adapters.binance.broker import BinanceBroker
-from spark_ray.backtest.orders import BUY, SELL
 from spark_ray.execution.broker import Credentials, OutcomeUnknown
 from spark_ray.execution.ids import client_order_id
 from spark_ray.execution.orders import ManagedOrder
+from spark_ray.fills.orders import BUY, SELL
 
 
 def _order(i: int, side: int = BUY, **venue: Any) -> ManagedOrder:

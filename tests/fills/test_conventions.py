@@ -1,4 +1,5 @@
-"""Hand-computed cases: fees, partial exits, stop and limit in one bar, gaps through stops."""
+"""The fill conventions through the backtest engine, hand-computed: fees, partial exits, stop and
+limit in one bar, gaps through stops, lot step and minimum notional."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spark_ray.backtest import CostModel, Strategy, run_bars
+from spark_ray.backtest import run_bars
 from spark_ray.backtest.data import bars_from_arrays
-from spark_ray.backtest.strategy import Bar
+from spark_ray.fills.costs import CostModel
+from spark_ray.strategy.bars import Bar
+from spark_ray.strategy.base import Strategy
 
 T0 = 1_704_067_200_000
 M = 60_000

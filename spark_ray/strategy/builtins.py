@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spark_ray.backtest.indicators import (
+from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.base import Strategy
+from spark_ray.strategy.context import StrategyContext
+from spark_ray.strategy.indicators import (
     atr,
     cross_above,
     cross_below,
@@ -17,7 +20,6 @@ from spark_ray.backtest.indicators import (
     rolling_min,
     rsi,
 )
-from spark_ray.backtest.strategy import Bar, BarData, Strategy
 
 
 class SmaCrossParams(BaseModel):
@@ -48,7 +50,7 @@ class SmaCross(Strategy):
         self.down = np.ascontiguousarray(down).data
         self.declare_signals(up, down)
 
-    def on_bar(self, ctx: Any, bar: Bar) -> None:
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
         i = bar.i
         if self.up[i]:
             if not ctx.position:
@@ -87,7 +89,7 @@ class RsiReversion(Strategy):
         self.leave = np.ascontiguousarray(leave).data
         self.declare_signals(enter, leave)
 
-    def on_bar(self, ctx: Any, bar: Bar) -> None:
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
         i = bar.i
         if self.enter[i] and not ctx.position:
             ctx.buy(pct=self.p.size_pct)
@@ -123,7 +125,7 @@ class DonchianBreakout(Strategy):
         self.stop_order: Any = None
         self.declare_signals(breakout, breakdown)
 
-    def on_bar(self, ctx: Any, bar: Bar) -> None:
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
         i = bar.i
         if ctx.position:
             if self.breakdown[i]:
@@ -158,7 +160,7 @@ class BuyAndHold(Strategy):
             first[0] = True
         self.declare_signals(first)
 
-    def on_bar(self, ctx: Any, bar: Bar) -> None:
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
         if bar.i == 0:
             ctx.buy(pct=self.p.size_pct)
 

@@ -1,0 +1,85 @@
+"""approved.json: what binds a passed review to a named approver, and the check live trading
+runs before it trades a parameter.
+
+``approve`` refuses a failed review and records the sha256 of the candidate (best.json) and of
+its risk report beside the approver's name. ``check`` is what the executor, ``spark-ray params
+check`` and CI run: it passes only when neither file changed since, the review PASSed and the
+approved parameters are the candidate's. Pure file format and hashing: the review that writes
+the risk report re-runs backtests and stays in tune (``spark_ray.tune.review``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spark_ray.errors import CheckFailed, UserError
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``; UserError naming the file and ``what`` it should be."""
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return data
+
+
+def approve(best_path: Path, report_path: Path, by: str, note: str = "") -> dict[str, Any]:
+    """approved.json content binding candidate and passed review; CheckFailed refuses."""
+    if not by.strip():
+        raise UserError("--by: give the approver's name")
+    best = load_json(best_path, "candidate (best.json)")
+    report = load_json(report_path, "risk report")
+    if report.get("verdict") != "PASS":
+        failed = [k for k, c in report.get("checks", {}).items() if c.get("status") != "PASS"]
+        raise CheckFailed(f"refusing to approve: the review FAILED ({', '.join(failed)})")
+    if report.get("candidate_sha256") != sha256_file(best_path):
+        raise CheckFailed(f"refusing to approve: {best_path} changed since it was reviewed")
+    return {
+        "candidate": best_path.name, "candidate_sha256": sha256_file(best_path),
+        "risk_report": report_path.name, "risk_report_sha256": sha256_file(report_path),
+        "strategy": best["strategy"], "params": best["overall"]["params"],
+        "approved_by": by, "approved_at": datetime.now(UTC).isoformat(), "note": note,
+        "host_user": getpass.getuser(),
+    }
+
+
+def check(approved_path: Path) -> dict[str, Any]:
+    """Raise CheckFailed naming every difference; return the approval when all is intact."""
+    approved = load_json(approved_path, "approval (approved.json)")
+    base = approved_path.parent
+    problems = []
+    for key, hkey in (("candidate", "candidate_sha256"), ("risk_report", "risk_report_sha256")):
+        name = approved.get(key)
+        if not name:
+            problems.append(f"{key}: not named in {approved_path.name}")
+            continue
+        path = base / name
+        if not path.is_file():
+            problems.append(f"{key}: {path} is missing")
+        elif sha256_file(path) != approved.get(hkey):
+            problems.append(f"{key}: {path} was modified after approval (sha256 differs)")
+    if not problems:
+        report = json.loads((base / approved["risk_report"]).read_text())
+        if report.get("verdict") != "PASS":
+            problems.append("risk_report: the review did not pass")
+        best = json.loads((base / approved["candidate"]).read_text())
+        if best.get("overall", {}).get("params") != approved.get("params"):
+            problems.append("params: approved.json's params differ from the candidate's")
+    if problems:
+        raise CheckFailed(f"{approved_path}: NOT approved for trading\n  " +
+                          "\n  ".join(problems))
+    return approved
