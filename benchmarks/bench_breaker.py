@@ -136,10 +136,10 @@ def bench_actor() -> dict[str, Any]:
     import ray
 
     from spark_ray.actors.breaker import CircuitBreakerActor
+    from spark_ray.app.session import connect, disconnect
     from spark_ray.breaker.core import ALLOWED
     from spark_ray.breaker.models import Decision, Order, Signal
     from spark_ray.config import RayConfig
-    from spark_ray.session import connect, disconnect
 
     port = int(os.environ.get("BENCH_METRICS_PORT") or _free_port())
     connect(config=RayConfig(include_dashboard=False, num_cpus=2, log_to_driver=False,

@@ -155,10 +155,10 @@ def bench_ray(tmp: Path) -> dict[str, Any]:
 
     from spark_ray.actors.breaker import get_breaker
     from spark_ray.actors.executor import start_executor
+    from spark_ray.app.fabric import Fabric, FabricConfig
+    from spark_ray.app.session import connect, disconnect
     from spark_ray.breaker.models import BreakerConfig, Order
     from spark_ray.config import RayConfig
-    from spark_ray.session import connect, disconnect
-    from spark_ray.streams.fabric import Fabric, FabricConfig
     from spark_ray.venue import Venue
 
     port = int(os.environ.get("BENCH_METRICS_PORT") or _free_port())

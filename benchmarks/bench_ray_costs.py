@@ -56,8 +56,8 @@ def bench_pipe() -> dict[str, float]:
 def bench_ray() -> dict[str, float]:
     import ray
 
+    from spark_ray.app.session import connect, disconnect
     from spark_ray.config import RayConfig
-    from spark_ray.session import connect, disconnect
 
     connect(config=RayConfig(include_dashboard=False, num_cpus=2, log_to_driver=False,
                              metrics_export_port=int(os.environ.get("BENCH_METRICS_PORT", 18080))),

@@ -27,8 +27,8 @@ from typing import Any
 import aiohttp
 from websockets.asyncio.client import connect
 
-from spark_ray.streams.fabric import FabricConfig
-from spark_ray.streams.slo import measured_run
+from spark_ray.app.fabric import FabricConfig
+from spark_ray.app.slo import measured_run
 from spark_ray.venue import Venue
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -102,9 +102,9 @@ def _free_port() -> int:
 
 
 def main() -> None:
+    from spark_ray.app.session import connect as ray_connect
+    from spark_ray.app.session import disconnect
     from spark_ray.config import RayConfig
-    from spark_ray.session import connect as ray_connect
-    from spark_ray.session import disconnect
 
     t_start = time.perf_counter()
     ray_connect(config=RayConfig(dashboard_port=_free_port(), metrics_export_port=_free_port(),

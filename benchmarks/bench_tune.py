@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from spark_ray.app.session import connect, disconnect
 from spark_ray.config import RayConfig
 from spark_ray.data.synth import synth_candles
 from spark_ray.fills.costs import CostModel
 from spark_ray.lake import DataStore
-from spark_ray.session import connect, disconnect
 from spark_ray.tune.optimize import make_payload, prepare
 from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.trainable import evaluate_params

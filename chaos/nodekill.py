@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         workers = int(exp.fault.params.get("workers", 2))
         cluster = start_cluster(workers)
+        from spark_ray.app.session import connect
         from spark_ray.config import RayConfig
-        from spark_ray.session import connect
 
         connect(cluster.address, config=RayConfig(log_to_driver=False), quiet=True)
         import ray

@@ -200,7 +200,7 @@ def connect_ray(address: str | None, config: RayConfig | None = None) -> tuple[A
     A Ray this process is already attached to (the demo's) is used as it is."""
     import ray
 
-    from spark_ray.session import connect
+    from spark_ray.app.session import connect
 
     if ray.is_initialized():
         return None, False
@@ -246,7 +246,7 @@ def run_experiments(experiments: list[Experiment], work: Path, *, address: str |
                 log(f"  lake: {final['published']} trades published, {final['stored']} stored, "
                     f"{final['lost']} lost, {final['duplicates']} duplicates")
             if ours:
-                from spark_ray.session import disconnect
+                from spark_ray.app.session import disconnect
 
                 disconnect()
     for e in experiments:

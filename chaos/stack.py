@@ -3,7 +3,7 @@ a real Prometheus with the alert rules, a supervisor, and the lake ledger.
 
 One stack serves every experiment of a run (a canary probes one live system, and restarting the
 fabric between experiments would itself look like restarts to the alert rules). The fabric is
-the production one (``spark_ray.streams.fabric``) in a namespace of its own, supervised like
+the production one (``spark_ray.app.fabric``) in a namespace of its own, supervised like
 ``spark-ray streams`` does (``Fabric.supervise`` every second); the control plane is the real
 ``/chaos`` endpoint with a random bearer token that never leaves this process.
 """
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from spark_ray.app.session import current_session_dir
 from spark_ray.chaos.ledger import LakeLedger, covers
 from spark_ray.httpopen import urlopen
 from spark_ray.observe import prom
@@ -82,8 +83,8 @@ class Stack:
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Stack:
         from spark_ray.actors.breaker import CircuitBreakerActor
+        from spark_ray.app.fabric import Fabric, FabricConfig
         from spark_ray.streams.control import ControlPlane, fabric_chaos
-        from spark_ray.streams.fabric import Fabric, FabricConfig
         from spark_ray.venue import Venue
 
         cfg = self.cfg
@@ -91,7 +92,7 @@ class Stack:
         if cfg.prometheus_url:
             self.client = prom.PromClient(cfg.prometheus_url)
         else:
-            sd = prom.sd_file(prom.current_session_dir())
+            sd = prom.sd_file(current_session_dir())
             self.prom_state = prom.start(self.work / "prometheus", sd_path=sd,
                                          port=prom.free_port(),
                                          scrape_interval=cfg.scrape_interval,

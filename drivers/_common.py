@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from spark_ray.app.session import connect, disconnect
 from spark_ray.config import load_settings
 from spark_ray.errors import CheckFailed, UserError
-from spark_ray.session import connect, disconnect
 
 RESULT_PREFIX = "SPARK_RAY_RESULT "
 

@@ -27,7 +27,7 @@ def build(p: argparse.ArgumentParser) -> None:
 
 def job(args: argparse.Namespace) -> dict[str, Any]:
     import spark_ray.backtest as bt
-    from spark_ray.backtest.cli import parse_params
+    from spark_ray.app.cli.backtest import parse_params
     from spark_ray.evidence import run_folder
     from spark_ray.lake import DataStore
 

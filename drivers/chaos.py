@@ -33,7 +33,7 @@ def build(p: argparse.ArgumentParser) -> None:
 
 
 def job(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    from spark_ray.chaos.cli import select
+    from spark_ray.app.cli.chaos import select
     from spark_ray.chaos.runner import run_chaos
     from spark_ray.chaos.stack import StackConfig
     from spark_ray.config import load_settings

@@ -33,7 +33,7 @@ def build(p: argparse.ArgumentParser) -> None:
 
 
 def job(args: argparse.Namespace) -> dict[str, Any]:
-    from spark_ray.data.cli import parse_symbols, parse_time
+    from spark_ray.app.cli.data import parse_symbols, parse_time
     from spark_ray.data.quality import check_store
     from spark_ray.lake import DataStore
 
@@ -55,7 +55,7 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
                                     "binance", s, args.interval)
             out["synthesized"] = symbols
         else:
-            from spark_ray.data.fetch import BINANCE_REST, run_fetch
+            from spark_ray.app.etl import BINANCE_REST, run_fetch
 
             res = run_fetch(store, symbols, args.interval, start, end,
                             base_url=args.base_url or BINANCE_REST, progress=False)

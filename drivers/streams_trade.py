@@ -6,7 +6,7 @@
 The market is the local venue simulator (started here on ``--venue-host``, seeded, its clock
 ``--speed`` times the wall clock) unless ``--ws-url``/``--rest-url`` name a venue. The streams
 fabric (connector -> normalizer -> sink) spreads over the cluster's nodes; the executor runs next
-to its normalizer (:func:`spark_ray.placement.colocate_with`) on paper, guarded by the cluster's
+to its normalizer (:func:`spark_ray.app.placement.colocate_with`) on paper, guarded by the cluster's
 named circuit breaker (``--breaker``, started detached if absent, with the ``breaker:`` section
 of the configuration). It trades only parameters that pass ``spark-ray params check``.
 
@@ -55,8 +55,8 @@ def _start_executor(spec: Any, name: str, normalizer: Any) -> Any:
 
     from spark_ray.actors.executor import ExecutorActor
     from spark_ray.actors.naming import NAMESPACE, get_or_create
+    from spark_ray.app.placement import colocate_with
     from spark_ray.errors import CheckFailed, UserError
-    from spark_ray.placement import colocate_with
 
     spec.validate()
     handle = get_or_create(ExecutorActor, name, spec, name, NAMESPACE,
@@ -73,16 +73,16 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
     from spark_ray.actors.breaker import get_breaker
+    from spark_ray.app.cli.data import parse_symbols
+    from spark_ray.app.fabric import Fabric, FabricConfig
+    from spark_ray.app.placement import placement
     from spark_ray.config import load_settings
-    from spark_ray.data.cli import parse_symbols
     from spark_ray.errors import UserError
     from spark_ray.evidence import run_folder
     from spark_ray.execution.executor import ExecutorConfig
     from spark_ray.execution.params import load_approved
     from spark_ray.execution.spec import ExecutorSpec
     from spark_ray.lake import DataStore
-    from spark_ray.placement import placement
-    from spark_ray.streams.fabric import Fabric, FabricConfig
     from spark_ray.venue import Venue
 
     if not args.seconds > 0:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from spark_ray.session import Session
+    from spark_ray.app.session import Session
 
 
 def connect(address: str | None = None, **opts: Any) -> Session:
-    """Attach to Ray (local loopback Ray when no address): :func:`spark_ray.session.connect`."""
-    from spark_ray.session import connect as _connect
+    """Attach to Ray (local loopback Ray when no address): :func:`spark_ray.app.session.connect`."""
+    from spark_ray.app.session import connect as _connect
 
     return _connect(address, **opts)
 

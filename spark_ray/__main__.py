@@ -2,6 +2,6 @@
 
 import sys
 
-from spark_ray.cli import main
+from spark_ray.app.cli import main
 
 sys.exit(main())

@@ -16,8 +16,8 @@ from helpers import free_port
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[object]:
     """A local Ray on 127.0.0.1 shared by every test that needs one; shut down at the end."""
+    from spark_ray.app.session import connect, disconnect
     from spark_ray.config import RayConfig
-    from spark_ray.session import connect, disconnect
 
     cfg = RayConfig(dashboard_port=free_port(), metrics_export_port=free_port(), num_cpus=2)
     session = connect(config=cfg, quiet=True)

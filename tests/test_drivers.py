@@ -22,10 +22,10 @@ import pytest
 import ray
 
 from spark_ray.actors.naming import lookup
+from spark_ray.app.session import Session
 from spark_ray.data.importer import import_files
 from spark_ray.lake import DataStore
 from spark_ray.samples import sample
-from spark_ray.session import Session
 
 from helpers import REPO, free_port
 

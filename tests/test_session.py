@@ -15,7 +15,7 @@ import psutil
 import ray
 
 import spark_ray
-from spark_ray.session import Session
+from spark_ray.app.session import Session
 
 
 def _ray_pids() -> set[int]:

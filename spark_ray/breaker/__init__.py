@@ -2,7 +2,7 @@
 
 ``core`` holds the state machine, ``rules`` one class per trip rule, ``journal`` the append-only
 event log it recovers from, ``models`` the config and messages; the Ray actor lives in
-``spark_ray.actors.breaker`` and the kill switch CLI in ``spark_ray.breaker.cli``.
+``spark_ray.actors.breaker`` and the kill switch CLI in ``spark_ray.app.cli.breaker``.
 """
 
 from spark_ray.breaker.core import CircuitBreaker

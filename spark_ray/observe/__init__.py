@@ -6,8 +6,8 @@
   Grafana JSON model (``grafana/dashboards/*.json``);
 - :mod:`spark_ray.observe.render`: each dashboard rendered to PNG from Prometheus query results;
 - :mod:`spark_ray.observe.raydash`: the Ray dashboard's HTTP APIs (token auth);
-- :mod:`spark_ray.observe.cli`: ``spark-ray observe up|down|status``;
-- :mod:`spark_ray.observe.demo`: the ``make demo`` stage.
+- :mod:`spark_ray.app.cli.observe`: ``spark-ray observe up|down|status``;
+- :mod:`spark_ray.app.demo.observe`: the ``make demo`` stage.
 """
 
 from __future__ import annotations

@@ -67,18 +67,6 @@ def require_binary(name: str) -> str:
 
 # --- Ray's service discovery ----------------------------------------------------------------------
 
-def current_session_dir() -> Path:
-    """The session folder of the Ray this process is connected to."""
-    import ray
-
-    if not ray.is_initialized():
-        raise PrometheusError("Ray is not initialized in this process")
-    node = ray._private.worker._global_node
-    if node is None:
-        raise PrometheusError("this process has no Ray node handle (not a driver?)")
-    return Path(node.get_session_dir_path())
-
-
 def sd_file(session_dir: Path) -> Path:
     """Ray's file-SD JSON for a session (Ray 2.60 writes it at the session root)."""
     return Path(session_dir) / SD_FILE_NAME

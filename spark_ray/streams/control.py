@@ -270,9 +270,7 @@ class ControlPlane:
 
 def fabric_chaos(fabric: Any, venue: Any = None) -> Callable[[dict[str, Any]], Any]:
     """The chaos function for a fabric: through the venue when we own it and it is asked for,
-    else at every connector."""
-    import ray
-
+    else at every connector (``fabric.chaos``)."""
     venue_kinds = {"lag": "latency", "gap": "gap", "drop": "drop", "duplicate": "duplicate",
                    "disconnect": "disconnect"}
 
@@ -292,8 +290,7 @@ def fabric_chaos(fabric: Any, venue: Any = None) -> Callable[[dict[str, Any]], A
             elif kind in ("drop", "duplicate"):
                 params = {"count": spec["count"]}
             return {"venue_fault_id": venue.inject(venue_kinds[kind], **params)}
-        return ray.get([c.chaos.remote(kind, spec["count"], spec["delay_ms"])
-                        for c in fabric.connectors], timeout=30)
+        return fabric.chaos(kind, spec["count"], spec["delay_ms"])
 
     return inject
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_ray.actors.naming import lookup
-from spark_ray.breaker.demo import run_demo
+from spark_ray.app.demo.breaker import run_demo
 from spark_ray.breaker.journal import read_journal
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_ray.cli import main
+from spark_ray.app.cli import main
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

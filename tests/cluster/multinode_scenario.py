@@ -32,12 +32,12 @@ from ray.cluster_utils import Cluster
 from spark_ray.actors.breaker import get_breaker
 from spark_ray.actors.executor import ExecutorActor
 from spark_ray.actors.naming import NAMESPACE, lookup
+from spark_ray.app.fabric import Fabric, FabricConfig
+from spark_ray.app.placement import colocate_with, node_of, placement
+from spark_ray.app.session import connect, disconnect
 from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.execution.spec import ExecutorSpec
 from spark_ray.lake import DataStore
-from spark_ray.placement import colocate_with, node_of, placement
-from spark_ray.session import connect, disconnect
-from spark_ray.streams.fabric import Fabric, FabricConfig
 from spark_ray.venue import Venue
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -63,7 +63,7 @@ class Probe:
 def start_breaker_from_another_driver(address: str, journal: Path) -> str:
     """A second driver starts the breaker and exits; returns the actor id it saw."""
     code = (
-        "import sys; from spark_ray.session import connect; "
+        "import sys; from spark_ray.app.session import connect; "
         "from spark_ray.actors.breaker import get_breaker; "
         "connect(sys.argv[1], quiet=True); "
         "h, started = get_breaker(journal_path=sys.argv[2]); "

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from spark_ray.placement import streams_options
+from spark_ray.app.placement import streams_options
 
 from helpers import REPO
 

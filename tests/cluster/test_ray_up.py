@@ -51,7 +51,7 @@ import pytest
 import ray
 import yaml
 
-from spark_ray.session import Session
+from spark_ray.app.session import Session
 
 from helpers import REPO, free_port
 from node_image import copy_distributions, node_image_distributions

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from spark_ray.data.fetch import FetchError, run_fetch
+from spark_ray.app.etl import FetchError, run_fetch
+from spark_ray.app.session import Session
 from spark_ray.http import RetryPolicy
 from spark_ray.lake import DataStore
-from spark_ray.session import Session
 from spark_ray.venue import Venue
 from spark_ray.venue.ratelimit import RateLimitConfig
 

@@ -86,7 +86,7 @@ def make_breaker(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., tup
 
 @pytest.fixture
 def make_fabric(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    from spark_ray.streams.fabric import Fabric, FabricConfig
+    from spark_ray.app.fabric import Fabric, FabricConfig
 
     started: list[Any] = []
 

@@ -31,7 +31,7 @@ def _trade(*extra: str, env: dict[str, str] | None = None, cwd: Path | None = No
 def test_bad_arguments_exit_2_naming_the_field(approved: Any, args: list[str], field: str,
                                                monkeypatch: Any, capsys: Any) -> None:
     """In-process (the same ``main`` a subprocess runs; no Ray is started for bad input)."""
-    from spark_ray.cli import main
+    from spark_ray.app.cli import main
 
     monkeypatch.delenv("SPARK_RAY_BINANCE_API_KEY", raising=False)
     monkeypatch.delenv("SPARK_RAY_BINANCE_API_SECRET", raising=False)

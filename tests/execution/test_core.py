@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from spark_ray.app.cli.trade import flag_errors
 from spark_ray.errors import CheckFailed
 from spark_ray.execution.bars import BarBuilder
-from spark_ray.execution.cli import flag_errors
 from spark_ray.execution.executor import ExecutorConfig, ExecutorCore
 from spark_ray.execution.filters import FilterReject, SymbolFilters, text
 from spark_ray.execution.gate import LocalGate

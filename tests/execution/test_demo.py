@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spark_ray.execution.demo import run_demo
+from spark_ray.app.demo.trade import run_demo
 
 
 def test_demo_paper_trades_and_kills(ray_session: Any, approved: Any, tmp_path: Path) -> None:

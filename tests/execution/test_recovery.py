@@ -96,11 +96,11 @@ def test_supervisor_starts_a_restarted_executor_and_keeps_it_fed(
     new process, and it is subscribed once -- re-subscribing never doubles the feed."""
     import uuid
 
+    from spark_ray.app.fabric import FabricConfig
+    from spark_ray.app.trading import TradingRun
     from spark_ray.execution.executor import ExecutorConfig
     from spark_ray.execution.params import load_approved
-    from spark_ray.execution.run import TradingRun
     from spark_ray.execution.spec import ExecutorSpec
-    from spark_ray.streams.fabric import FabricConfig
 
     venue = make_venue()
     bname, _ = make_breaker()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from spark_ray.observe.demo import run_demo
+from spark_ray.app.demo.observe import run_demo
 
 from observe_helpers import need
 

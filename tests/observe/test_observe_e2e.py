@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import ray
 
+from spark_ray.app.session import current_session_dir
 from spark_ray.observe import prom
 from spark_ray.observe.dashboards import load_all
 from spark_ray.observe.prom import PromClient
@@ -60,12 +61,12 @@ def _approve_fast_sma(folder: Path) -> Path:
 
 def _start_trading(tmp: Path, namespace: str, breaker_name: str) -> tuple[Any, Any]:
     """A paper-trading run (its own fast venue, fabric and executor) for the Trading panels."""
+    from spark_ray.app.fabric import FabricConfig
+    from spark_ray.app.trading import TradingRun
     from spark_ray.breaker.models import BreakerConfig
     from spark_ray.execution.executor import ExecutorConfig
     from spark_ray.execution.params import load_approved
-    from spark_ray.execution.run import TradingRun
     from spark_ray.execution.spec import ExecutorSpec
-    from spark_ray.streams.fabric import FabricConfig
     from spark_ray.venue import Venue
 
     ap = load_approved(_approve_fast_sma(tmp / "params"))
@@ -89,8 +90,8 @@ def _start_trading(tmp: Path, namespace: str, breaker_name: str) -> tuple[Any, A
 
 
 def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
-    """The real streams fabric (spark_ray.streams.fabric), as tests/streams starts it."""
-    from spark_ray.streams.fabric import Fabric, FabricConfig
+    """The real streams fabric (spark_ray.app.fabric), as tests/streams starts it."""
+    from spark_ray.app.fabric import Fabric, FabricConfig
 
     cfg = FabricConfig(
         symbols=list(venue.config.symbols), streams=["trade"], ws_url=venue.ws_url,
@@ -126,7 +127,7 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
     started = time.time()
     tmp = Path(tempfile.mkdtemp(prefix="spark-ray-observe-e2e-"))
     namespace = f"observe-{uuid.uuid4().hex[:8]}"
-    state = prom.start(tmp / "prom", sd_path=prom.sd_file(prom.current_session_dir()),
+    state = prom.start(tmp / "prom", sd_path=prom.sd_file(current_session_dir()),
                        port=E2E_PROM_PORT or prom.free_port())
     venue = fabric = breaker = trade_venue = trading = None
     try:
@@ -192,7 +193,7 @@ def ray_session_url() -> str:
     ctx = _ray.get_runtime_context()
     url = ctx.get_dashboard_url() if hasattr(ctx, "get_dashboard_url") else None
     if not url:
-        from spark_ray.session import _current
+        from spark_ray.app.session import _current
 
         assert _current is not None and _current.dashboard_url
         return _current.dashboard_url

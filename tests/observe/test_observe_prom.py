@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from spark_ray.app.session import current_session_dir
 from spark_ray.config import load_settings
-from spark_ray.observe import cli, prom
+from spark_ray.app.cli import observe as cli
+from spark_ray.observe import prom
 from spark_ray.observe.prom import PromClient, PromState
 
 
@@ -48,7 +50,7 @@ def test_config_scrapes_ray_file_sd_and_loads_rules(tmp_path: Path, promtool: st
 
 def test_cli_up_status_down(ray_session: Any, tmp_path: Path, prometheus_bin: str,
                             capsys: pytest.CaptureFixture[str]) -> None:
-    session_dir = prom.current_session_dir()
+    session_dir = current_session_dir()
     state_dir = tmp_path / "observe"
     port = prom.free_port()
     saved = {k: os.environ.get(k) for k in ("RAY_PROMETHEUS_HOST", "RAY_GRAFANA_HOST",

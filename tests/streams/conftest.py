@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from spark_ray.streams.fabric import Fabric, FabricConfig
+from spark_ray.app.fabric import Fabric, FabricConfig
 from spark_ray.venue import Venue
 
 # Light, fast venues; tests override what they exercise.

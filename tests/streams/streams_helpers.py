@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from spark_ray.app.fabric import Fabric
 from spark_ray.lake import DataStore
-from spark_ray.streams.fabric import Fabric
 from spark_ray.venue import Venue
 
 

@@ -176,7 +176,7 @@ def test_depth_books_and_btcturk_live(make_venue: Any, make_fabric: Any) -> None
 def test_slo_cli_writes_a_verifiable_summary(ray_session: Any, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     proc = subprocess.run(
-        [sys.executable, "-m", "spark_ray.streams.cli", "slo", "--duration", "3", "--rate",
+        [sys.executable, "-m", "spark_ray", "slo", "--duration", "3", "--rate",
          "400", "--symbols", "BTCUSDT,ETHUSDT", "--out", str(out), "--address",
          ray_session.address, "--chaos"],
         capture_output=True, text=True, env=cli_env(), timeout=240, cwd=tmp_path)
@@ -187,14 +187,14 @@ def test_slo_cli_writes_a_verifiable_summary(ray_session: Any, tmp_path: Path) -
     assert summary["unrepaired_gaps"] == 0 and summary["messages"] > 500
     assert summary["verdict"]["lost"] == "PASS"
     assert verify(run).ok
-    bad = subprocess.run([sys.executable, "-m", "spark_ray.streams.cli", "slo", "--symbols",
+    bad = subprocess.run([sys.executable, "-m", "spark_ray", "slo", "--symbols",
                           "bad symbol!"], capture_output=True, text=True, env=cli_env(),
                          timeout=60)
     assert bad.returncode == 2 and "--symbols" in bad.stderr
 
 
 def test_demo_stage_streams_into_the_lake(ray_session: Any, tmp_path: Path) -> None:
-    from spark_ray.streams.demo import run_demo
+    from spark_ray.app.demo.streams import run_demo
 
     out = run_demo(tmp_path / "demo", seconds=3.0)
     assert out["lost"] == 0 and out["lake_duplicates"] == 0 and out["unrepaired_gaps"] == 0
@@ -208,7 +208,7 @@ def test_streams_cli_runs_the_fabric_into_the_lake(ray_session: Any, make_venue:
     v = make_venue(start_paused=False, trades_per_second=100)
     store = tmp_path / "lake"
     proc = subprocess.run(
-        [sys.executable, "-m", "spark_ray.streams.cli", "streams", "--symbols", "BTCUSDT",
+        [sys.executable, "-m", "spark_ray", "streams", "--symbols", "BTCUSDT",
          "--streams", "trade,bookTicker", "--ws-url", v.ws_url, "--rest-url", v.rest_url,
          "--store", str(store), "--port", "0", "--duration", "4", "--namespace",
          f"cli-{time.monotonic_ns()}", "--address", ray_session.address],
@@ -217,7 +217,7 @@ def test_streams_cli_runs_the_fabric_into_the_lake(ray_session: Any, make_venue:
     assert "control plane http://127.0.0.1:" in proc.stdout
     ids = DataStore(str(store)).read("trades", "binance", "BTCUSDT")["trade_id"].to_pylist()
     assert len(ids) > 100 and ids == list(range(ids[0], ids[0] + len(ids)))  # no holes
-    bad = subprocess.run([sys.executable, "-m", "spark_ray.streams.cli", "streams", "--streams",
+    bad = subprocess.run([sys.executable, "-m", "spark_ray", "streams", "--streams",
                           "trade,nope"], capture_output=True, text=True, env=cli_env(),
                          timeout=60)
     assert bad.returncode == 2 and "--streams" in bad.stderr

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from spark_ray.app.session import Session
 from spark_ray.data.importer import import_files
 from spark_ray.lake import DataStore
 from spark_ray.samples import sample
-from spark_ray.session import Session
 from spark_ray.tune import load_scenarios
 from spark_ray.tune.api import optimize
 from spark_ray.tune.spaces import SearchSpace, builtin_space, load_space

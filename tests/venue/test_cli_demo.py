@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from spark_ray.app.cli.venue import add_parser, config_from_args, run
+from spark_ray.app.demo.venue import run_demo
 from spark_ray.errors import UserError
-from spark_ray.venue.cli import add_parser, config_from_args, run
-from spark_ray.venue.demo import run_demo
 
 from venue_helpers import http
 
@@ -79,7 +79,7 @@ def test_venue_command_serves_until_interrupted() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("SPARK_RAY_VENUE_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spark_ray.venue.cli", "--port", "0", "--symbols", "BTCUSDT",
+        [sys.executable, "-m", "spark_ray", "venue", "--port", "0", "--symbols", "BTCUSDT",
          "--seed", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
     )
@@ -104,7 +104,7 @@ def test_venue_command_serves_until_interrupted() -> None:
 
 def test_venue_command_refuses_a_bad_flag_with_exit_2() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "spark_ray.venue.cli", "--speed", "-1"],
+    done = subprocess.run([sys.executable, "-m", "spark_ray", "venue", "--speed", "-1"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=30)
     assert done.returncode == 2 and "--speed" in done.stderr
 

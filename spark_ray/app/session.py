@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from spark_ray.config import RayConfig
@@ -129,3 +130,15 @@ def disconnect() -> None:
     if _current is not None:
         _current.shutdown()
     _current = None
+
+
+def current_session_dir() -> Path:
+    """The session folder of the Ray this process is connected to."""
+    import ray
+
+    if not ray.is_initialized():
+        raise RuntimeError("Ray is not initialized in this process")
+    node = ray._private.worker._global_node
+    if node is None:
+        raise RuntimeError("this process has no Ray node handle (not a driver?)")
+    return Path(node.get_session_dir_path())

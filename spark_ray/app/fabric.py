@@ -3,7 +3,7 @@
 One sink per exchange, and per shard of symbols one normalizer and one connector:
 ``connector:<exchange>:<i>`` -> ``normalizer:<exchange>:<i>`` -> ``sink:<exchange>``. Actors are
 named in ``namespace`` (tests use a unique one each), restartable (``max_restarts=-1``) and
-spread over nodes when the cluster has several (:func:`spark_ray.placement.streams_options`).
+spread over nodes when the cluster has several (:func:`spark_ray.app.placement.streams_options`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Fabric:
         from spark_ray.actors.naming import actor_name
         from spark_ray.actors.normalizer import NormalizerActor
         from spark_ray.actors.sink import SinkActor
-        from spark_ray.placement import streams_options
+        from spark_ray.app.placement import streams_options
 
         cfg = self.cfg
         opts: dict[str, Any] = {"namespace": cfg.namespace, "get_if_exists": True,
@@ -130,6 +130,11 @@ class Fabric:
             except (ray.exceptions.RayError, TimeoutError) as e:
                 out[name] = {"error": type(e).__name__}
         return out
+
+    def chaos(self, kind: str, count: int, delay_ms: float) -> list[Any]:
+        """Inject a connector fault at every connector (see ``ConnectorCore.chaos``)."""
+        return list(ray.get([c.chaos.remote(kind, count, delay_ms) for c in self.connectors],
+                            timeout=30))
 
     def stored_counts(self) -> dict[str, int]:
         return dict(ray.get(self.sink.stats.remote(), timeout=30)["stored"])

@@ -24,9 +24,9 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.app.cli.data import check_interval, parse_symbols, parse_time
     from spark_ray.backtest import run_bars
     from spark_ray.backtest.data import bars_from_store
-    from spark_ray.data.cli import check_interval, parse_symbols, parse_time
     from spark_ray.evidence import run_folder
     from spark_ray.fills.costs import CostModel
     from spark_ray.lake import DataStore

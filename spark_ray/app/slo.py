@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from spark_ray.app.fabric import Fabric, FabricConfig
 from spark_ray.lake import DataStore
-from spark_ray.streams.fabric import Fabric, FabricConfig
 from spark_ray.streams.metrics import LatencyHist
 
 

@@ -16,9 +16,9 @@ SUMMARY_KEYS = ("is_sharpe", "oos_sharpe", "is_return", "oos_return", "is_max_dr
 
 
 def _optimize(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.app.session import connect, disconnect
     from spark_ray.evidence import run_folder
     from spark_ray.lake import DataStore
-    from spark_ray.session import connect, disconnect
     from spark_ray.tune.api import optimize
     from spark_ray.tune.scenarios import load_scenarios
     from spark_ray.tune.spaces import builtin_space, load_space

@@ -18,14 +18,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from spark_ray.app.fabric import FabricConfig
+from spark_ray.app.trading import TradingRun, summary, write_outputs
 from spark_ray.breaker.models import BreakerConfig
 from spark_ray.execution.control import Token
 from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.execution.params import load_approved
-from spark_ray.execution.run import TradingRun, summary, write_outputs
 from spark_ray.execution.spec import ExecutorSpec
 from spark_ray.httpopen import urlopen
-from spark_ray.streams.fabric import FabricConfig
 from spark_ray.venue import Venue
 
 

@@ -9,8 +9,8 @@ import json
 import pathlib
 import uuid
 
-from spark_ray.streams.fabric import FabricConfig
-from spark_ray.streams.slo import measured_run
+from spark_ray.app.fabric import FabricConfig
+from spark_ray.app.slo import measured_run
 from spark_ray.venue import Venue
 
 

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from spark_ray.app.session import current_session_dir
 from spark_ray.config import Settings
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.observe import grafana_dir, prom
@@ -73,11 +74,11 @@ def resolve_session_dir(args: argparse.Namespace, settings: Settings) -> Path:
         return path
     address = settings.ray.address or os.environ.get("RAY_ADDRESS")
     if address:
-        from spark_ray.session import connect, disconnect
+        from spark_ray.app.session import connect, disconnect
 
         connect(address, config=settings.ray, quiet=True)
         try:
-            return prom.current_session_dir()
+            return current_session_dir()
         finally:
             disconnect()
     latest = RAY_TEMP_DIR / "session_latest"

@@ -113,7 +113,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     config = _breaker_config(settings)
 
     from spark_ray.actors.naming import actor_name
-    from spark_ray.session import connect, disconnect
+    from spark_ray.app.session import connect, disconnect
 
     try:
         name = actor_name(*args.name.split(":"))

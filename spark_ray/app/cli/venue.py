@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from spark_ray.config import Settings
 from spark_ray.errors import UserError
 from spark_ray.venue.config import API_KEYS_ENV, TOKEN_ENV, VenueConfig, field_errors
 from spark_ray.venue.ratelimit import RateLimitConfig
@@ -63,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    f"(default USDT=100000; keys from {API_KEYS_ENV})")
     p.add_argument("--maker-fee", default="0.001", help="maker commission rate (0.001 = 0.1%%)")
     p.add_argument("--taker-fee", default="0.001", help="taker commission rate (0.001 = 0.1%%)")
-    p.set_defaults(func=run)
+    p.set_defaults(handler=run)
 
 
 def _number(flag: str, raw: str, kind: type[int] | type[float], *, positive: bool) -> float:
@@ -149,7 +150,7 @@ def _flag_message(msg: str) -> str:
     return msg
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; print the URLs first. Exit 0 on interrupt."""
     cfg = config_from_args(args)
     from spark_ray.venue.server import VenueServer
@@ -188,21 +189,3 @@ async def _serve(server: VenueServer) -> int:
         await server.stop()
     print("venue stopped", file=sys.stderr, flush=True)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m spark_ray.venue.cli`), mirroring `spark-ray venue`."""
-    parser = argparse.ArgumentParser(prog="spark-ray")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(["venue", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        result: int = args.func(args)
-        return result
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

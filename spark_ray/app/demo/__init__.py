@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from spark_ray.app.session import Session, connect, disconnect
 from spark_ray.config import Settings, redacted
 from spark_ray.evidence import RunFolder, create_run, verify_folder
 from spark_ray.httpopen import urlopen
-from spark_ray.session import Session, connect, disconnect
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _stage_ray(ctx: DemoContext) -> dict[str, Any]:
 
 def _stage_venue(ctx: DemoContext) -> dict[str, Any]:
     """The local Binance-compatible venue: REST, a combined stream, checked against its truth."""
-    from spark_ray.venue.demo import run_demo as venue_demo
+    from spark_ray.app.demo.venue import run_demo as venue_demo
 
     out = ctx.run.path / "venue"
     summary = dict(venue_demo(out, seconds=2.0 if ctx.quick else 3.0))
@@ -103,7 +103,7 @@ def _stage_venue(ctx: DemoContext) -> dict[str, Any]:
 
 def _fetch_from_venue(ctx: DemoContext) -> dict[str, Any]:
     """REST kline ETL through the venue into the demo lake (rate limits and all)."""
-    from spark_ray.data.fetch import run_fetch
+    from spark_ray.app.etl import run_fetch
     from spark_ray.venue import Venue
 
     day = 86_400_000
@@ -186,7 +186,7 @@ def _stage_backtest(ctx: DemoContext) -> dict[str, Any]:
 def _stage_breaker(ctx: DemoContext) -> dict[str, Any]:
     """The circuit breaker actor: trips on a scripted drawdown, blocks, cools down, re-arms,
     and recovers its state from the journal after a kill."""
-    from spark_ray.breaker.demo import run_demo as breaker_demo
+    from spark_ray.app.demo.breaker import run_demo as breaker_demo
 
     out = ctx.run.path / "breaker"
     summary = dict(breaker_demo(out))
@@ -236,7 +236,7 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
 def _stage_streams(ctx: DemoContext) -> dict[str, Any]:
     """The streams fabric on Ray actors: live venue trades into the lake, checked against the
     venue's ground truth, with the SLO summary."""
-    from spark_ray.streams.demo import run_demo as streams_demo
+    from spark_ray.app.demo.streams import run_demo as streams_demo
 
     out = ctx.run.path / "streams"
     summary = dict(streams_demo(out, seconds=4.0 if ctx.quick else 8.0))
@@ -248,7 +248,7 @@ def _stage_streams(ctx: DemoContext) -> dict[str, Any]:
 def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
     """Paper-trade the approved parameters on the venue's simulated live stream: fabric ->
     executor (same strategy class as the backtest) -> breaker -> paper broker -> positions."""
-    from spark_ray.execution.demo import run_demo as trade_demo
+    from spark_ray.app.demo.trade import run_demo as trade_demo
 
     out = ctx.run.path / "trade"
     summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0))
@@ -260,7 +260,7 @@ def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
 def _stage_chaos(ctx: DemoContext) -> dict[str, Any]:
     """One chaos-canary experiment against the venue, fabric and a real Prometheus: fault
     injected, alert fired and resolved, nothing lost; its table goes into the bundle."""
-    from spark_ray.chaos.demo import run_demo as chaos_demo
+    from spark_ray.app.demo.chaos import run_demo as chaos_demo
 
     out = ctx.run.path / "chaos"
     summary = dict(chaos_demo(out))
@@ -276,7 +276,7 @@ def _stage_chaos(ctx: DemoContext) -> dict[str, Any]:
 def _stage_observe(ctx: DemoContext) -> dict[str, Any]:
     """A real Prometheus on Ray's export: fabric traffic with a lag spike and a breaker trip,
     every dashboard rendered to PNG from Prometheus's answers."""
-    from spark_ray.observe.demo import run_demo as observe_demo
+    from spark_ray.app.demo.observe import run_demo as observe_demo
 
     out = ctx.run.path / "observe"
     summary = dict(observe_demo(out))

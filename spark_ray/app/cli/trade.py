@@ -143,11 +143,11 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray import session
+    from spark_ray.app import session
+    from spark_ray.app.fabric import FabricConfig
+    from spark_ray.app.trading import TradingRun, summary, write_outputs
     from spark_ray.config import redacted
     from spark_ray.evidence import run_folder
-    from spark_ray.execution.run import TradingRun, summary, write_outputs
-    from spark_ray.streams.fabric import FabricConfig
 
     spec, name, approved = build_spec(args, settings)
     cfg = settings.ray.model_copy(update={"address": args.address}) if args.address else \

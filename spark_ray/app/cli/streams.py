@@ -74,16 +74,16 @@ def _symbols(raw: str) -> list[str]:
 
 
 def _connect(settings: Settings, address: str | None) -> Any:
-    from spark_ray import session
+    from spark_ray.app import session
 
     cfg = settings.ray.model_copy(update={"address": address}) if address else settings.ray
     return session.connect(config=cfg)
 
 
 def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray import session
+    from spark_ray.app import session
+    from spark_ray.app.fabric import Fabric, FabricConfig
     from spark_ray.streams.control import ControlPlane, fabric_chaos
-    from spark_ray.streams.fabric import Fabric, FabricConfig
     from spark_ray.streams.plan import parse_streams
 
     symbols = _symbols(args.symbols)
@@ -134,7 +134,7 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def handle_slo(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray import session
+    from spark_ray.app import session
     from spark_ray.evidence import run_folder
 
     symbols = _symbols(args.symbols)
@@ -172,8 +172,8 @@ def slo_run(symbols: list[str], rate: float, duration: float, store: str,
     """A venue at ``rate`` trades/s in total, the fabric on it for ``duration`` s, checked."""
     import uuid
 
-    from spark_ray.streams.fabric import FabricConfig
-    from spark_ray.streams.slo import measured_run
+    from spark_ray.app.fabric import FabricConfig
+    from spark_ray.app.slo import measured_run
     from spark_ray.venue import Venue
 
     per_symbol = rate / len(symbols)
@@ -193,24 +193,3 @@ def slo_run(symbols: list[str], rate: float, duration: float, store: str,
     summary["target_rate_msg_s"] = rate
     summary["chaos"] = chaos
     return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m spark_ray.streams.cli slo ...``), same handlers as
-    ``spark-ray streams|slo``."""
-    from spark_ray.config import load_settings
-
-    parser = argparse.ArgumentParser(prog="spark-ray")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(None, {})
-        return int(args.handler(args, settings))
-    except UserError as exc:
-        print(f"spark-ray: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

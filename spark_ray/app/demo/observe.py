@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spark_ray.app.session import current_session_dir
 from spark_ray.observe import prom
 from spark_ray.observe.render import render_all
 
@@ -30,7 +31,7 @@ def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     state_dir = Path(tempfile.mkdtemp(prefix="spark-ray-observe-"))
-    sd = prom.sd_file(prom.current_session_dir())
+    sd = prom.sd_file(current_session_dir())
     state = prom.start(state_dir, sd_path=sd, port=prom.free_port())
     try:
         client = prom.PromClient(state.url)
@@ -88,7 +89,7 @@ def _traffic(work: Path, seconds: float) -> dict[str, Any]:
     import ray
 
     from spark_ray.actors.breaker import CircuitBreakerActor
-    from spark_ray.streams.fabric import Fabric, FabricConfig
+    from spark_ray.app.fabric import Fabric, FabricConfig
     from spark_ray.venue import Venue
 
     namespace = f"observe-demo-{uuid.uuid4().hex[:6]}"

@@ -62,7 +62,7 @@ def _config_show(args: argparse.Namespace, settings: Settings) -> int:
 def _cluster_status(args: argparse.Namespace, settings: Settings) -> int:
     import ray
 
-    from spark_ray.session import connect, disconnect
+    from spark_ray.app.session import connect, disconnect
 
     session = connect(config=settings.ray)
     try:
@@ -82,7 +82,7 @@ def _cluster_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.demo import run_demo
+    from spark_ray.app.demo import run_demo
 
     return run_demo(settings, quick=args.quick)
 
@@ -147,36 +147,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by capability packages; each registers its own flags."""
-    from spark_ray.backtest import cli as backtest_cli
-    from spark_ray.breaker import cli as breaker_cli
-    from spark_ray.chaos import cli as chaos_cli
-    from spark_ray.data import cli as data_cli
-    from spark_ray.execution import cli as execution_cli
-    from spark_ray.observe import cli as observe_cli
-    from spark_ray.streams import cli as streams_cli
-    from spark_ray.tune import cli as tune_cli
-    from spark_ray.venue import cli as venue_cli
+    from spark_ray.app.cli import (
+        backtest,
+        breaker,
+        chaos,
+        data,
+        observe,
+        optimize,
+        streams,
+        trade,
+        venue,
+    )
 
-    venue_cli.add_parser(sub)
-    data_cli.add_parser(sub)
-    backtest_cli.add_parser(sub)
-    tune_cli.add_parser(sub)
-    breaker_cli.add_parser(sub)
-    streams_cli.add_parser(sub)
-    observe_cli.add_parser(sub)
-    execution_cli.add_parser(sub)
-    chaos_cli.add_parser(sub)
+    for module in (venue, data, backtest, optimize, breaker, streams, observe, trade, chaos):
+        module.add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if hasattr(args, "handler"):
-            settings = _settings(args)
-            return int(args.handler(args, settings))
-        # Capability commands registered with set_defaults(func=run) take only their args.
-        return int(args.func(args))
+        return int(args.handler(args, _settings(args)))
     except UserError as exc:
         print(f"spark-ray: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -70,9 +70,9 @@ def _run(settings: Settings) -> Any:
 # --- fetch --------------------------------------------------------------------------------------
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.data.fetch import BINANCE_REST, FetchError, run_fetch
+    from spark_ray.app.etl import BINANCE_REST, FetchError, run_fetch
+    from spark_ray.app.session import connect, disconnect
     from spark_ray.http import RetryPolicy
-    from spark_ray.session import connect, disconnect
 
     symbols, interval, start, end = _series_args(args)
     store = _store(args, settings)

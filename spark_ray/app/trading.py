@@ -15,9 +15,9 @@ from typing import Any
 
 import ray
 
+from spark_ray.app.fabric import Fabric, FabricConfig
 from spark_ray.breaker.models import BreakerConfig
 from spark_ray.execution.spec import ExecutorSpec
-from spark_ray.streams.fabric import Fabric, FabricConfig
 
 log = logging.getLogger(__name__)
 STALE_DATA_S = 5.0
@@ -52,7 +52,7 @@ class TradingRun:
             self.spec.breaker_name, config=self.breaker_config,
             journal_path=self.breaker_journal)
         from spark_ray.actors.naming import NAMESPACE
-        from spark_ray.placement import colocate_with
+        from spark_ray.app.placement import colocate_with
 
         self.executor = start_executor(self.spec, self.name, self.namespace or NAMESPACE)
         self.started_at = time.time()
