@@ -1,4 +1,5 @@
-"""Backtest engine: event-driven simulator, spot account, strategies, metrics, reports."""
+"""Backtest engine: event-driven simulator over the shared fill model, spot account, metrics,
+reports. Strategies come from :mod:`spark_ray.strategy`, fills from :mod:`spark_ray.fills`."""
 
 from __future__ import annotations
 

@@ -11,26 +11,17 @@ from __future__ import annotations
 
 from typing import Generic, Protocol, TypeVar
 
-from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL, STOP
+from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL, STOP, OrderTerms
 
 
-class OrderHandle(Protocol):
-    """What a strategy may read of an order it placed (``ctx.buy`` returns one)."""
+class OrderHandle(OrderTerms, Protocol):
+    """What a strategy may read of an order it placed (``ctx.buy`` returns one): its terms and
+    how it ended."""
 
     @property
     def symbol(self) -> str: ...
     @property
-    def side(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
     def status(self) -> str: ...
-    @property
-    def qty(self) -> float | None: ...
-    @property
-    def limit(self) -> float | None: ...
-    @property
-    def stop(self) -> float | None: ...
     @property
     def fill_price(self) -> float: ...
     @property
