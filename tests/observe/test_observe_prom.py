@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from spark_ray.app.cli import observe as cli
 from spark_ray.app.session import current_session_dir
 from spark_ray.config import load_settings
-from spark_ray.app.cli import observe as cli
 from spark_ray.observe import prom
 from spark_ray.observe.prom import PromClient, PromState
 
