@@ -44,8 +44,12 @@ def test_trip_cancels_resting_orders_at_the_venue(make_venue: Any, make_fabric: 
     wait_for(lambda: not resting(), timeout=20, what="the venue to cancel our resting orders")
     canceled = [o for o in venue.orders("BTCUSDT", key) if o["status"] == "CANCELED"]
     assert len(canceled) == 3
-    ours = {o["cid"]: o for o in ray.get(ex.orders.remote())}
-    assert all(ours[o["clientOrderId"]]["status"] == "CANCELED" for o in canceled)
+
+    def ours_canceled() -> bool:  # the venue's answers reach our records just after
+        ours = {o["cid"]: o for o in ray.get(ex.orders.remote())}
+        return all(ours[o["clientOrderId"]]["status"] == "CANCELED" for o in canceled)
+
+    wait_for(ours_canceled, timeout=20, what="our records to show the three cancels")
     # The probe wants to buy again on every bar now; the breaker says no, nothing is sent.
     wait_for(lambda: any(o["status"] == "REJECTED" and o["reason"].startswith("breaker:")
                          for o in ray.get(ex.orders.remote())), timeout=20,

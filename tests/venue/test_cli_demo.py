@@ -29,7 +29,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 
 def test_add_parser_registers_run_and_defaults() -> None:
     args = _parse()
-    assert args.func is run
+    assert args.handler is run
     cfg = config_from_args(args)
     assert (cfg.host, cfg.port, cfg.symbols, cfg.speed, cfg.seed) == (
         "127.0.0.1", 8400, ("BTCUSDT", "ETHUSDT"), 1.0, 0)
