@@ -51,8 +51,8 @@ class Context(OrderMethods[Order]):
                 pct: float | None, limit: float | None, stop: float | None, symbol: str | None,
                 tag: str) -> Order:
         e = self._e
-        return e.submit(Order(e.next_id(), symbol or e.primary, side, kind, e.i, qty, notional,
-                              pct, limit, stop, tag))
+        return e.submit(Order(next(e.order_ids), symbol or e.primary, side, kind, e.i, qty,
+                              notional, pct, limit, stop, tag))
 
     def _held(self, symbol: str | None) -> float:
         return self._e.qty[symbol or self._e.primary]

@@ -10,6 +10,7 @@ rebuilt vectorized after the loop from the cash and position changes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -72,6 +73,7 @@ class Engine:
         self.data = data
         self.strategy = strategy
         self.costs = costs or CostModel()
+        self._range_slip = bool(self.costs.slippage_range_frac)
         self.guard = guard
         self.force_every_bar = every_bar
         self.primary = data.symbols[0]
@@ -86,7 +88,8 @@ class Engine:
         self.orders: list[Order] = []
         self.trades: list[ClosedTrade] = []
         self.i = -1
-        self._oid = 0
+        # Order ids 1, 2, ...: next() on a count is a C call, cheaper than a method per order.
+        self.order_ids = itertools.count(1)
         self._fees = 0.0
         self._turnover = 0.0
         self._blocked = 0
@@ -106,10 +109,6 @@ class Engine:
         self._T = view(data.time, np.int64)
 
     # --- used by Context ------------------------------------------------------------------------
-    def next_id(self) -> int:
-        self._oid += 1
-        return self._oid
-
     def last_close(self, symbol: str) -> float:
         return float(self._C[symbol][max(self.i, 0)])
 
@@ -174,8 +173,11 @@ class Engine:
                 for sym, qty in self.qty.items():
                     if qty:
                         eq_open += qty * self._O[sym][j]
-        d = fill(order, price, self._H[s][j], self._L[s][j], self.cash, held, eq_open,
-                 self.costs)
+        if self._range_slip:  # the bar's range only matters to range slippage
+            d = fill(order, price, self._H[s][j], self._L[s][j], self.cash, held, eq_open,
+                     self.costs)
+        else:
+            d = fill(order, price, 0.0, 0.0, self.cash, held, eq_open, self.costs)
         if isinstance(d, str):  # refused: d is the reason
             order.status = REJECTED
             order.reason = d
