@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spark_ray.app.auth import AuthPlan, explain_join_failure, prepare_join
 from spark_ray.config import RayConfig
 
 LOOPBACK = "127.0.0.1"
@@ -60,8 +61,10 @@ def connect(address: str | None = None, *, config: RayConfig | None = None, quie
 
     With no ``address`` (and no ``RAY_ADDRESS``), start a local Ray bound to 127.0.0.1 only, with
     the dashboard on ``config.dashboard_host:dashboard_port`` and metrics exported on the fixed
-    ``config.metrics_export_port``. With an address, join that cluster. Extra ``opts`` go to
-    ``ray.init`` (e.g. ``num_cpus``). Token authentication is left on (Ray's default).
+    ``config.metrics_export_port``. With an address, join that cluster, presenting the Ray
+    token by itself when one is available (:mod:`spark_ray.app.auth`); a failed join raises
+    ``ConnectionError`` naming what to set. Extra ``opts`` go to ``ray.init`` (e.g.
+    ``num_cpus``). Token authentication is left on (Ray's default).
     """
     global _current
     import ray
@@ -77,9 +80,12 @@ def connect(address: str | None = None, *, config: RayConfig | None = None, quie
         "log_to_driver": cfg.log_to_driver,
         "ignore_reinit_error": True,
     }
+    plan: AuthPlan | None = None
     if target:
         started_local = False
         init_kwargs["address"] = target
+        if target not in ("auto", "local"):
+            plan = prepare_join()
         host = target.split("://")[-1].rsplit(":", 1)[0]
         if host in ("127.0.0.1", "localhost", "::1"):
             # Else Ray rewrites a loopback address to the machine's IP, where a loopback-only
@@ -104,7 +110,12 @@ def connect(address: str | None = None, *, config: RayConfig | None = None, quie
             init_kwargs["object_store_memory"] = cfg.object_store_memory
     init_kwargs.update(opts)
 
-    ctx = ray.init(**init_kwargs)
+    try:
+        ctx = ray.init(**init_kwargs)
+    except (ConnectionError, RuntimeError, TimeoutError, ray.exceptions.RayError) as exc:
+        if plan is None:
+            raise
+        raise ConnectionError(explain_join_failure(target or "", plan)) from exc
     node = ray.nodes()[0] if ray.nodes() else {}
     dashboard = getattr(ctx, "dashboard_url", None) or None
     dashboard_url = f"http://{dashboard}" if dashboard and "://" not in dashboard else dashboard
@@ -119,6 +130,8 @@ def connect(address: str | None = None, *, config: RayConfig | None = None, quie
     )
     if not quiet:
         where = "local Ray on 127.0.0.1" if started_local else f"Ray cluster at {target}"
+        if plan is not None and plan.mode == "token":
+            where += f" (token auth, token from {plan.token_source})"
         print(f"spark-ray: connected to {where}; dashboard: {dashboard_url or 'disabled'}",
               file=sys.stderr)
     return _current
