@@ -112,8 +112,7 @@ class SinkActor:
             scratch = StreamStore(d, self.exchange)
             ack = scratch.write({"trades": warmup_trades(self.exchange)})
             scratch.flush()
-            scratch.close()
-            scratch.wal.release()
+            scratch.close()  # empties and releases its WAL
             scratch.lake.compact("trades", self.exchange, "BTCUSDT")
         self.e2db.add(ack.latencies_ms[:0])
         self._h.observe(0.0)

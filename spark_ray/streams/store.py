@@ -313,8 +313,12 @@ class StreamStore:
         self.flushes += 1
 
     def close(self) -> list[str]:
+        """Flush everything, and let go of the WAL once it is empty, so the next fabric on
+        this lake need not wait for this process to exit (writing again locks it again)."""
         files = self.flush() if self.buffered_rows else []
         self.wal.close()
+        if not self.wal.segments():
+            self.wal.release()
         return files
 
     # --- queries ------------------------------------------------------------------------------

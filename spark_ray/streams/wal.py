@@ -81,13 +81,15 @@ def read_holder(directory: str | os.PathLike[str]) -> WalOwner | None:
 
 class WriteAheadLog:
     def __init__(self, directory: str | os.PathLike[str], owner: WalOwner | None = None,
-                 wait_s: float = 1.0, restart_wait_s: float = 60.0) -> None:
+                 wait_s: float = 5.0, restart_wait_s: float = 60.0) -> None:
         """Open (and lock) the log in ``directory``. :class:`WalLocked` when another writer
-        holds it after ``wait_s``; ``restart_wait_s`` when the holder is our own previous
+        holds it after ``wait_s`` (a stopped fabric's process may take a moment to exit);
+        ``restart_wait_s`` when the holder is our own previous
         incarnation (Ray restarts a killed actor while the old process may still be exiting)."""
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.owner = owner or WalOwner()
+        self.wait_s = wait_s
         self._lock_fd: int | None = self._lock(wait_s, restart_wait_s)
         self._open: dict[str, tuple[BinaryIO, pa.ipc.RecordBatchStreamWriter, pa.Schema]] = {}
         self._seq = max((int(m["seq"]) for p in self.dir.iterdir()
@@ -128,9 +130,20 @@ class WriteAheadLog:
             return {}
         return dict(json.loads(read_all(self._lock_fd) or b"{}"))
 
+    def _relock(self) -> None:
+        """Writing again after :meth:`release` (a closed sink reused): take the lock back, and
+        refuse if another writer left segments meanwhile (only a new log replays them)."""
+        fd = self._lock(self.wait_s, 0.0)
+        if self.segments():
+            os.close(fd)
+            raise RuntimeError(f"write-ahead log {self.dir} holds another writer's segments; "
+                               f"open a new log (restart the sink) to replay them first")
+        self._lock_fd = fd
+        self._seq = 0
+
     def release(self) -> None:
-        """Close the open segments (kept on disk, replayed by the next writer) and unlock.
-        What a crash does, minus the torn tail; the log is unusable afterwards."""
+        """Close the open segments (kept on disk, replayed by the next writer) and unlock:
+        what a crash does, minus the torn tail. A later :meth:`append` locks again."""
         self.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -149,7 +162,7 @@ class WriteAheadLog:
     def append(self, tables: dict[str, pa.Table]) -> None:
         """Append one table per dataset, then fsync every file touched (one durable step)."""
         if self._lock_fd is None:
-            raise RuntimeError(f"write-ahead log {self.dir} was released; open it again")
+            self._relock()
         touched: list[BinaryIO] = []
         for dataset, table in tables.items():
             if table.num_rows == 0:

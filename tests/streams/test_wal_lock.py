@@ -92,5 +92,29 @@ def test_own_previous_incarnation_is_waited_for(tmp_path: Path) -> None:
     new.append({"trades": pa.table({"x": pa.array([1], pa.int64())})})
     assert (wal_dir / LOCK_FILE).exists() and len(new.segments()) == 1
     new.release()
-    with pytest.raises(RuntimeError, match="released"):
-        new.append({"trades": pa.table({"x": pa.array([1], pa.int64())})})
+    # Released with a segment on disk: someone else takes over, a write of ours is refused
+    # rather than numbering or sealing over the rows it has to replay.
+    other = WriteAheadLog(wal_dir, WalOwner(name="other"), wait_s=0.1)
+    with pytest.raises(WalLocked, match="'other'"):
+        new.append({"trades": pa.table({"x": pa.array([2], pa.int64())})})
+    other.release()
+    with pytest.raises(RuntimeError, match="another writer's segments"):
+        new.append({"trades": pa.table({"x": pa.array([2], pa.int64())})})
+    assert len(new.segments()) == 1 and not new.locked
+
+
+def test_a_closed_store_lets_the_next_fabric_in_at_once(tmp_path: Path) -> None:
+    from spark_ray.streams.normalize import warmup_trades
+    from spark_ray.streams.store import StreamStore
+
+    root = str(tmp_path / "lake")
+    first = StreamStore(root, "binance", owner=WalOwner(name="sink:a"))
+    first.write({"trades": warmup_trades()})
+    first.close()  # flushed: the WAL is empty and unlocked, though this object lives on
+    t0 = time.monotonic()
+    second = StreamStore(root, "binance", owner=WalOwner(name="sink:b"))
+    assert time.monotonic() - t0 < 1.0 and second.wal.holder()["name"] == "sink:b"
+    with pytest.raises(WalLocked, match="'sink:b'"):
+        first.write({"trades": warmup_trades().set_column(
+            2, "trade_id", pa.array([2], pa.int64()))})
+    second.close()

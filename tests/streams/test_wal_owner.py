@@ -72,6 +72,13 @@ def test_a_second_fabric_on_the_same_wal_stops_and_the_killed_sink_loses_nothing
     st = run_to_halt(v, a, n)
     assert st["sink"]["replayed_rows"] > 0  # the restarted sink replayed its own WAL
     assert_lake_equals_truth(v, a.cfg.store)
+    # A stopped fabric let go of the WAL: the next one on this lake starts at once.
+    t0 = time.monotonic()
+    c = make_fabric(v, namespace=a.cfg.namespace + "-c")
+    assert ray.get(c.sink.stats.remote(), timeout=30)["wal_holder"]["name"] == "sink:binance"
+    c.stop(compact=True)
+    assert time.monotonic() - t0 < 60
+    assert_lake_equals_truth(v, a.cfg.store)
 
 
 def test_two_fabrics_each_on_its_own_wal_keep_every_row(make_venue: Any, make_fabric: Any,
