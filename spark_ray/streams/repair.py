@@ -53,6 +53,7 @@ class RepairReport:
     requests: int = 0
     retries: int = 0
     files: list[str] = field(default_factory=list)
+    compacted: int = 0  # parts folded into data.parquet afterwards
     missing: list[Hole] = field(default_factory=list)  # holes left (the venue lacks them)
 
     @property
@@ -139,6 +140,10 @@ async def repair(store: DataStore, adapter: Adapter, rest: MarketRest, symbol: s
             left[0:1] = [(covered + 1, b)] if covered < b else []
         if progress is not None:
             progress(rep, left)
+    if rep.written:
+        # Fold the new parts in: DataStore.trades (the backtest's reader) reads compacted files
+        # only. Safe beside a running sink: parts written meanwhile are left for later.
+        rep.compacted = store.compact(dataset, exchange, symbol)
     return rep
 
 

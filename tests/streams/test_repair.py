@@ -82,6 +82,9 @@ def test_scan_backfills_every_hole_then_finds_nothing(market: Any, tmp_path: Pat
     filled = lake.filter(pc.is_in(lake["trade_id"], pa.array(
         [i for a, b in gone for i in range(a, b + 1)], pa.int64())))
     assert filled.num_rows == 1452 and filled["stored_time"].null_count == 0  # stamped as stored
+    # compacted afterwards: the backtest's reader (compacted files only) sees the repair too
+    assert DataStore(str(root)).trades("BTCUSDT")["trade_id"].to_pylist() == \
+        truth["trade_id"].to_pylist()
 
     before = _files(root)
     again = run_cli("data", "repair", "--store", str(root), "--exchange", "binance",

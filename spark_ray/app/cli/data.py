@@ -318,7 +318,8 @@ def _repair(args: argparse.Namespace, settings: Settings) -> int:
     n_before = sum(b - a + 1 for a, b in rep.holes_before)
     print(f"{args.exchange} {symbol} trade ids {lo}..{hi}: {len(rep.holes_before)} hole(s), "
           f"{n_before} ids; wrote {rep.written} rows in {len(rep.files)} file(s) "
-          f"({rep.requests} requests, {rep.retries} retries) into {store.uri}")
+          f"({rep.requests} requests, {rep.retries} retries) into {store.uri}; "
+          f"{rep.compacted} part(s) compacted")
     if rep.missing:
         print(f"  {rep.missing_ids} ids the venue does not have (left as holes): "
               f"{format_holes(rep.missing)}")
