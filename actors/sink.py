@@ -6,6 +6,10 @@ acknowledgement the whole chain waits for. Parquet parts are written every ``flu
 ``flush_rows``); on (re)start the WAL is replayed into the lake, deduplicated, so a kill at any
 instant neither loses nor duplicates a row. ``streams_event_to_db_ms`` is exchange event time to
 that durable commit.
+
+The sink locks its WAL directory for its life (:mod:`spark_ray.streams.wal`): a second sink on
+the same lake and exchange fails to start with a message naming the holder; a restart of this
+actor (same actor id) waits for its previous process to exit, then replays.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from spark_ray.streams import metrics as m
 from spark_ray.streams.metrics import LatencyHist, sample
 from spark_ray.streams.normalize import warmup_trades
 from spark_ray.streams.store import StreamStore
+from spark_ray.streams.wal import WalOwner
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +35,19 @@ log = logging.getLogger(__name__)
 @ray.remote(num_cpus=0, max_restarts=-1)
 class SinkActor:
     def __init__(self, root: str, exchange: str, wal_dir: str | None = None,
-                 flush_rows: int = 200_000, flush_ms: int = 1_000, name: str = "sink") -> None:
+                 flush_rows: int = 200_000, flush_ms: int = 1_000, name: str = "sink",
+                 namespace: str = "") -> None:
+        """``namespace``: the Ray namespace the actor is named in, recorded in the WAL's lock
+        file so a refused second sink can name the fabric holding it (the runtime context
+        only knows the job's namespace)."""
         self.root = root
         self.exchange = exchange
         self.name = name
         t0 = time.perf_counter()
-        self.store = StreamStore(root, exchange, wal_dir, flush_rows, flush_ms)
+        ctx = ray.get_runtime_context()
+        owner = WalOwner(name=name, namespace=namespace,
+                         incarnation=ctx.get_actor_id() or "")
+        self.store = StreamStore(root, exchange, wal_dir, flush_rows, flush_ms, owner)
         self.recovery_s = round(time.perf_counter() - t0, 3)
         self.e2db = LatencyHist()
         self.writes = 0
@@ -100,7 +112,7 @@ class SinkActor:
             scratch = StreamStore(d, self.exchange)
             ack = scratch.write({"trades": warmup_trades(self.exchange)})
             scratch.flush()
-            scratch.close()
+            scratch.close()  # empties and releases its WAL
             scratch.lake.compact("trades", self.exchange, "BTCUSDT")
         self.e2db.add(ack.latencies_ms[:0])
         self._h.observe(0.0)

@@ -25,7 +25,7 @@ from spark_ray.lake import DataStore
 from spark_ray.lake.layout import AGG_TRADES, BOOK, CANDLES, DATASETS, TRADES, WAL_DIR
 from spark_ray.schemas import TRADE_SCHEMA
 from spark_ray.streams.ids import IdRanges
-from spark_ray.streams.wal import WriteAheadLog
+from spark_ray.streams.wal import WalOwner, WriteAheadLog
 
 TRADE_DATASETS = (TRADES, AGG_TRADES)
 APPENDED = (*TRADE_DATASETS, BOOK)  # stored as parts; candles are merged
@@ -55,16 +55,21 @@ class FlushJob:
 
 
 class StreamStore:
-    """Owns one exchange's streaming datasets in a lake root. Not thread-safe: one writer."""
+    """Owns one exchange's streaming datasets in a lake root. Not thread-safe: one writer, and
+    one per WAL directory (the WAL is locked; :class:`~spark_ray.streams.wal.WalLocked` names
+    the holder when another store has it)."""
 
     def __init__(self, root: str, exchange: str, wal_dir: str | None = None,
-                 flush_rows: int = 200_000, flush_ms: int = 1_000) -> None:
+                 flush_rows: int = 200_000, flush_ms: int = 1_000,
+                 owner: WalOwner | None = None) -> None:
         self.lake = DataStore(root)
         self.exchange = exchange
         if wal_dir is None:
             if not self.lake.local:
                 raise ValueError("a non-local lake needs a local wal_dir")
             wal_dir = os.path.join(self.lake.root, WAL_DIR, exchange)
+        # Lock first: a second writer stops here, before it reads the lake or replays anything.
+        self.wal = WriteAheadLog(wal_dir, owner)
         self.flush_rows = flush_rows
         self.flush_ms = flush_ms
         self.ids: dict[tuple[str, str], IdRanges] = {}
@@ -80,7 +85,6 @@ class StreamStore:
         self.duplicates = 0
         self.flushes = 0
         self._load_ids()
-        self.wal = WriteAheadLog(wal_dir)
         self.replayed_rows, self.torn_segments = self._replay()
 
     # --- start-up -----------------------------------------------------------------------------
@@ -309,8 +313,12 @@ class StreamStore:
         self.flushes += 1
 
     def close(self) -> list[str]:
+        """Flush everything, and let go of the WAL once it is empty, so the next fabric on
+        this lake need not wait for this process to exit (writing again locks it again)."""
         files = self.flush() if self.buffered_rows else []
         self.wal.close()
+        if not self.wal.segments():
+            self.wal.release()
         return files
 
     # --- queries ------------------------------------------------------------------------------
@@ -325,6 +333,8 @@ class StreamStore:
             "buffered_rows": self.buffered_rows, "duplicates": self.duplicates,
             "flushes": self.flushes, "wal_appends": self.wal.appends, "wal_bytes": self.wal.bytes,
             "replayed_rows": self.replayed_rows, "torn_segments": self.torn_segments,
+            "wal_dir": str(self.wal.dir), "wal_segments": len(self.wal.segments()),
+            "wal_holder": self.wal.holder(),
             "candles_written": self.candles_written,
             "stored": {f"{d}:{s}": r.count() for (d, s), r in self.ids.items()},
         }

@@ -57,7 +57,7 @@ def test_store_writes_candles_once_across_resends_and_restarts(tmp_path: Path) -
     assert store.write({"candles": closed}).accepted == 3
     assert store.write({"candles": closed.slice(1)}).duplicates == 2  # an at-least-once resend
     # Not flushed: a crash here leaves the rows only in the WAL; a new store replays them.
-    store.wal.close()
+    store.wal.release()
     again = StreamStore(root, "binance", wal)
     assert again.replayed_rows == 3
     assert again.write({"candles": closed}).duplicates == 3  # marks come from the lake

@@ -1,4 +1,4 @@
-"""``spark-ray data fetch|import|synth|check|ls``: build and inspect the Parquet lake."""
+"""``spark-ray data fetch|import|synth|check|ls|repair``: build, inspect and repair the lake."""
 
 from __future__ import annotations
 
@@ -224,10 +224,112 @@ def _ls(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- repair -------------------------------------------------------------------------------------
+
+def _id_arg(flag: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        v = int(value)
+    except ValueError:
+        raise UserError(f"{flag}: {value!r} is not a trade id (an integer)") from None
+    if v < 0:
+        raise UserError(f"{flag}: {v} is negative")
+    return v
+
+
+def _repair_args(args: argparse.Namespace) -> tuple[str, tuple[int, int] | None]:
+    """--symbol and the id range (None: --scan), validated."""
+    symbol = parse_symbols(args.symbol)
+    if len(symbol) != 1:
+        raise UserError(f"--symbol: one symbol, not {args.symbol!r}")
+    lo, hi = _id_arg("--from-id", args.from_id), _id_arg("--to-id", args.to_id)
+    if args.scan and (lo is not None or hi is not None):
+        raise UserError("--scan: give either --scan or --from-id/--to-id, not both")
+    if not args.scan:
+        if lo is None or hi is None:
+            raise UserError(f"{'--from-id' if lo is None else '--to-id'}: give --from-id A "
+                            f"--to-id B (or --scan for the whole stored range)")
+        if lo > hi:
+            raise UserError(f"--to-id: {hi} is before --from-id {lo}")
+        return symbol[0], (lo, hi)
+    return symbol[0], None
+
+
+def _repair(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from spark_ray.adapters.registry import get_adapter
+    from spark_ray.http import RetryPolicy
+    from spark_ray.streams.repair import (
+        RepairFailed,
+        RepairReport,
+        check_repairable,
+        format_holes,
+        repair,
+    )
+
+    symbol, id_range = _repair_args(args)
+    try:
+        adapter = get_adapter(args.exchange)
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"--exchange: {exc}") from None
+    try:
+        check_repairable(adapter, "trades")
+    except ValueError as exc:
+        raise UserError(f"--exchange: {exc}") from None
+    base_url = args.base_url or adapter.default_rest_url
+    rest = adapter.market_rest(base_url) if base_url else None
+    if rest is None:
+        raise UserError(f"--base-url: {adapter.title} has no REST endpoint to back-fill from")
+    store = _store(args, settings)
+    if args.max_retries < 0:
+        raise UserError("--max-retries: must be >= 0")
+
+    def progress(rep: RepairReport, left: list[tuple[int, int]]) -> None:
+        ids_left = sum(b - a + 1 for a, b in left)
+        print(f"repair {symbol}: {rep.fetched} ids fetched, {len(left)} hole(s) left "
+              f"({ids_left} ids), {rep.requests} requests", file=sys.stderr, flush=True)
+
+    async def run() -> RepairReport:
+        try:
+            return await repair(store, adapter, rest, symbol, id_range,
+                                policy=RetryPolicy(max_retries=args.max_retries,
+                                                   base_delay_s=0.2, max_delay_s=5.0),
+                                progress=progress)
+        finally:
+            await rest.close()
+
+    try:
+        rep = asyncio.run(run())
+    except RepairFailed as exc:
+        n = sum(b - a + 1 for a, b in exc.missing)
+        raise CheckFailed(f"repair failed: {exc}\n  {n} ids still missing from {store.uri} "
+                          f"({args.exchange} {symbol}): {format_holes(exc.missing)}\n  "
+                          f"(rows fetched before the failure are stored; run it again)") from None
+    if rep.scanned is None:
+        print(f"{store.uri}: no {args.exchange} {symbol} trades stored; nothing to scan "
+              f"(give --from-id/--to-id to back-fill a range)")
+        return 0
+    lo, hi = rep.scanned
+    if not rep.holes_before:
+        print(f"{args.exchange} {symbol} trade ids {lo}..{hi}: no holes; nothing written")
+        return 0
+    n_before = sum(b - a + 1 for a, b in rep.holes_before)
+    print(f"{args.exchange} {symbol} trade ids {lo}..{hi}: {len(rep.holes_before)} hole(s), "
+          f"{n_before} ids; wrote {rep.written} rows in {len(rep.files)} file(s) "
+          f"({rep.requests} requests, {rep.retries} retries) into {store.uri}; "
+          f"{rep.compacted} part(s) compacted")
+    if rep.missing:
+        print(f"  {rep.missing_ids} ids the venue does not have (left as holes): "
+              f"{format_holes(rep.missing)}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="market data: fetch, import, synth, check, ls")
+    data = sub.add_parser("data", help="market data: fetch, import, synth, check, ls, repair")
     acts = data.add_subparsers(dest="data_command", metavar="ACTION")
     acts.required = True
 
@@ -287,3 +389,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ls = acts.add_parser("ls", help="coverage per dataset/symbol/interval")
     common(ls, out=False)
     ls.set_defaults(handler=_ls)
+
+    r = acts.add_parser("repair", help="find holes in stored trade ids and back-fill them from "
+                                       "REST (idempotent)")
+    common(r, out=False)
+    r.add_argument("--symbol", required=True)
+    r.add_argument("--scan", action="store_true",
+                   help="look at the whole stored id range of the symbol")
+    r.add_argument("--from-id", default=None, help="first trade id of the range to repair")
+    r.add_argument("--to-id", default=None, help="last trade id of the range (inclusive)")
+    r.add_argument("--base-url", default=None,
+                   help="REST base (default: the exchange's real endpoint)")
+    r.add_argument("--max-retries", type=int, default=5, help="per REST page")
+    r.set_defaults(handler=_repair)
