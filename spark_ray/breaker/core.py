@@ -331,6 +331,10 @@ class CircuitBreaker:
             if r.day is None or day > r.day:  # days only roll forward (late readings don't
                 r.day, r.day_start = day, total   # reopen)
                 mark = True
+            elif new_reporter and r.day_start is not None:
+                r.day_start += equity  # a reporter joining mid-day is not a gain
+            if new_reporter and r.peak is not None and len(r.equity_by) > 1:
+                r.peak += equity  # nor a new high: it keeps the others' drawdown
             if r.peak is None or total > r.peak:
                 r.peak = total
                 last = sc.marks.peak
