@@ -255,7 +255,7 @@ def test_scope_names_are_checked() -> None:
     assert parse_scope("symbol:btcusdt") == "symbol:BTCUSDT"
     assert parse_scope("account:main") == "account:main"
     for bad in ("", "acct:x", "account:", "strategy:a b", "symbol"):
-        with pytest.raises(ValueError, match="scope|name after"):
+        with pytest.raises(ValueError, match=r"not a scope|name after"):
             parse_scope(bad)
     with pytest.raises(ValueError, match="not a scope"):
         make().trip("x", "y", T0, scope="desk:1")
