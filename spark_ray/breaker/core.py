@@ -636,5 +636,6 @@ class CircuitBreaker:
             m = target.marks = ev.marks
             r = target.readings
             r.peak, r.day, r.day_start, r.loss_streak = m.peak, m.day, m.day_start, m.loss_streak
-            for who, value in (m.parts or {}).items():
-                r.equity_by.setdefault(who, value)  # fresher live readings win
+            if m.parts:  # live these equal the readings; on replay they restore them
+                r.equity_by.update(m.parts)
+                r.equity = sum(r.equity_by.values())
