@@ -341,7 +341,8 @@ class CircuitBreaker:
                 if last is None or total > last * (1.0 + self.config.peak_checkpoint):
                     mark = True
             if mark:
-                self._emit("mark", ts, scope=sc.name, who=who, marks=self._current_marks(sc))
+                self._emit("mark", ts, scope=sc.name, who=who, marks=self._current_marks(sc),
+                           values={"account": acc} if sc.kind == "strategy" else None)
             self._evaluate(sc, ts, who)
         return worst(sc.state for sc in touched)
 
@@ -349,15 +350,21 @@ class CircuitBreaker:
                         strategy: str = "") -> BreakerState:
         """A closed trade's realized PnL: a loss extends the losing streak of its account and
         strategy, anything else ends it."""
-        touched = [self.scope(account_scope(account or DEFAULT_ACCOUNT))]
+        acc = account or DEFAULT_ACCOUNT
+        touched = [self.scope(account_scope(acc))]
         if strategy:
-            touched.append(self.scope(strategy_scope(strategy)))
+            st = self.scope(strategy_scope(strategy))
+            st.account = acc
+            touched.append(st)
         for sc in touched:
             r = sc.readings
             streak = r.loss_streak + 1 if pnl < 0 else 0
             if streak != r.loss_streak:
                 r.loss_streak = streak
-                self._emit("mark", ts, scope=sc.name, who=who, values={"pnl": pnl},
+                values: dict[str, Any] = {"pnl": pnl}
+                if sc.kind == "strategy":
+                    values["account"] = acc
+                self._emit("mark", ts, scope=sc.name, who=who, values=values,
                            marks=self._current_marks(sc))
             self._evaluate(sc, ts, who)
         return worst(sc.state for sc in touched)
@@ -624,6 +631,8 @@ class CircuitBreaker:
             sc.exits += 1
         elif kind == "dry_run":
             sc.dry_run = bool(ev.values.get("on"))
+        elif kind == "mark" and sc.kind == "strategy" and ev.values.get("account"):
+            sc.account = str(ev.values["account"])  # where the status tree shows it
         elif kind == "subscribe":
             self._subscribers[str(ev.values["name"])] = str(ev.values["method"])
         elif kind == "unsubscribe":
