@@ -645,6 +645,6 @@ class CircuitBreaker:
             m = target.marks = ev.marks
             r = target.readings
             r.peak, r.day, r.day_start, r.loss_streak = m.peak, m.day, m.day_start, m.loss_streak
-            if m.parts:  # live these equal the readings; on replay they restore them
-                r.equity_by.update(m.parts)
-                r.equity = sum(r.equity_by.values())
+            if m.parts:  # live these equal the readings; on replay they stand in for
+                r.equity_by.update(m.parts)  # reporters until each reports again (the scope's
+                # equity itself waits for a fresh reading: a checkpoint is no current value)

@@ -220,8 +220,11 @@ def test_restart_restores_scopes_and_dry_run(breaker: tuple[Any, str, Path]) -> 
     ray.kill(handle, no_restart=False)
     after = wait_for(lambda: (s := ray.get(handle.status.remote()))["recovered"]["pid"]
                      != before["recovered"]["pid"] and s, 30)
-    assert {n: s["state"] for n, s in after["scopes"].items() if s["state"] != "ARMED"} == states
+    assert after["scopes"]["account:desk"]["state"] == "TRIPPED"  # manual: until a reset
     assert after["dry_run_scopes"] == ["symbol:ETHUSDT"]
     assert after["tree"]["accounts"]["main"]["strategies"]["a"]["peak"] == 1000.0
+    # The drawdown comes back with the next equity reading, against the replayed peak.
+    ray.get(handle.report.remote({"kind": "equity", "value": 800.0, "who": "executor:a",
+                                  "account": "main", "strategy": "a"}))
     d = ray.get(handle.allow.remote(Order("X", "buy", 1.0, account="main", strategy="b")))
-    assert not d.allowed and d.reasons[0].startswith("account:main max_drawdown")
+    assert not d.allowed and "account:main" in d.reasons[0] and "max_drawdown" in d.reasons[0]
