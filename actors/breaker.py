@@ -9,11 +9,13 @@ data trips without any order arriving) and sends trip notifications, so a slow o
 never stalls ``allow``.
 
 Metrics (``ray.util.metrics``; Prometheus sees them with Ray's ``ray_`` prefix), tagged
-``breaker=<actor name>``:
+``breaker=<actor name>`` and ``scope`` (``global``, ``account:NAME``, ``strategy:NAME``,
+``symbol:SYMBOL``):
 
-- ``breaker_state`` gauge: 0 ARMED, 1 TRIPPED, 2 COOLDOWN;
-- ``breaker_trips_total`` counter, tag ``rule``;
-- ``breaker_blocked_orders_total`` counter.
+- ``breaker_state`` gauge: 0 ARMED, 1 TRIPPED, 2 COOLDOWN, one series per scope (``max by
+  (breaker)`` is the headline);
+- ``breaker_trips_total`` counter, tags ``rule`` and ``scope``;
+- ``breaker_blocked_orders_total`` counter, tag ``scope`` (the scope that blocked).
 
 Callers should fail closed: if ``allow`` raises (breaker restarting, unreachable), do not send.
 """
@@ -36,6 +38,7 @@ from spark_ray.actors.naming import NAMESPACE, actor_name, get_or_create, lookup
 from spark_ray.breaker.core import CircuitBreaker
 from spark_ray.breaker.journal import FileJournal, resolve_journal_path
 from spark_ray.breaker.models import BreakerConfig, Decision, Event, Order, Signal
+from spark_ray.breaker.scopes import GLOBAL
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +69,17 @@ class CircuitBreakerActor:
         self._recent: deque[dict[str, Any]] = deque(maxlen=500)
         tags = {"breaker": name}
         self._g_state = Gauge("breaker_state",
-                              description="Circuit breaker state: 0 ARMED, 1 TRIPPED, 2 COOLDOWN.",
-                              tag_keys=("breaker",))
+                              description="Circuit breaker state by scope: 0 ARMED, 1 TRIPPED, "
+                                          "2 COOLDOWN.",
+                              tag_keys=("breaker", "scope"))
         self._g_state.set_default_tags(tags)
         self._c_trips = Counter("breaker_trips_total",
-                                description="Circuit breaker trips, by rule.",
-                                tag_keys=("breaker", "rule"))
+                                description="Circuit breaker trips, by rule and scope.",
+                                tag_keys=("breaker", "rule", "scope"))
         self._c_trips.set_default_tags(tags)
         self._c_blocked = Counter("breaker_blocked_orders_total",
-                                  description="Orders the circuit breaker blocked.",
-                                  tag_keys=("breaker",))
+                                  description="Orders the circuit breaker blocked, by scope.",
+                                  tag_keys=("breaker", "scope"))
         self._c_blocked.set_default_tags(tags)
 
         self._journal = FileJournal(self._path)
@@ -88,7 +92,7 @@ class CircuitBreakerActor:
                            "pid": os.getpid()}
         with self._lock:
             self._core.record_start(dict(self._recovered))
-        self._g_state.set(int(self._core.state))
+            self._export_states()
         self._thread = threading.Thread(target=self._background, name="breaker-tick",
                                         daemon=True)
         self._thread.start()
@@ -125,14 +129,23 @@ class CircuitBreakerActor:
                 self._core.report(s)
             return self._core.state.name
 
-    def trip(self, reason: str, who: str) -> dict[str, Any]:
+    def trip(self, reason: str, who: str, scope: str = GLOBAL) -> dict[str, Any]:
+        """The kill switch for ``scope`` (ValueError naming a bad scope)."""
         with self._lock:
-            self._core.trip(reason, who)
+            self._core.trip(reason, who, scope=scope)
         return self.status()
 
-    def reset(self, reason: str, who: str) -> dict[str, Any]:
+    def reset(self, reason: str, who: str, scope: str = GLOBAL) -> dict[str, Any]:
         with self._lock:
-            self._core.reset(reason, who)
+            self._core.reset(reason, who, scope=scope)
+        return self.status()
+
+    def set_dry_run(self, on: bool, who: str, reason: str = "",
+                    scope: str = GLOBAL) -> dict[str, Any]:
+        """Switch dry-run of ``scope`` on this running breaker; journaled, so it survives a
+        restart."""
+        with self._lock:
+            self._core.set_dry_run(bool(on), who, reason, scope=scope)
         return self.status()
 
     def status(self) -> dict[str, Any]:
@@ -169,17 +182,23 @@ class CircuitBreakerActor:
 
     # --- the shell ---------------------------------------------------------------------------
 
+    def _export_states(self) -> None:
+        """One ``breaker_state`` series per scope (re-set on every tick: Ray drops a gauge
+        ~20 s after its last ``set``)."""
+        for name, sc in self._core.scopes.items():
+            self._g_state.set(int(sc.state), tags={"scope": name})
+
     def _on_event(self, ev: Event) -> None:
         """Runs under the lock right after the core applied ``ev``: metrics, notifications."""
         self._recent.append(ev.model_dump(mode="json"))
         if ev.kind in _TRANSITIONS:
-            self._g_state.set(int(self._core.state))
+            self._g_state.set(int(self._core.scope_state(ev.scope)), tags={"scope": ev.scope})
         if ev.kind == "trip":
-            self._c_trips.inc(1, tags={"rule": ev.rule or "manual"})
+            self._c_trips.inc(1, tags={"rule": ev.rule or "manual", "scope": ev.scope})
             if not ev.dry_run:
                 self._notices.put(self._recent[-1])
         elif ev.kind == "blocked":
-            self._c_blocked.inc(1)
+            self._c_blocked.inc(1, tags={"scope": ev.scope})
 
     def _background(self) -> None:
         tick_s = self._cfg.tick_s
@@ -199,7 +218,7 @@ class CircuitBreakerActor:
                         self._core.tick()
                         # Ray 2.60 stops exporting a gauge ~20 s after its last set(): a breaker
                         # tripped for longer would vanish from Prometheus and its alert resolve.
-                        self._g_state.set(int(self._core.state))
+                        self._export_states()
             except Exception:  # e.g. the journal's disk is full: keep the thread alive
                 log.exception("breaker background work failed")
 

@@ -264,13 +264,20 @@ class ExecutorActor:
         except Exception:
             self.breaker_state = "UNREACHABLE"
             return
-        self.breaker_state = str(st.get("state"))
-        trip = st.get("last_trip") or {}
-        if self.breaker_state != "ARMED" and self.core.om.open_orders():
+        # Only the scopes this executor's orders belong to concern it (an older breaker
+        # without scopes: its one state).
+        scopes: dict[str, Any] = st.get("scopes") or {}
+        mine = [scopes[n] for n in self.core.scopes() if n in scopes] or [st]
+        bad = [s for s in mine if s.get("state") != "ARMED"]
+        self.breaker_state = str(bad[0].get("state")) if bad else "ARMED"
+        trips = [s.get("last_trip") or {} for s in bad]
+        trip = max(trips, key=lambda t: float(t.get("since") or 0.0)) if trips else {}
+        if bad and self.core.om.open_orders():
             since = float(trip.get("since") or 0.0)
             if self._last_trip_seen is None or since > self._last_trip_seen:
                 self._last_trip_seen = since
                 await self.core.on_trip({"rule": trip.get("rule"), "ts": since,
+                                         "scope": trip.get("scope") or "global",
                                          "reason": f"(polled) {trip.get('reason', '')}"})
 
     def _export(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from spark_ray.breaker.core import CircuitBreaker
-from spark_ray.breaker.models import BreakerConfig, BreakerState
+from spark_ray.breaker.models import DEFAULT_ACCOUNT, BreakerConfig, BreakerState
 from spark_ray.errors import UserError
 
 DAY_MS = 86_400_000
@@ -76,7 +76,7 @@ class BreakerGuard:
         """First index where drawdown or daily loss would trip; feeds the stretch's marks."""
         if len(equity) == 0:
             return None
-        r = self.core.readings
+        r = self.core.scope_readings(f"account:{DEFAULT_ACCOUNT}")  # where on_equity lands
         cfg = self.config
         peak0 = r.peak if r.peak is not None else -np.inf
         peaks = np.maximum.accumulate(np.maximum(equity, peak0))

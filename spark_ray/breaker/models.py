@@ -75,6 +75,17 @@ class SequenceGapsConfig(RuleConfig):
     grace_s: float = Field(10.0, ge=0, description="... longer than this (time to repair).")
 
 
+class VenueErrorsConfig(RuleConfig):
+    limit: int = Field(20, ge=1, description="Trip a symbol when its venue reports this many "
+                                             "errors within window_s.")
+    window_s: float = Field(60.0, gt=0)
+
+
+class ClockOffsetConfig(RuleConfig):
+    max_offset_s: float = Field(1.0, gt=0, description="Trip a symbol when |venue time - local "
+                                                       "time| exceeds this (recvWindow risk).")
+
+
 class FatFingerConfig(RuleConfig):
     limit: float = Field(0.05, gt=0, description="Max |order price / last trade - 1|.")
     require_reference: bool = Field(False, description="Block priced orders with no last trade.")
@@ -121,6 +132,8 @@ class BreakerConfig(_Strict):
     error_rate: ErrorRateConfig = Field(default_factory=ErrorRateConfig)
     stale_data: StaleDataConfig = Field(default_factory=StaleDataConfig)
     sequence_gaps: SequenceGapsConfig = Field(default_factory=SequenceGapsConfig)
+    venue_errors: VenueErrorsConfig = Field(default_factory=VenueErrorsConfig)
+    clock_offset: ClockOffsetConfig = Field(default_factory=ClockOffsetConfig)
     fat_finger: FatFingerConfig = Field(default_factory=FatFingerConfig)
     max_position: PositionLimitConfig = Field(default_factory=PositionLimitConfig)
     max_notional: NotionalLimitConfig = Field(default_factory=NotionalLimitConfig)
@@ -130,8 +143,8 @@ class BreakerConfig(_Strict):
 
 RULE_NAMES: tuple[str, ...] = (
     "max_drawdown", "daily_loss", "consecutive_losses", "reject_rate", "error_rate", "stale_data",
-    "sequence_gaps", "fat_finger", "max_position", "max_notional", "max_total_notional",
-    "order_rate",
+    "sequence_gaps", "venue_errors", "clock_offset", "fat_finger", "max_position",
+    "max_notional", "max_total_notional", "order_rate",
 )
 
 # --- hot-path values ---------------------------------------------------------------------------
@@ -139,9 +152,18 @@ RULE_NAMES: tuple[str, ...] = (
 Side = Literal["buy", "sell"]
 
 
+DEFAULT_ACCOUNT = "default"
+
+
 @dataclass(slots=True, frozen=True)
 class Order:
-    """An order about to be sent; ``price`` None is a market order."""
+    """An order about to be sent; ``price`` None is a market order.
+
+    ``account`` and ``strategy`` name the scopes the order belongs to (with ``symbol`` and the
+    global scope); ``reduce_only`` says the sender means it to shrink its position in
+    ``symbol``: a tripped scope lets it through when the breaker's own position reading for
+    ``who`` confirms it does. ``tag`` is free text journaled with the decision (``flatten``).
+    """
 
     symbol: str
     side: Side
@@ -149,6 +171,10 @@ class Order:
     price: float | None = None
     order_id: str = ""
     who: str = ""
+    account: str = DEFAULT_ACCOUNT
+    strategy: str = ""
+    reduce_only: bool = False
+    tag: str = ""
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell"):
@@ -164,18 +190,21 @@ class Order:
 
     def as_dict(self) -> dict[str, Any]:
         return {"symbol": self.symbol, "side": self.side, "qty": self.qty, "price": self.price,
-                "order_id": self.order_id, "who": self.who}
+                "order_id": self.order_id, "who": self.who, "account": self.account,
+                "strategy": self.strategy, "reduce_only": self.reduce_only, "tag": self.tag}
 
 
 SignalKind = Literal[
-    "equity",         # value: account equity
-    "trade_closed",   # value: realized PnL of a closed trade
+    "equity",         # value: equity of the reporter ``who`` (its account and strategy add up)
+    "trade_closed",   # value: realized PnL of a closed trade (account and strategy)
     "price",          # key: symbol, value: last trade price (fat finger, notional)
-    "position",       # key: symbol, value: signed position quantity
-    "lag",            # key: source, value: ingest lag in seconds (also a message from it)
-    "heartbeat",      # key: source: a message arrived (last-message age)
-    "source_closed",  # key: source: stop tracking it (unsubscribed on purpose)
-    "gaps",           # key: source, value: unrepaired sequence gaps right now
+    "position",       # key: symbol, value: signed position quantity of ``who``
+    "lag",            # key: symbol, value: ingest lag in seconds (also a message from it)
+    "heartbeat",      # key: symbol: a message arrived (last-message age)
+    "source_closed",  # key: symbol: stop tracking it (unsubscribed on purpose)
+    "gaps",           # key: symbol, value: unrepaired sequence gaps right now
+    "venue_error",    # key: symbol, value: venue errors since the last report (count)
+    "clock_offset",   # key: symbol, value: venue time minus local time, seconds
     "order_ack",      # value: how many orders the venue accepted (default 1)
     "order_reject",   # value: how many orders the venue rejected (default 1)
     "error",          # value: how many errors (default 1)
@@ -185,13 +214,20 @@ SIGNAL_KINDS: frozenset[str] = frozenset(get_args(SignalKind))
 
 @dataclass(slots=True, frozen=True)
 class Signal:
-    """A health or PnL reading from another actor; ``ts`` None means "now"."""
+    """A health or PnL reading from another actor; ``ts`` None means "now".
+
+    ``account`` and ``strategy`` place equity and closed-trade readings (empty account: the
+    default one; empty strategy: no strategy scope). Data-health kinds are keyed by symbol and
+    feed the ``symbol:KEY`` scope.
+    """
 
     kind: SignalKind
     value: float = 1.0
     key: str = ""
     ts: float | None = None
     who: str = ""
+    account: str = ""
+    strategy: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in SIGNAL_KINDS:
@@ -250,6 +286,8 @@ EventKind = Literal[
     "subscribe",    # a named actor subscribed to trips
     "unsubscribe",
     "start",        # the actor (re)started; informational
+    "dry_run",      # dry-run switched on or off for ``scope`` (values: on)
+    "exit",         # a reduce-only order decided while a scope of it was not ARMED
 ]
 
 
@@ -262,6 +300,9 @@ class Marks(BaseModel):
     day: int | None = None
     day_start: float | None = None
     loss_streak: int = 0
+    parts: dict[str, float] | None = Field(
+        None, description="Equity per reporter at the checkpoint: a restarted breaker sums "
+                          "these for reporters that have not reported again yet.")
 
 
 class Event(BaseModel):
@@ -273,6 +314,7 @@ class Event(BaseModel):
     ts: float
     time: str
     kind: EventKind
+    scope: str = "global"  # journals older than scopes carry none: global
     rule: str | None = None
     reason: str = ""
     who: str = ""

@@ -1,8 +1,11 @@
 """What the breaker has been told: equity, trades, prices, positions, data health, rates.
 
-Plain mutable containers the rules read. Only :class:`~spark_ray.breaker.models.Marks` (high-water
-mark, day open, loss streak) is journaled; the rest is re-reported by the other actors after a
-restart (positions, prices, lag) or is a short window that refills within minutes.
+Plain mutable containers the rules read, one :class:`Readings` per scope: the global scope holds
+prices, positions and the order/reject/error windows; an account or strategy scope its equity
+(the latest reading of each reporter, summed) and loss streak; a symbol scope its market-data
+health. Only :class:`~spark_ray.breaker.models.Marks` (high-water mark, day open, loss streak,
+equity parts) is journaled; the rest is re-reported by the other actors after a restart
+(positions, prices, lag) or is a short window that refills within minutes.
 """
 
 from __future__ import annotations
@@ -77,7 +80,10 @@ class Readings:
     reject_window_s: float = 300.0
     error_window_s: float = 60.0
     order_window_s: float = 60.0
+    venue_error_window_s: float = 60.0
+    expected: tuple[str, ...] = ()  # sources that are stale until first heard from
     equity: float | None = None
+    equity_by: dict[str, float] = field(default_factory=dict)  # reporter -> latest equity
     peak: float | None = None
     day: int | None = None
     day_start: float | None = None
@@ -86,16 +92,40 @@ class Readings:
     positions: dict[str, float] = field(default_factory=dict)
     sources: dict[str, SourceHealth] = field(default_factory=dict)
     gaps: dict[str, GapState] = field(default_factory=dict)
+    positions_by: dict[tuple[str, str], float] = field(default_factory=dict)  # (who, symbol)
+    clock_offset: float | None = None
     acks: Window = field(init=False)
     rejects: Window = field(init=False)
     errors: Window = field(init=False)
     orders: Stamps = field(init=False)
+    venue_errors: Window = field(init=False)
 
     def __post_init__(self) -> None:
+        self.venue_errors = Window(self.venue_error_window_s)
         self.acks = Window(self.reject_window_s)
         self.rejects = Window(self.reject_window_s)
         self.errors = Window(self.error_window_s)
         self.orders = Stamps(self.order_window_s)
+
+    def set_equity(self, who: str, value: float) -> float:
+        """Record ``who``'s latest equity; the scope's equity is the sum over reporters (two
+        executors on one account add up instead of overwriting each other)."""
+        self.equity_by[who] = value
+        total = sum(self.equity_by.values())
+        self.equity = total
+        return total
+
+    def set_position(self, who: str, symbol: str, qty: float) -> None:
+        """``who``'s position in ``symbol``; ``positions`` keeps the sum over reporters."""
+        if qty == 0.0:
+            self.positions_by.pop((who, symbol), None)
+        else:
+            self.positions_by[(who, symbol)] = qty
+        total = sum(q for (_, s), q in self.positions_by.items() if s == symbol)
+        if total == 0.0:
+            self.positions.pop(symbol, None)
+        else:
+            self.positions[symbol] = total
 
     def notional(self, symbol: str) -> float | None:
         """|position| x last price, or None when the symbol has a position but no price."""

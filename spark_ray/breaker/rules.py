@@ -10,10 +10,11 @@ pause) unless the rule's measure still says otherwise (order rate).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from spark_ray.breaker.models import (
     BreakerConfig,
+    ClockOffsetConfig,
     ConsecutiveLossesConfig,
     DailyLossConfig,
     ErrorRateConfig,
@@ -28,6 +29,7 @@ from spark_ray.breaker.models import (
     SequenceGapsConfig,
     StaleDataConfig,
     TotalNotionalConfig,
+    VenueErrorsConfig,
     Violation,
 )
 from spark_ray.breaker.readings import Readings
@@ -169,7 +171,6 @@ class StaleData(Rule):
     def __init__(self, cfg: StaleDataConfig) -> None:
         self.max_lag_s = cfg.max_lag_s
         self.max_age_s = cfg.max_age_s
-        self.required = cfg.required_sources
 
     def check(self, r: Readings, now: float) -> Violation | None:
         max_lag, max_age = self.max_lag_s, self.max_age_s
@@ -182,8 +183,8 @@ class StaleData(Rule):
                 return Violation(self.name,
                                  f"{src}: last message {age:.1f}s ago > {max_age:g}s",
                                  {"source": src, "age_s": age, "limit_s": max_age})
-        if self.required and now - r.started > max_age:
-            for src in self.required:
+        if r.expected and now - r.started > max_age:
+            for src in r.expected:
                 if src not in r.sources:
                     return Violation(self.name, f"{src}: no message since start "
                                                 f"({now - r.started:.0f}s > {max_age:g}s)",
@@ -209,6 +210,44 @@ class SequenceGaps(Rule):
                                f"(limit {self.limit}, grace {self.grace_s:g}s)",
                     {"source": src, "gaps": g.count, "limit": self.limit,
                      "open_s": now - g.since})
+        return None
+
+
+class VenueErrors(Rule):
+    """A symbol's venue keeps failing (rejects, 5xx, disconnects the fabric counts)."""
+
+    name = "venue_errors"
+    level = True
+    time_driven = True
+
+    def __init__(self, cfg: VenueErrorsConfig) -> None:
+        self.limit = cfg.limit
+        self.window_s = cfg.window_s
+
+    def check(self, r: Readings, now: float) -> Violation | None:
+        n = r.venue_errors.prune(now)
+        if n >= self.limit:
+            return Violation(self.name, f"{n:g} venue errors in {self.window_s:g}s >= "
+                                        f"{self.limit}",
+                             {"errors": n, "limit": self.limit, "window_s": self.window_s})
+        return None
+
+
+class ClockOffset(Rule):
+    """Venue time minus local time beyond the limit: timestamps and signed requests go bad."""
+
+    name = "clock_offset"
+    level = True
+
+    def __init__(self, cfg: ClockOffsetConfig) -> None:
+        self.max_offset_s = cfg.max_offset_s
+
+    def check(self, r: Readings, now: float) -> Violation | None:
+        off = r.clock_offset
+        if off is not None and abs(off) > self.max_offset_s:
+            return Violation(self.name, f"clock offset {off:+.2f}s beyond "
+                                        f"±{self.max_offset_s:g}s",
+                             {"offset_s": off, "limit_s": self.max_offset_s})
         return None
 
 
@@ -387,6 +426,8 @@ _FACTORIES: dict[str, Callable[[BreakerConfig], Rule]] = {
     "error_rate": lambda c: ErrorRate(c.error_rate),
     "stale_data": lambda c: StaleData(c.stale_data),
     "sequence_gaps": lambda c: SequenceGaps(c.sequence_gaps),
+    "venue_errors": lambda c: VenueErrors(c.venue_errors),
+    "clock_offset": lambda c: ClockOffset(c.clock_offset),
     "fat_finger": lambda c: FatFinger(c.fat_finger),
     "max_position": lambda c: MaxPosition(c.max_position),
     "max_notional": lambda c: MaxNotional(c.max_notional),
@@ -395,11 +436,13 @@ _FACTORIES: dict[str, Callable[[BreakerConfig], Rule]] = {
 }
 
 
-def build_rules(cfg: BreakerConfig) -> list[Rule]:
-    """The enabled rules, in a fixed order (the order reasons are reported in)."""
+def build_rules(cfg: BreakerConfig, names: Iterable[str] | None = None) -> list[Rule]:
+    """The enabled rules (of ``names``, default all), in a fixed order (the order reasons are
+    reported in)."""
+    wanted = set(_FACTORIES) if names is None else set(names)
     rules: list[Rule] = []
     for name, factory in _FACTORIES.items():
         section = getattr(cfg, name)
-        if section.enabled:
+        if section.enabled and name in wanted:
             rules.append(factory(cfg))
     return rules

@@ -75,6 +75,10 @@ class ExecutorConfig(StrictModel):
     never built from a config that was not checked."""
 
     name: str = "executor"
+    account: str = Field("default", pattern=r"^[A-Za-z0-9_.\-/@:]{1,64}$",
+                         description="Breaker account scope: executors on one account add up.")
+    strategy: str = Field("", pattern=r"^[A-Za-z0-9_.\-/@:]{0,64}$",
+                          description="Breaker strategy scope (default: the executor's name).")
     symbols: tuple[str, ...] = Field(("BTCUSDT",), min_length=1)
     interval: str = "1m"
     mode: Literal["paper", "live"] = "paper"
@@ -107,6 +111,11 @@ class ExecutorConfig(StrictModel):
                                       "use one of {known}", {"interval": repr(interval),
                                                             "known": FIXED_INTERVALS})
         return interval
+
+    @property
+    def strategy_id(self) -> str:
+        """The strategy scope this executor's orders and equity belong to."""
+        return self.strategy or self.name
 
     def costs(self) -> CostModel:
         return CostModel(fee_bps=self.fee_bps, maker_fee_bps=self.maker_fee_bps,
@@ -177,6 +186,8 @@ class ExecutorCore:
         self.filters: dict[str, SymbolFilters] = {}
         self.fee_rate = config.costs().taker
         self.who = f"executor:{config.name}"
+        self.account = config.account
+        self.strategy_id = config.strategy_id
         self.halted: str | None = None
         self.started = False
         self.lock = asyncio.Lock()
@@ -289,7 +300,9 @@ class ExecutorCore:
                 if trade is not None:
                     closed.append(trade)
                     if live:
-                        self.signals.append(Signal("trade_closed", trade.pnl, who=self.who))
+                        self.signals.append(Signal("trade_closed", trade.pnl, who=self.who,
+                                                   account=self.account,
+                                                   strategy=self.strategy_id))
         if records:
             self.journal.append(records, sync=False)  # durable with the next intent or tick
         return closed
@@ -412,7 +425,8 @@ class ExecutorCore:
         # orders (``_ask``), or after the bar when it places none.
         self.signals += [Signal("price", bar.close, sym, who=self.who),
                          Signal("position", self.positions[sym].qty, sym, who=self.who),
-                         Signal("equity", self.positions.equity(), who=self.who)]
+                         Signal("equity", self.positions.equity(), who=self.who,
+                                account=self.account, strategy=self.strategy_id)]
         t = time.perf_counter()
         intents, cancels = runner.decide(bar)
         self._time("strategy", t)
@@ -505,10 +519,23 @@ class ExecutorCore:
             answers += await self._submit(o, t0)
         self.apply(answers)  # one journal write for the bar's answers
 
+    def breaker_order(self, o: ManagedOrder) -> BreakerOrder:
+        """What the breaker is asked about ``o``. Spot sells only ever shrink the long position
+        (``_prepare`` caps them at what is held), so they, and flattens, are reduce-only: a
+        tripped scope lets them out once the breaker's position reading confirms it."""
+        sell = o.side != BUY
+        return BreakerOrder(o.symbol, "sell" if sell else "buy", o.est_qty,
+                            o.limit if o.kind == LIMIT else None, o.cid, self.who,
+                            account=self.account, strategy=self.strategy_id,
+                            reduce_only=sell or o.flatten, tag="flatten" if o.flatten else "")
+
+    def scopes(self) -> tuple[str, ...]:
+        """The breaker scopes this executor's orders belong to."""
+        return ("global", f"account:{self.account}", f"strategy:{self.strategy_id}",
+                *(f"symbol:{s.upper()}" for s in self.cfg.symbols))
+
     async def _ask(self, orders: list[ManagedOrder]) -> list[Decision]:
-        asks = [BreakerOrder(o.symbol, "buy" if o.side == BUY else "sell", o.est_qty,
-                             o.limit if o.kind == LIMIT else None, o.cid, self.who)
-                for o in orders]
+        asks = [self.breaker_order(o) for o in orders]
         signals, self.signals = self.signals, []
         try:
             decisions = await self.gate.allow(asks, signals)
@@ -562,16 +589,25 @@ class ExecutorCore:
                 ups = []
         self.apply(ups)
 
-    async def cancel_all(self) -> int:
-        opened = [o for o in self.om.orders.values() if o.status in OPEN]
+    async def cancel_all(self, symbols: set[str] | None = None) -> int:
+        opened = [o for o in self.om.orders.values() if o.status in OPEN
+                  and (symbols is None or o.symbol in symbols)]
         for o in opened:
             await self._cancel(o)
         return len(opened)
 
-    async def flatten(self, reason: str) -> list[str]:
-        """Market-sell every position, bypassing the breaker (it reduces risk; journaled)."""
-        cids: list[str] = []
+    async def flatten(self, reason: str, symbols: set[str] | None = None) -> list[str]:
+        """Market-sell every position (of ``symbols``; default all), asking the breaker first.
+
+        Flatten orders are reduce-only, so a tripped scope allows them by policy and the breaker
+        journals each decision. If the breaker cannot answer, they go out anyway (reducing risk
+        must not wait on it) but never silently: the executor journals that they were not asked,
+        counts them and says so in its errors.
+        """
+        orders: list[ManagedOrder] = []
         for sym, runner in self.runners.items():
+            if symbols is not None and sym not in symbols:
+                continue
             held = self.positions[sym].qty
             if held <= 0:
                 continue
@@ -587,35 +623,67 @@ class ExecutorCore:
                              quantity=text(qty), est_qty=float(qty), flatten=True,
                              created_ms=int(time.time() * 1000))
             self.om.add(o)
-            self.journal.append([{"k": "intent", "order": o.intent()}])
+            orders.append(o)
+        if not orders:
+            return []
+        self.journal.append([{"k": "intent", "order": o.intent()} for o in orders])
+        # The breaker must see the positions these orders reduce, in the same message.
+        signals = [Signal("position", self.positions[o.symbol].qty, o.symbol, who=self.who)
+                   for o in orders]
+        signals[:0], self.signals = self.signals, []
+        try:
+            decisions = await self.gate.allow([self.breaker_order(o) for o in orders], signals)
+            if len(decisions) != len(orders):
+                raise RuntimeError("breaker answered a different number of orders")
+        except Exception as exc:
+            self.stats["flatten_unasked"] += len(orders)
+            what = f"breaker unreachable ({type(exc).__name__}: {exc}): flatten sent unasked"
+            self.errors.append(what)
+            self.journal.append([{"k": "note", "what": what, "cids": [o.cid for o in orders]}])
+            decisions = [Decision(True, (what,))] * len(orders)
+        cids: list[str] = []
+        for o, d in zip(orders, decisions, strict=True):
+            if not d.allowed:
+                self.stats["blocked"] += 1
+                self.apply([OrderUpdate(o.cid, REJECTED, source="breaker",
+                                        reason="breaker: " + "; ".join(d.reasons))])
+                continue
             self.apply(await self._submit(o, None))
-            cids.append(cid)
+            cids.append(o.cid)
         return cids
 
     # --- breaker and kill switch ------------------------------------------------------------
     async def on_trip(self, notice: dict[str, Any]) -> dict[str, Any]:
-        """The breaker tripped: cancel every open order (and flatten when configured)."""
+        """A breaker scope tripped: if it is one of ours, cancel the open orders it covers
+        (all of them, or one symbol's) and flatten them when configured; others' trips are
+        ignored."""
+        scope = str(notice.get("scope") or "global")
+        if scope not in self.scopes():
+            return {"ignored": scope, "canceled": 0, "flatten_orders": []}
         self.trips.append({"time": time.time(), "rule": notice.get("rule"),
-                           "reason": notice.get("reason")})
+                           "reason": notice.get("reason"), "scope": scope})
         self.journal.append([{"k": "note", "what": "breaker trip", "rule": notice.get("rule"),
-                              "reason": notice.get("reason")}], sync=False)
+                              "reason": notice.get("reason"), "scope": scope}], sync=False)
+        symbols = {s for s in self.cfg.symbols if f"symbol:{s.upper()}" == scope} \
+            if scope.startswith("symbol:") else None
         async with self.lock:
-            canceled = await self.cancel_all()
-            flat = await self.flatten("breaker trip") if self.cfg.flatten_on_trip else []
+            canceled = await self.cancel_all(symbols)
+            flat = await self.flatten("breaker trip", symbols) if self.cfg.flatten_on_trip \
+                else []
         self.flush_signals()
-        return {"canceled": canceled, "flatten_orders": flat}
+        return {"canceled": canceled, "flatten_orders": flat, "scope": scope}
 
     async def kill(self, reason: str, flatten: bool = False) -> dict[str, Any]:
         """Halt for good (survives restarts), cancel everything, optionally flatten."""
         self.halted = reason or "killed"
         self.journal.append([{"k": "halt", "reason": self.halted}])
-        async with self.lock:
-            canceled = await self.cancel_all()
-            flat = await self.flatten("kill") if flatten else []
-        try:
+        try:  # trip first: the flatten below is then an exit the breaker allows and journals
             await self.gate.trip(f"executor {self.cfg.name} killed: {self.halted}", self.who)
         except Exception as exc:
             self.errors.append(f"breaker trip: {type(exc).__name__}: {exc}")
+        async with self.lock:
+            canceled = await self.cancel_all()
+            flat = await self.flatten("kill") if flatten else []
         self.flush_signals()
         return {"halted": self.halted, "canceled": canceled, "flatten_orders": flat}
 

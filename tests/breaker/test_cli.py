@@ -82,3 +82,57 @@ def test_kill_switch_starts_a_detached_breaker_where_there_is_none(ray_session: 
 def test_unreachable_cluster_exits_1() -> None:
     res = run_cli("breaker", "status", "--address", f"127.0.0.1:{free_port()}", timeout=60)
     assert res.code == 1 and "could not reach Ray" in res.err, res.err
+
+
+def test_bad_scope_exits_2_naming_the_flag() -> None:
+    for argv in (("trip", "--reason", "x", "--scope", "desk:1"),
+                 ("reset", "--reason", "x", "--scope", "account:"),
+                 ("dry-run", "on", "--scope", "symbol:A B")):
+        res = run_cli("breaker", *argv, "--address", "127.0.0.1:1")
+        assert res.code == 2 and "--scope" in res.err, res.err
+    res = run_cli("breaker", "dry-run", "maybe", "--address", "127.0.0.1:1")
+    assert res.code == 2 and "on" in res.err and "off" in res.err
+
+
+def test_scoped_trip_reset_and_dry_run_on_a_running_breaker(ray_session: Any,
+                                                            tmp_path: Path) -> None:
+    import json
+
+    name = actor_name("breaker", "cli", secrets.token_hex(4))
+    journal = tmp_path / "journal.jsonl"
+    handle, _ = get_breaker(name, journal_path=journal)
+    where = ("--address", ray_session.address, "--name", name)
+    try:
+        res = run_cli("breaker", "trip", "--reason", "desk review", "--scope", "account:desk",
+                      *where)
+        assert res.code == 0, res.err
+        assert res.out.startswith("TRIPPED") and "scope=account:desk rule=manual" in res.out
+        tree = [ln.split() for ln in res.out.splitlines()]
+        assert ["global", "ARMED"] in [t[:2] for t in tree]
+        assert ["account:desk", "TRIPPED"] in [t[:2] for t in tree]
+
+        res = run_cli("breaker", "dry-run", "on", "--reason", "shadow week", *where)
+        assert res.code == 0, res.err
+        assert "DRY-RUN: rules are evaluated and journaled" in res.out
+        assert ray.get(handle.status.remote())["dry_run"] is True
+
+        res = run_cli("breaker", "reset", "--reason", "reviewed", "--scope", "account:desk",
+                      *where)
+        assert res.code == 0 and res.out.startswith("ARMED"), res.out
+        res = run_cli("breaker", "dry-run", "on", "--scope", "symbol:ethusdt", *where)
+        assert res.code == 0, res.err
+        res = run_cli("breaker", "dry-run", "off", *where)
+        assert res.code == 0, res.err
+        res = run_cli("breaker", "status", "--json", *where)
+        snap = json.loads(res.out)
+        assert snap["dry_run"] is False and snap["dry_run_scopes"] == ["symbol:ETHUSDT"]
+        assert snap["tree"]["accounts"]["desk"]["state"] == "ARMED"
+        events, _ = read_journal(journal)
+        got = [(e.kind, e.scope, e.who, e.values.get("on")) for e in events
+               if e.kind in ("trip", "reset", "dry_run")]
+        assert got == [("trip", "account:desk", WHO, None), ("dry_run", "global", WHO, True),
+                       ("reset", "account:desk", WHO, None),
+                       ("dry_run", "symbol:ETHUSDT", WHO, True),
+                       ("dry_run", "global", WHO, False)]
+    finally:
+        ray.kill(handle, no_restart=True)

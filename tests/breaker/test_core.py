@@ -48,13 +48,15 @@ def test_reset_rebaselines_drawdown_but_a_live_violation_trips_again() -> None:
     b = make(stale_data={"max_lag_s": 5})
     b.on_equity(T0, 100.0)
     b.on_equity(T0 + 1, 80.0)
-    assert b.state is TRIPPED
-    assert b.reset("accept the loss", "cli:a", T0 + 2) is ARMED  # peak is now 80
-    assert b.on_equity(T0 + 3, 75.0) is ARMED  # 6.25 % below the new peak
+    assert b.state is TRIPPED and b.scope_state("account:default") is TRIPPED
+    assert b.scope_state("global") is ARMED  # drawdown is the account's, not everyone's
+    assert b.reset("accept the loss", "cli:a", T0 + 2, scope="account:default") is ARMED
+    assert b.on_equity(T0 + 3, 75.0) is ARMED  # 6.25 % below the new peak (80)
     b.report(Signal("lag", 9.0, "feed"), now=T0 + 4)
-    assert b.state is TRIPPED
-    assert b.reset("try anyway", "cli:a", T0 + 5) is TRIPPED  # feed still lagging
-    assert [e.kind for e in journal(b)][-2:] == ["reset", "trip"]
+    assert b.state is TRIPPED and b.scope_state("symbol:FEED") is TRIPPED
+    assert b.reset("try anyway", "cli:a", T0 + 5, scope="symbol:feed") is TRIPPED  # lagging
+    assert [(e.kind, e.scope) for e in journal(b)][-2:] == [("reset", "symbol:FEED"),
+                                                            ("trip", "symbol:FEED")]
 
 
 def test_a_condition_returning_during_cooldown_trips_again() -> None:
@@ -83,11 +85,12 @@ def test_dry_run_blocks_nothing_but_journals_everything() -> None:
     b.on_equity(T0 + 1, 80.0)
     assert b.state is TRIPPED  # the shadow state machine runs
     d = b.allow(Order("X", "buy", 1.0, 1.0), T0 + 2)
-    assert d.allowed and d.dry_run and d.reasons == ("max_drawdown: drawdown 20.0% > 10.0%",)
+    assert d.allowed and d.dry_run and d.reasons == (
+        "account:default max_drawdown: drawdown 20.0% > 10.0%",)
     b.report(Signal("price", 100.0, "BTC"), now=T0 + 3)
     b.on_equity(T0 + 3, 100.0)
     d = b.allow(Order("BTC", "buy", 0.1, 200.0), T0 + 4)  # cooldown and a fat finger
-    assert d.allowed and d.reasons[0].startswith("cooldown until")
+    assert d.allowed and d.reasons[0].startswith("account:default cooldown until")
     assert b.blocked_total == 0
     kinds = [e.kind for e in journal(b)]
     assert kinds.count("would_block") == 2 and "blocked" not in kinds
@@ -110,11 +113,13 @@ def test_replay_restores_the_tripped_state_and_the_high_water_mark() -> None:
     b = make(peak_checkpoint=0.01)
     for i, eq in enumerate([100.0, 100.5, 101.0, 101.2, 102.0, 101.9]):
         b.on_equity(T0 + i, eq)
-    assert b.readings.peak == 102.0
+    acc = "account:default"
+    assert b.scope_readings(acc).peak == 102.0
     again = CircuitBreaker.replay(journal(b), b.config)
     assert again.durable() == b.durable()
-    assert again.readings.peak is not None
-    assert 102.0 / 1.01 <= again.readings.peak <= 102.0  # lags by at most the checkpoint
+    peak = again.scope_readings(acc).peak
+    assert peak is not None
+    assert 102.0 / 1.01 <= peak <= 102.0  # lags by at most the checkpoint
     b.trip("halt", "cli:x", T0 + 10)
     b.allow(Order("X", "buy", 1.0, 1.0), T0 + 11)
     again = CircuitBreaker.replay(journal(b), b.config)
@@ -131,9 +136,12 @@ def test_status_text_names_state_rule_and_who() -> None:
     text = format_status(b.snapshot())
     first = text.splitlines()[0]
     assert first.startswith("TRIPPED  since ")
-    assert "rule=max_drawdown (drawdown 12.3% > 10.0%) by=equity" in first
-    assert "also rule=manual (desk says stop) by=cli:alice" in text
+    assert ("scope=account:default rule=max_drawdown (drawdown 12.3% > 10.0%) by=equity"
+            in first)
+    assert "also scope=global rule=manual (desk says stop) by=cli:alice" in text
     b.reset("ok", "cli:alice", T0 + 3)
+    assert format_status(b.snapshot()).startswith("TRIPPED")  # the account still is
+    b.reset("ok", "cli:alice", T0 + 3, scope="account:default")
     assert format_status(b.snapshot()).startswith("ARMED")
 
 

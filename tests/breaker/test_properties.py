@@ -1,9 +1,10 @@
-"""Hypothesis: the state machine's invariants hold for any sequence of inputs.
+"""Hypothesis: the state machines' invariants hold for any sequence of inputs.
 
-- no order is allowed unless ARMED (outside dry-run), and dry-run allows every order;
+- no order is allowed unless every scope it belongs to is ARMED (outside dry-run), and dry-run
+  allows every order;
 - every blocked (or would-block) order and every trip has its own journal event;
-- the journal is one continuous chain of states, and replaying it (also through JSON) rebuilds
-  exactly the live breaker's durable state.
+- the journal is one continuous chain of states per scope, and replaying it (also through JSON)
+  rebuilds exactly the live breaker's durable state.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ SYMBOLS = ("BTC", "ETH")
 SOURCES = ("feed-a", "feed-b")
 
 _order = st.tuples(st.just("order"), st.sampled_from(SYMBOLS), st.sampled_from(("buy", "sell")),
-                   st.floats(0.01, 3.0), st.one_of(st.none(), st.floats(50.0, 150.0)))
+                   st.floats(0.01, 3.0), st.one_of(st.none(), st.floats(50.0, 150.0)),
+                   st.booleans())
 _signal = st.one_of(
     st.tuples(st.just("signal"), st.sampled_from(("price",)), st.sampled_from(SYMBOLS),
               st.floats(50.0, 150.0)),
@@ -63,13 +65,18 @@ def _config(dry_run: bool, latch: bool) -> BreakerConfig:
 
 
 def _check_state_shape(b: CircuitBreaker) -> None:
-    d = b.durable()
-    if b.state is BreakerState.ARMED:
-        assert not d["active"] and d["cooldown_until"] is None
-    elif b.state is BreakerState.TRIPPED:
-        assert d["active"]
-    else:
-        assert not d["active"] and d["cooldown_until"] is not None
+    for sc in b.scopes.values():
+        if sc.state is BreakerState.ARMED:
+            assert not sc.active and sc.cooldown_until is None
+        elif sc.state is BreakerState.TRIPPED:
+            assert sc.active
+        else:
+            assert not sc.active and sc.cooldown_until is not None
+
+
+def _order_armed(b: CircuitBreaker, symbol: str) -> bool:
+    return all(b.scope_state(n) is BreakerState.ARMED
+               for n in ("global", "account:default", f"symbol:{symbol}"))
 
 
 @settings(max_examples=150, deadline=None)
@@ -80,22 +87,30 @@ def test_invariants_hold_for_any_input_sequence(steps: list[tuple[float, Any]], 
     journal = MemoryJournal()
     b = CircuitBreaker(cfg, journal=journal, clock=lambda: T0)
     now = T0
-    last_state = "ARMED"
+    last_state: dict[str, str] = {}
     refused = 0
     for i, (dt, op) in enumerate(steps):
         now += dt
         before = len(journal.events)
         kind = op[0]
         if kind == "order":
-            _, sym, side, qty, price = op
-            d = b.allow(Order(sym, side, qty, price, order_id=f"o-{i}"), now)
+            _, sym, side, qty, price, reduce_only = op
+            pos = b.readings.positions_by.get(("", sym), 0.0)
+            d = b.allow(Order(sym, side, qty, price, order_id=f"o-{i}",
+                              reduce_only=reduce_only), now)
             new = journal.events[before:]
             blocks = [e for e in new if e.kind in ("blocked", "would_block")]
-            if dry_run:
+            exits = [e for e in new if e.kind == "exit"]
+            if exits:  # a tripped scope let a confirmed position-reducing order out
+                assert d.allowed and reduce_only and not blocks and len(exits) == 1
+                signed = qty if side == "buy" else -qty
+                assert pos * signed < 0 and abs(signed) <= abs(pos) * (1 + 1e-9)
+                assert exits[0].order is not None and exits[0].order["order_id"] == f"o-{i}"
+            elif dry_run:
                 assert d.allowed and d.dry_run == bool(d.reasons)
                 assert len(blocks) == (1 if d.reasons else 0)
             elif d.allowed:
-                assert b.state is BreakerState.ARMED and not blocks
+                assert _order_armed(b, sym) and not blocks
             else:
                 refused += 1
                 assert len(blocks) == 1 and blocks[0].kind == "blocked"
@@ -117,10 +132,11 @@ def test_invariants_hold_for_any_input_sequence(steps: list[tuple[float, Any]], 
             b.tick(now)
         _check_state_shape(b)
         for e in journal.events[before:]:
-            assert e.from_state == last_state  # one unbroken chain of states
-            last_state = e.to_state or last_state
+            assert e.from_state == last_state.get(e.scope, "ARMED")  # unbroken chain a scope
+            last_state[e.scope] = e.to_state or last_state.get(e.scope, "ARMED")
             assert e.dry_run == dry_run
-        assert last_state == b.state.name  # every state change is journaled
+        for name, sc in b.scopes.items():  # every state change is journaled
+            assert last_state.get(name, "ARMED") == sc.state.name
     events = journal.events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert sum(b.trips.values()) == sum(e.kind == "trip" for e in events)
@@ -159,4 +175,6 @@ def test_dry_run_tracks_the_same_states_as_live(steps: list[tuple[float, Any]]) 
             else:
                 b.tick(now)
         assert live.state is shadow.state
+        assert {n: sc.state for n, sc in live.scopes.items()} == \
+            {n: sc.state for n, sc in shadow.scopes.items()}
         assert [c.rule for c in live.conditions] == [c.rule for c in shadow.conditions]

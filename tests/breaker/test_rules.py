@@ -48,7 +48,9 @@ def test_max_drawdown_trips_and_untrips() -> None:
     assert trip.rule == "max_drawdown" and trip.reason == "drawdown 10.9% > 10.0%"
     assert trip.values["peak"] == 110.0 and trip.values["equity"] == 98.0
     d = b.allow(Order("X", "buy", 1.0, 1.0), T0 + 4)
-    assert not d.allowed and d.reasons == ("max_drawdown: drawdown 10.9% > 10.0%",)
+    assert not d.allowed and d.reasons == (
+        "account:default max_drawdown: drawdown 10.9% > 10.0%",)
+    assert trip.scope == "account:default"
     assert b.on_equity(T0 + 5, 98.5) is TRIPPED  # still beyond
     assert b.on_equity(T0 + 6, 100.0) is COOLDOWN  # 9.1 %: clear, cooling down
     assert not b.allow(Order("X", "buy", 1.0, 1.0), T0 + 7).allowed
@@ -129,15 +131,19 @@ def test_stale_data_lag_trips_and_clears() -> None:
 
 
 def test_stale_data_message_age_trips_on_the_order_itself_and_clears() -> None:
+    """Stale data trips the symbol's scope only: its orders are blocked, other symbols trade."""
     b = make(stale_data={"max_age_s": 30})
-    b.report(Signal("heartbeat", key="feed", ts=T0), now=T0)
+    b.report(Signal("heartbeat", key="X", ts=T0), now=T0)
     assert b.allow(Order("X", "buy", 1e-9), T0 + 29).allowed is False  # no price: notional
     b.report(Signal("price", 1.0, "X", ts=T0 + 29), now=T0 + 29)
+    b.report(Signal("price", 1.0, "Y", ts=T0 + 29), now=T0 + 29)
     assert b.allow(Order("X", "buy", 1e-9), T0 + 29).allowed
     d = b.allow(Order("X", "buy", 1e-9), T0 + 31)
-    assert not d.allowed and d.reasons[0].startswith("stale_data: feed: last message 31.0s ago")
-    assert b.state is TRIPPED
-    assert b.report(Signal("heartbeat", key="feed", ts=T0 + 32), now=T0 + 32) is COOLDOWN
+    assert not d.allowed and d.reasons[0].startswith(
+        "symbol:X stale_data: X: last message 31.0s ago")
+    assert b.state is TRIPPED and b.scope_state("global") is ARMED
+    assert b.allow(Order("Y", "buy", 1e-9), T0 + 31).allowed  # another symbol is not stale
+    assert b.report(Signal("heartbeat", key="X", ts=T0 + 32), now=T0 + 32) is COOLDOWN
     assert b.tick(T0 + 32 + COOL) is ARMED
 
 
@@ -250,6 +256,8 @@ def test_latched_rule_needs_a_manual_reset() -> None:
     assert b.on_equity(T0 + 1, 80.0) is TRIPPED
     assert b.on_equity(T0 + 2, 100.0) is TRIPPED  # recovered, but latched
     assert b.tick(T0 + 1000) is TRIPPED
-    assert b.reset("reviewed", "cli:alice", T0 + 1001) is ARMED
-    (reset,) = events(b, "reset")
+    b.reset("reviewed", "cli:alice", T0 + 1001)  # resets global, not the account
+    assert b.state is TRIPPED
+    assert b.reset("reviewed", "cli:alice", T0 + 1001, scope="account:default") is ARMED
+    reset = events(b, "reset")[-1]
     assert reset.who == "cli:alice" and reset.values["cleared"] == ["max_drawdown"]

@@ -58,9 +58,10 @@ def test_trip_cancels_resting_orders_at_the_venue(make_venue: Any, make_fabric: 
     assert len(venue.orders("BTCUSDT", key)) == 3
 
 
-def test_flatten_on_trip_sells_past_the_breaker() -> None:
-    """In-process: the core with the breaker core; a trip cancels and flattens (the flatten
-    order bypasses the breaker: it only reduces risk)."""
+def test_flatten_on_trip_is_asked_allowed_and_journaled() -> None:
+    """In-process: the core with the breaker core; a trip cancels and flattens. The flatten
+    order is asked too: the tripped breaker lets it out by policy (it reduces the position the
+    breaker has seen) and journals that decision; new entries stay blocked."""
     cfg = ExecutorConfig(name="flat", symbols=("X",), interval="1s", cash=1000.0,
                          close_grace_ms=None, hole_wait_ms=None, skip_first_bar=False,
                          warmup_bars=0, flatten_on_trip=True)
@@ -86,6 +87,13 @@ def test_flatten_on_trip_sells_past_the_breaker() -> None:
     assert len(result["flatten_orders"]) == 1
     flat = core.om.get(result["flatten_orders"][0])
     assert flat is not None and flat.status == "FILLED" and flat.flatten
+    exits = [e for e in gate.core.journal.events  # type: ignore[attr-defined]
+             if e.kind == "exit"]
+    assert [(e.scope, e.order["order_id"], e.order["tag"], e.order["reduce_only"],
+             e.values["allowed"]) for e in exits] == [
+        ("global", flat.cid, "flatten", True, True)]
+    assert exits[0].order["strategy"] == "flat" and exits[0].order["account"] == "default"
+    assert core.stats["flatten_unasked"] == 0
     assert core.positions["X"].qty == 0
     after = [o for o in core.om.orders.values() if o.bar_time > flat.bar_time]
     assert after and all(o.status == "REJECTED" and o.reason.startswith("breaker: manual")
@@ -114,3 +122,38 @@ def test_restart_refuses_tampered_params(make_venue: Any, make_breaker: Any,
     assert st["started"] is False and "refusing to trade" in st["start_error"]
     assert "modified after approval" in st["start_error"]
     assert ray.get(ex.health.remote())["ok"] is False
+
+
+class _Unreachable(LocalGate):
+    """A breaker that does not answer (its actor restarting)."""
+
+    async def allow(self, orders: list[Any], signals: Any = ()) -> list[Any]:
+        raise TimeoutError("breaker restarting")
+
+
+def test_flatten_with_an_unreachable_breaker_goes_out_but_not_silently() -> None:
+    cfg = ExecutorConfig(name="flat2", symbols=("X",), interval="1s", cash=1000.0,
+                         close_grace_ms=None, hole_wait_ms=None, skip_first_bar=False,
+                         warmup_bars=0)
+    gate = LocalGate(CircuitBreaker(BreakerConfig.model_validate(
+        {"consecutive_losses": {"enabled": False}, "order_rate": {"limit": 10**6}})))
+    journal = MemoryJournal()
+    core = ExecutorCore(cfg, Alternate, {"burst": 1, "size_pct": 0.5},
+                        PaperBroker({"X": 1000.0}, cfg.costs()), journal, gate)
+    n = 3
+    ids = np.arange(1, n + 1)
+    cols = (1_795_000_000_000 + ids * 1000, np.full(n, 100.0), np.ones(n), ids,
+            np.zeros(n, np.int64))
+
+    async def run() -> list[str]:
+        await core.start()
+        await feed(core, "X", cols, 1)  # type: ignore[arg-type]
+        assert core.positions["X"].qty > 0
+        core.gate = _Unreachable()
+        return await core.flatten("operator")
+
+    (cid,) = asyncio.run(run())
+    assert core.stats["flatten_unasked"] == 1
+    assert any("flatten sent unasked" in e for e in core.errors)
+    notes = [r for r in journal.records if r.get("k") == "note"]
+    assert notes and cid in notes[-1]["cids"] and "breaker unreachable" in notes[-1]["what"]

@@ -1,5 +1,8 @@
-"""``spark-ray breaker status|trip|reset``: the kill switch, talking to the cluster's breaker.
+"""``spark-ray breaker status|trip|reset|dry-run``: the kill switch, talking to the cluster's
+breaker.
 
+``trip``, ``reset`` and ``dry-run`` act on one scope (``--scope``: ``global`` by default,
+``account:NAME``, ``strategy:NAME``, ``symbol:SYMBOL``); ``status`` prints the scope tree.
 Where the cluster has no breaker yet it starts one (detached), so the kill switch always works.
 Exit codes: 0 ok, 1 the breaker could not be reached, 2 usage or configuration error.
 """
@@ -29,7 +32,7 @@ PROBE_TIMEOUT_S = 5.0
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``breaker`` and its actions on the top-level ``spark-ray`` parser."""
     p = subparsers.add_parser(
-        "breaker", help="circuit breaker kill switch: status, trip, reset",
+        "breaker", help="circuit breaker kill switch: status, trip, reset, dry-run",
         description="Talk to the cluster's circuit breaker (starting one, detached, if there is "
                     "none). " + NOTE)
     sub = p.add_subparsers(dest="breaker_command", metavar="ACTION")
@@ -44,16 +47,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         q.add_argument("--json", action="store_true", help="print the status as JSON")
         q.set_defaults(handler=handle)
 
-    common(sub.add_parser("status", help="print the state (ARMED, TRIPPED, COOLDOWN) and why",
-                          description=NOTE))
-    trip = sub.add_parser("trip", help="trip the breaker now (blocks every order until reset)",
+    def scope(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--scope", default="global",
+                       help="global (default), account:NAME, strategy:NAME or symbol:SYMBOL")
+
+    common(sub.add_parser("status", help="print the state (ARMED, TRIPPED, COOLDOWN), why, and "
+                                         "the scope tree", description=NOTE))
+    trip = sub.add_parser("trip", help="trip a scope now (blocks its orders until reset; "
+                                       "position-reducing orders still pass)",
                           description=NOTE)
     trip.add_argument("--reason", required=True, help="why (journaled with your user name)")
+    scope(trip)
     common(trip)
-    reset = sub.add_parser("reset", help="re-arm the breaker (clears every condition)",
+    reset = sub.add_parser("reset", help="re-arm a scope (clears its conditions)",
                            description=NOTE)
     reset.add_argument("--reason", required=True, help="why (journaled with your user name)")
+    scope(reset)
     common(reset)
+    dry = sub.add_parser("dry-run", help="switch dry-run on or off on the running breaker "
+                                         "(journaled: survives a restart)", description=NOTE)
+    dry.add_argument("switch", choices=("on", "off"), help="on: evaluate and journal, block "
+                                                          "nothing in the scope; off: enforce")
+    dry.add_argument("--reason", default="", help="why (journaled with your user name)")
+    scope(dry)
+    common(dry)
 
 
 def _user() -> str:
@@ -111,6 +128,14 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"breaker {action}: --reason must not be empty")
     who = f"cli:{_user()}"
     config = _breaker_config(settings)
+    scope = "global"
+    if action in ("trip", "reset", "dry-run"):
+        from spark_ray.breaker.scopes import parse_scope
+
+        try:
+            scope = parse_scope(args.scope)
+        except ValueError as exc:
+            raise UserError(f"breaker {action}: --scope: {exc}") from None
 
     from spark_ray.actors.naming import actor_name
     from spark_ray.app.session import connect, disconnect
@@ -137,9 +162,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             print(f"spark-ray: no breaker {name!r} on this cluster: started one (detached)",
                   file=sys.stderr)
         if action == "trip":
-            snap = _call(lambda: breaker.trip.remote(reason, who))
+            snap = _call(lambda: breaker.trip.remote(reason, who, scope))
         elif action == "reset":
-            snap = _call(lambda: breaker.reset.remote(reason, who))
+            snap = _call(lambda: breaker.reset.remote(reason, who, scope))
+        elif action == "dry-run":
+            on = args.switch == "on"
+            snap = _call(lambda: breaker.set_dry_run.remote(on, who, reason or "", scope))
         else:
             snap = _call(lambda: breaker.status.remote())
     finally:
