@@ -220,3 +220,48 @@ def test_long_lived_fabric_shared_by_two_executors_and_feeding_the_breaker(
             left.kill()
         with contextlib.suppress(Exception):
             ray.kill(breaker, no_restart=True)
+
+
+def test_the_streams_trade_driver_joins_the_running_fabric(ray_session: Any, make_venue: Any,
+                                                           tmp_path: Path) -> None:
+    """The driver subscribes to the long-lived fabric (no simulator of its own, no second
+    connection), leaves it running, and refuses symbols the fabric does not carry."""
+    from spark_ray.app import fabric_service
+    from spark_ray.app.fabric import FabricConfig
+    from spark_ray.chaos.approval import synthetic_approval
+
+    from helpers import REPO
+
+    venue = make_venue(trades_per_second=40, symbols=("BTCUSDT",), speed=10.0)
+    cfg = FabricConfig(symbols=["BTCUSDT"], ws_url=venue.ws_url, rest_url=venue.rest_url,
+                       store=str(tmp_path / "lake"), breaker=None)
+    approved = synthetic_approval(tmp_path / "p", "sma_cross", {"fast": 2, "slow": 3}, "1s",
+                                  by="tester", note="driver joins")
+    bname = f"breaker:t{uuid.uuid4().hex[:8]}"
+
+    def driver(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(REPO / "drivers" / "streams_trade.py"), "--address",
+             ray_session.address, "--approved", str(approved), "--out", str(tmp_path / "runs"),
+             "--breaker", bname, "--warmup-bars", "20", *extra],
+            capture_output=True, text=True, env=cli_env(), timeout=300)
+
+    fabric = fabric_service.up(cfg, lambda line: None)
+    try:
+        venue.resume()
+        out = driver("--seconds", "8")
+        assert out.returncode == 0, out.stderr[-4000:]
+        res = json.loads(out.stdout.split("SPARK_RAY_RESULT ", 1)[1].splitlines()[0])
+        assert res["fabric"] == "joined" and res["lake"] == {}
+        assert sum(res["orders"].values()) > 0, res  # it traded bars from the shared feed
+        assert len(market_data_connections(venue)) == 1
+        assert fabric_service.running("binance") is not None  # left running
+        assert ray.get(fabric.normalizers[0].status.remote())["subscribers"] == []
+        bad = driver("--seconds", "2", "--symbols", "ETHUSDT")
+        assert bad.returncode == 2 and "--symbols" in bad.stderr and "ETHUSDT" in bad.stderr
+    finally:
+        from spark_ray.actors.naming import lookup
+
+        fabric_service.down("binance", lambda line: None)
+        if (h := lookup(bname)) is not None:
+            ray.kill(h, no_restart=True)
