@@ -187,6 +187,10 @@ class NormalizerActor:
         merged into larger batches while the subscriber is busy (see :mod:`.fanout`)."""
         return self.fanout.add(handle, method)
 
+    def unsubscribe(self, handle: Any) -> int:
+        """Stop feeding ``handle`` (an executor leaving a shared, long-lived fabric)."""
+        return self.fanout.remove(handle)
+
     def best(self, symbol: str) -> dict[str, Any] | None:
         """Best bid/ask of the local book (depth stream) or the last bookTicker."""
         return self.core.best.get(symbol)
@@ -305,6 +309,29 @@ class NormalizerActor:
             "books": {s: ds.synced for s, ds in self.core.depth.items()},
             "dead_letter_file": str(self.dead.path), "subscribers": self.fanout.view(),
         }
+
+    def feed(self) -> dict[str, Any]:
+        """Per symbol, cumulative: live messages, last ingest lag, gaps open or unrepaired now;
+        and the shard's venue errors so far (dead letters, failed REST calls). The fabric's
+        supervisor polls this about once a second for the breaker and ``streams status``;
+        it is small on purpose (``status`` carries histograms)."""
+        c = self.core.counters
+        out: dict[str, dict[str, Any]] = {
+            s: {"messages": 0, "lag_ms": None, "gaps": 0, "unrepaired": 0}
+            for s in self.cfg.symbols}
+        for (sym, _), n in c.messages.items():
+            out.setdefault(sym, {"messages": 0, "lag_ms": None, "gaps": 0, "unrepaired": 0})
+            out[sym]["messages"] += n
+        for (sym, _), lag in self.core.last_lag_ms.items():
+            if sym in out:
+                prev = out[sym]["lag_ms"]
+                out[sym]["lag_ms"] = lag if prev is None else max(prev, lag)
+        for (_, sym), st in self.core.series.items():
+            if sym in out:
+                out[sym]["gaps"] += len(st.gaps) + len(st.unrepaired)
+                out[sym]["unrepaired"] += len(st.unrepaired)
+        errors = sum(c.dead_letters.values()) + int(self.stats["rest_failures"])
+        return {"symbols": out, "errors": errors, "name": self.name}
 
     async def quiesce(self, timeout_s: float = 10.0) -> bool:
         """Wait until no repair, snapshot or sink write is in flight and no gap is open."""

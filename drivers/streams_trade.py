@@ -10,6 +10,10 @@ to its normalizer (:func:`spark_ray.app.placement.colocate_with`) on paper, guar
 named circuit breaker (``--breaker``, started detached if absent, with the ``breaker:`` section
 of the configuration). It trades only parameters that pass ``spark-ray params check``.
 
+When a long-lived fabric runs (``spark-ray streams up``), the executor joins it for its symbols
+(no simulator, no second exchange connection; exit 2 if it lacks a symbol) unless
+``--own-fabric``; at the end it leaves that fabric running.
+
 At the end: the executor stops (open orders canceled), the fabric drains and compacts the lake,
 and a run folder gets the orders, fills, positions, where each actor ran and, with the
 simulator, the lake checked against the venue's ground truth. On a multi-node cluster give
@@ -47,6 +51,8 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=float, default=10.0, help="simulator clock / wall clock")
     p.add_argument("--rate", type=float, default=40.0, help="simulator trades/s per symbol")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--own-fabric", action="store_true",
+                   help="start a fabric for this run even when a long-lived one runs")
 
 
 def _start_executor(spec: Any, name: str, normalizer: Any) -> Any:
@@ -98,10 +104,22 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
     venue = None
     fabric = None
     executor = None
+    shared = None
+    if not args.own_fabric:
+        from spark_ray.app import fabric_service
+
+        shared = fabric_service.join("binance", symbols)  # UserError (exit 2): lacks a symbol
+        if shared is not None and args.ws_url is not None \
+                and args.ws_url.rstrip("/") != shared.cfg.ws_url.rstrip("/"):
+            raise UserError(f"--ws-url: differs from the running "
+                            f"{fabric_service.describe(shared)}; pass --own-fabric")
     with run_folder(args.out, config={"approved": str(args.approved), "symbols": symbols,
                                       "interval": interval, "seconds": args.seconds}) as folder:
         try:
-            if args.ws_url is None:
+            if shared is not None:
+                ws_url, rest_url = shared.cfg.ws_url, shared.cfg.rest_url
+                fabric = shared
+            elif args.ws_url is None:
                 # Paused until the fabric listens; the fabric answers for every trade from the
                 # first one (anything it missed it backfills over REST).
                 venue = Venue(symbols=tuple(symbols), seed=args.seed, host=args.venue_host,
@@ -111,10 +129,11 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
                 start_ids = {f"trades:{s}": venue.config.first_trade_id for s in symbols}
             else:
                 ws_url, rest_url, start_ids = args.ws_url, args.rest_url, {}
-            fabric = Fabric(FabricConfig(symbols=symbols, streams=["trade"], ws_url=ws_url,
-                                         rest_url=rest_url, store=args.store,
-                                         namespace=f"streams-trade-{tag}",
-                                         start_ids=start_ids)).start()
+            if fabric is None:
+                fabric = Fabric(FabricConfig(symbols=symbols, streams=["trade"], ws_url=ws_url,
+                                             rest_url=rest_url, store=args.store,
+                                             namespace=f"streams-trade-{tag}",
+                                             start_ids=start_ids)).start()
             breaker, started = get_breaker(args.breaker, config=settings.breaker)
             name = f"executor:paper-{tag}"
             spec = ExecutorSpec(
@@ -139,7 +158,8 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             while time.monotonic() < deadline:
                 time.sleep(1.0)
                 with contextlib.suppress(ray.exceptions.RayError):
-                    fabric.supervise()  # restarted connectors come back idle: start them
+                    if shared is None:  # a shared fabric's supervisor does this itself
+                        fabric.supervise()  # restarted connectors come back idle: start them
 
             if venue is not None:  # the market closes; the lake catches up with it
                 venue.pause()
@@ -148,7 +168,11 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             orders = ray.get(executor.orders.remote(), timeout=30)
             fills = ray.get(executor.fills.remote(), timeout=30)
             positions = ray.get(executor.positions.remote(), timeout=30)
-            stored = fabric.stop(compact=True)
+            if shared is not None:  # leave the long-lived fabric running for everyone else
+                fabric.unsubscribe(executor)
+                stored = {"joined": fabric.names.get("supervisor", "fabric")}
+            else:
+                stored = fabric.stop(compact=True)
             fabric = None
             folder.write_json("orders.json", orders, "every order the executor placed")
             folder.write_json("fills.json", fills, "every paper fill")
@@ -170,8 +194,11 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             if executor is not None:
                 with contextlib.suppress(Exception):
                     ray.kill(executor, no_restart=True)
-            if fabric is not None:
+            if fabric is not None and shared is None:
                 fabric.kill()
+            elif fabric is not None and executor is not None:
+                with contextlib.suppress(Exception):
+                    fabric.unsubscribe(executor)
             if venue is not None:
                 venue.stop()
     return {"run": str(folder.path), "strategy": approved.strategy, "params": approved.params,
@@ -181,6 +208,7 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
             "breaker": {"name": args.breaker, "started_here": started},
             "placement": where,
             "executor_next_to_normalizer": where["executor"] == where["normalizer"],
+            "fabric": "joined" if shared is not None else "own",
             "lake": lake}
 
 

@@ -4,6 +4,11 @@ One sink per exchange, and per shard of symbols one normalizer and one connector
 ``connector:<exchange>:<i>`` -> ``normalizer:<exchange>:<i>`` -> ``sink:<exchange>``. Actors are
 named in ``namespace`` (tests use a unique one each), restartable (``max_restarts=-1``) and
 spread over nodes when the cluster has several (:func:`spark_ray.app.placement.streams_options`).
+
+A fabric that is ``detached`` (``spark-ray streams up``) or feeds a ``breaker`` also gets a
+supervisor, ``fabric:<exchange>`` (:class:`spark_ray.actors.fabric.FabricSupervisorActor`), which
+restarts idle connectors, reports per-symbol market-data health to the breaker and keeps the
+configuration, so :meth:`Fabric.attach` can find a running fabric and join it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import ray
@@ -52,6 +57,26 @@ class FabricConfig:
     # extra Ray options for the normalizers, e.g. placement.colocate_with(executor) so a
     # subscriber and the normalizer feeding it share a node
     normalizer_options: dict[str, Any] = field(default_factory=dict)
+    # long-lived: detached actors that outlive the driver (``spark-ray streams up``)
+    detached: bool = False
+    # the circuit breaker (namespace spark_ray) the supervisor feeds; None: none
+    breaker: str | None = None
+    feed_s: float = 1.0  # how often the supervisor polls and reports
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration as plain data (what the supervisor keeps for joiners)."""
+        return {k: v for k, v in asdict(self).items() if k != "normalizer_options"}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> FabricConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def supervisor_name(exchange: str) -> str:
+    from spark_ray.actors.naming import actor_name
+
+    return actor_name("fabric", exchange)
 
 
 class Fabric:
@@ -61,6 +86,34 @@ class Fabric:
         self.normalizers: list[Any] = []
         self.connectors: list[Any] = []
         self.names: dict[str, str] = {}
+        self.supervisor: Any = None
+        self.joined = False  # attached to a fabric someone else started (never stopped here)
+
+    @classmethod
+    def attach(cls, exchange: str, namespace: str = "spark_ray") -> Fabric | None:
+        """The running long-lived fabric of ``exchange`` (handles to its actors), or None."""
+        from spark_ray.actors.naming import lookup
+
+        sup = lookup(supervisor_name(exchange), namespace)
+        if sup is None:
+            return None
+        try:
+            d = ray.get(sup.describe.remote(), timeout=30)
+        except ray.exceptions.RayError:
+            return None
+        f = cls(FabricConfig.from_description(d["config"]))
+        f.supervisor, f.names, f.joined = sup, dict(d["names"]), True
+        ns = d["namespace"]
+        f.sink = lookup(f.names["sink"], ns)
+        for i in range(len([k for k in f.names if k.startswith("normalizer:")])):
+            f.normalizers.append(lookup(f.names[f"normalizer:{i}"], ns))
+            f.connectors.append(lookup(f.names[f"connector:{i}"], ns))
+        return f
+
+    def missing(self, symbols: list[str]) -> list[str]:
+        """Which of ``symbols`` this fabric does not carry."""
+        have = {s.upper() for s in self.cfg.symbols}
+        return [s for s in symbols if s.upper() not in have]
 
     @property
     def deadletter_dir(self) -> str:
@@ -76,6 +129,8 @@ class Fabric:
         cfg = self.cfg
         opts: dict[str, Any] = {"namespace": cfg.namespace, "get_if_exists": True,
                                 "max_restarts": -1}
+        if cfg.detached:
+            opts["lifetime"] = "detached"
         opts.update(streams_options())  # spread over nodes; nothing on a single node
         sink_name = actor_name("sink", cfg.exchange)
         self.sink = SinkActor.options(name=sink_name, **opts).remote(
@@ -110,7 +165,30 @@ class Fabric:
         ray.get([self.sink.warmup.remote(), *(n.warmup.remote() for n in self.normalizers)],
                 timeout=120)
         ray.get([c.start.remote() for c in self.connectors], timeout=60)
+        if cfg.detached or cfg.breaker is not None:
+            from spark_ray.actors.fabric import FabricSupervisorActor
+
+            sname = supervisor_name(cfg.exchange)
+            self.supervisor = FabricSupervisorActor.options(name=sname, **opts).remote(
+                cfg.describe(), dict(self.names), cfg.namespace, cfg.breaker, "spark_ray",
+                cfg.feed_s)
+            self.names["supervisor"] = sname
         return self
+
+    def feed_status(self, timeout_s: float = 10.0) -> dict[str, Any] | None:
+        """The supervisor's per-symbol view (None without a supervisor)."""
+        if self.supervisor is None:
+            return None
+        return dict(ray.get(self.supervisor.status.remote(), timeout=timeout_s))
+
+    def subscribe(self, handle: Any, method: str = "on_market_data") -> None:
+        ray.get([n.subscribe.remote(handle, method) for n in self.normalizers], timeout=30)
+
+    def unsubscribe(self, handle: Any) -> None:
+        """Leave a shared fabric: its normalizers stop queueing rows for ``handle``."""
+        for n in self.normalizers:
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get(n.unsubscribe.remote(handle), timeout=30)
 
     def supervise(self) -> None:
         """Restarted connectors come back idle: start them again (idempotent)."""
@@ -187,6 +265,9 @@ class Fabric:
         (and compacts); then the actors are killed (``kill=False`` leaves them for a restart)."""
         result: dict[str, Any] = {}
         try:
+            if self.supervisor is not None:  # no connector restarts, and no stale trip
+                with contextlib.suppress(ray.exceptions.RayError):
+                    ray.get(self.supervisor.close.remote(), timeout=30)
             ray.get([c.stop.remote() for c in self.connectors], timeout=60)
             self.quiesce(10.0)
             ray.get([n.close.remote() for n in self.normalizers], timeout=30)
@@ -197,11 +278,11 @@ class Fabric:
         return result
 
     def kill(self) -> None:
-        for h in [*self.connectors, *self.normalizers, self.sink]:
+        for h in [self.supervisor, *self.connectors, *self.normalizers, self.sink]:
             if h is not None:
                 with contextlib.suppress(ValueError, ray.exceptions.RayError):
                     ray.kill(h, no_restart=True)
-        self.connectors, self.normalizers, self.sink = [], [], None
+        self.connectors, self.normalizers, self.sink, self.supervisor = [], [], None, None
 
 
 def _local_root(store: str) -> str:

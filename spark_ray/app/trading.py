@@ -1,6 +1,10 @@
 """One trading run on Ray, driver side: the breaker, the executor and the streams fabric feeding
 it, supervised until told to stop; then the orders, fills, trades and positions collected.
 
+The fabric is either the run's own (started and stopped here) or a running long-lived one
+(``shared``, from :func:`spark_ray.app.fabric_service.join`): then the executor only subscribes
+to its normalizers, and leaves (unsubscribes) at the end without stopping it.
+
 ``spark-ray trade`` and the demo both drive a :class:`TradingRun`. Expects Ray connected.
 """
 
@@ -26,7 +30,8 @@ STALE_DATA_S = 5.0
 class TradingRun:
     def __init__(self, spec: ExecutorSpec, name: str, fabric: FabricConfig,
                  breaker_config: BreakerConfig | None = None,
-                 breaker_journal: str | None = None, namespace: str | None = None) -> None:
+                 breaker_journal: str | None = None, namespace: str | None = None,
+                 shared: Fabric | None = None) -> None:
         self.spec = spec
         self.name = name
         self.fabric_cfg = fabric
@@ -37,6 +42,7 @@ class TradingRun:
         self.breaker: Any = None
         self.breaker_started = False
         self.fabric: Fabric | None = None
+        self.shared = shared
         self.resubscribed = 0
         self.restarts = 0
         self.executor_pid: int | None = None
@@ -57,6 +63,10 @@ class TradingRun:
         self.executor = start_executor(self.spec, self.name, self.namespace or NAMESPACE)
         self.started_at = time.time()
         try:
+            if self.shared is not None:
+                self.fabric = self.shared
+                self._subscribe()
+                return self
             if len([n for n in ray.nodes() if n.get("Alive")]) > 1:
                 # The executor started first (it must not miss the first trades), so its
                 # normalizer joins it on its node.
@@ -78,7 +88,8 @@ class TradingRun:
         """Restart idle connectors; start a restarted executor again; re-subscribe the executor
         when its data went quiet (a restarted normalizer forgets its subscribers)."""
         assert self.fabric is not None
-        self.fabric.supervise()
+        if self.shared is None:  # a shared fabric's own supervisor does this
+            self.fabric.supervise()
         st: dict[str, Any] = ray.get(self.executor.status.remote(), timeout=30)
         if self.executor_pid is not None and st.get("pid") != self.executor_pid:
             # Ray restarted the executor: start it now (approval, journal, reconciliation)
@@ -109,7 +120,10 @@ class TradingRun:
         try:
             if self.fabric is not None:
                 with contextlib.suppress(Exception):
-                    self.fabric.stop(compact=True, kill=True)
+                    if self.shared is not None:  # leave it running for everyone else
+                        self.fabric.unsubscribe(self.executor)
+                    else:
+                        self.fabric.stop(compact=True, kill=True)
                 self.fabric = None
             if self.executor is not None:
                 with contextlib.suppress(Exception):

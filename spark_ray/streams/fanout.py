@@ -71,6 +71,13 @@ class Fanout:
         self.subs.append(Subscriber(handle, method))
         return len(self.subs)
 
+    def remove(self, handle: Any) -> int:
+        """Unsubscribe ``handle`` (every method): a subscriber leaving a long-lived fabric must
+        not leave a backlog behind that grows until it is shed. Returns how many were left."""
+        key = _identity(handle)
+        self.subs = [s for s in self.subs if _identity(s.handle) != key]
+        return len(self.subs)
+
     def publish(self, payload: Payload | None) -> None:
         """Queue ``payload`` (if any) for everyone, then send what free slots allow. Called per
         batch and from a timer, so a backlog drains when the stream goes quiet."""

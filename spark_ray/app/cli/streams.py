@@ -1,6 +1,15 @@
-"""``spark-ray streams`` (run the fabric with its control plane) and ``spark-ray slo``.
+"""``spark-ray streams`` (run the fabric with its control plane), ``spark-ray streams
+up|status|down`` (the long-lived fabric) and ``spark-ray slo``.
 
-Exit codes: 0 ok (slo: every target PASS), 1 slo targets missed, 2 usage or configuration error.
+    spark-ray streams up --exchange binance --symbols BTCUSDT,ETHUSDT --store lake \
+        --address 127.0.0.1:6379
+    spark-ray streams status [--json] --address 127.0.0.1:6379
+    spark-ray streams down --address 127.0.0.1:6379
+
+Exit codes: 0 ok (slo: every target PASS; status: healthy; down: stopped or nothing ran),
+1 slo targets missed, status unhealthy or no fabric running, up refused because a fabric for
+the exchange already runs (the message names it) or it did not become healthy,
+2 usage or configuration error (including up/status/down without a cluster to talk to).
 """
 
 from __future__ import annotations
@@ -45,7 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--namespace", default="spark_ray", help="Ray namespace of the actors")
     p.add_argument("--ws-client", choices=("aiohttp", "websockets"), default="aiohttp",
                    help="WebSocket library the connectors read with (aiohttp: ~4x less CPU)")
+    p.add_argument("--breaker", default="breaker",
+                   help="circuit breaker (namespace spark_ray) fed per-symbol market-data "
+                        "health; 'none': no feed")
     p.set_defaults(handler=handle_streams)
+    from spark_ray.app.cli import streams_service
+
+    streams_service.add_actions(p)
 
     s = subparsers.add_parser(
         "slo", help="run the venue simulator and the fabric; write p95-summary.json",
@@ -103,7 +118,7 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
         ws_url=args.ws_url or adapter.default_ws_url,
         rest_url=args.rest_url or adapter.default_rest_url,
         store=args.store or settings.store, shards=args.shards, namespace=args.namespace,
-        ws_client=args.ws_client)
+        ws_client=args.ws_client, breaker=None if args.breaker == "none" else args.breaker)
     sess = _connect(settings, args.address)
     fabric = Fabric(cfg).start()
     plane = ControlPlane(fabric.status, fabric_chaos(fabric), exchange=cfg.exchange,

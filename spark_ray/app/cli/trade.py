@@ -8,8 +8,15 @@
 Starts (or joins) Ray, the circuit breaker, the executor (with its control plane on
 127.0.0.1:4001: /health, /positions, /orders, POST /kill with Bearer $SPARK_RAY_EXECUTOR_TOKEN)
 and the streams fabric feeding it; runs until Ctrl-C or ``--duration``; writes orders, fills,
-trades and positions into a run folder. Default URLs are Binance's own. Exit codes: 0 ok,
-1 the parameters are not approved (the reason is printed), 2 bad arguments or missing keys.
+trades and positions into a run folder. Default URLs are Binance's own.
+
+Market data: when a long-lived fabric runs for the exchange (``spark-ray streams up``), the
+executor joins it (subscribes; no second exchange connection); it starts its own fabric only
+when none runs, or with ``--own-fabric``. A running fabric that lacks one of ``--symbols`` is
+an error (exit 2) rather than a second connection.
+
+Exit codes: 0 ok, 1 the parameters are not approved (the reason is printed), 2 bad arguments,
+missing keys, or symbols the running fabric does not carry.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=None, help="lake root for the streamed trades")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: local)")
     p.add_argument("--out", type=Path, default=None, help="where the run folder goes")
+    p.add_argument("--own-fabric", action="store_true",
+                   help="start this run's own fabric even when a long-lived one runs")
     p.set_defaults(handler=handle)
 
 
@@ -142,6 +151,23 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     return spec, name, approved
 
 
+def _join(spec: Any, ws_given: str | None) -> Any:
+    """The running long-lived fabric for the run's symbols, or None (then the run starts its
+    own). UserError (exit 2) when it lacks a symbol or streams from another --ws-url."""
+    from spark_ray.app import fabric_service
+
+    shared = fabric_service.join(spec.exchange, list(spec.config.symbols))
+    if shared is None:
+        return None
+    if ws_given is not None and ws_given.rstrip("/") != shared.cfg.ws_url.rstrip("/"):
+        raise UserError(f"--ws-url: {ws_given} differs from the running "
+                        f"{fabric_service.describe(shared)}; pass --own-fabric to stream "
+                        "from it separately")
+    print(f"spark-ray trade: joining the running {fabric_service.describe(shared)}",
+          file=sys.stderr, flush=True)
+    return shared
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.app import session
     from spark_ray.app.fabric import FabricConfig
@@ -149,6 +175,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.config import redacted
     from spark_ray.evidence import run_folder
 
+    ws_given = args.ws_url
     spec, name, approved = build_spec(args, settings)
     cfg = settings.ray.model_copy(update={"address": args.address}) if args.address else \
         settings.ray
@@ -157,8 +184,14 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                           streams=["trade"],
                           ws_url=args.ws_url, rest_url=args.rest_url,
                           store=args.store or settings.store,
-                          namespace=f"trade-{uuid.uuid4().hex[:8]}")
-    run = TradingRun(spec, name, fabric, breaker_config=settings.breaker)
+                          namespace=f"trade-{uuid.uuid4().hex[:8]}", breaker=args.breaker)
+    try:
+        shared = None if args.own_fabric else _join(spec, ws_given)
+    except BaseException:
+        if sess.started_local:
+            session.disconnect()
+        raise
+    run = TradingRun(spec, name, fabric, breaker_config=settings.breaker, shared=shared)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -176,7 +209,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             print(f"spark-ray trade: {spec.config.mode} {spec.strategy} {spec.params} on "
                   f"{','.join(spec.config.symbols)} ({spec.config.interval} bars); executor "
                   f"{name}; control plane {st.get('control_url')} (/health, /positions, "
-                  f"/orders, POST /kill); journal {spec.journal_path}", flush=True)
+                  f"/orders, POST /kill); journal {spec.journal_path}; market data: "
+                  f"{'joined fabric:' + spec.exchange if shared else 'own fabric'}", flush=True)
             t0 = time.monotonic()
             next_report = t0 + 10
             while not stop.wait(1.0):

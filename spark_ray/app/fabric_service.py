@@ -1,0 +1,145 @@
+"""The long-lived fabric as a service: up, status, down, and joining it.
+
+``spark-ray streams up`` starts one fabric per exchange as detached, named actors in namespace
+``spark_ray`` (see :mod:`spark_ray.app.fabric`), waits until it is healthy and returns; the
+fabric keeps running with no driver. ``streams status`` reads every actor plus the supervisor's
+per-symbol view; ``streams down`` drains, seals and stops it. ``spark-ray trade`` and the
+drivers call :func:`join` to subscribe to the running fabric instead of opening a second set of
+exchange connections. Expects Ray connected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+
+from spark_ray.actors.naming import NAMESPACE
+from spark_ray.app.fabric import Fabric, FabricConfig, supervisor_name
+from spark_ray.errors import CheckFailed, UserError
+from spark_ray.streams.control import health
+from spark_ray.streams.feed import unhealthy_symbols
+
+Progress = Callable[[str], None]
+
+
+class FabricRunning(CheckFailed):
+    """``streams up`` for an exchange whose fabric already runs (exit 1)."""
+
+
+def running(exchange: str) -> Fabric | None:
+    """The long-lived fabric of ``exchange`` on this cluster, or None."""
+    return Fabric.attach(exchange, NAMESPACE)
+
+
+def describe(f: Fabric) -> str:
+    """One line naming a running fabric (for messages)."""
+    c = f.cfg
+    return (f"fabric:{c.exchange} ({','.join(c.symbols)}; streams {','.join(c.streams)}; "
+            f"{c.ws_url}; lake {c.store})")
+
+
+def up(cfg: FabricConfig, progress: Progress, timeout_s: float = 120.0) -> Fabric:
+    """Start the fabric detached and wait until every connector holds its connections and the
+    supervisor has polled every normalizer. Refuses a second fabric for the same exchange."""
+    existing = running(cfg.exchange)
+    if existing is not None:
+        raise FabricRunning(f"streams up: a fabric for {cfg.exchange} already runs: "
+                            f"{describe(existing)}; `spark-ray streams down` stops it")
+    cfg.namespace, cfg.detached = NAMESPACE, True
+    progress(f"starting sink, {cfg.shards} normalizer(s) and connector(s) for "
+             f"{','.join(cfg.symbols)} (detached, namespace {NAMESPACE})")
+    fabric = Fabric(cfg)
+    try:
+        fabric.start()
+        progress("actors started; waiting for connections and the first health poll")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ok, why = _ready(fabric)
+            if ok:
+                break
+            if time.monotonic() >= deadline:
+                raise CheckFailed(f"streams up: not healthy after {timeout_s:g} s: {why}")
+            progress(f"waiting: {why}")
+            time.sleep(1.0)
+    except BaseException:
+        fabric.stop(compact=False, kill=True)
+        raise
+    progress(f"healthy: {describe(fabric)}")
+    return fabric
+
+
+def _ready(fabric: Fabric) -> tuple[bool, str]:
+    st = fabric.status(timeout_s=10)
+    for name, s in st.items():
+        if "error" in s:
+            return False, f"{name} unreachable ({s['error']})"
+        if name.startswith("connector") and not (s.get("running") and s.get("connections")):
+            return False, f"{name} not connected yet"
+    feed = fabric.feed_status() or {}
+    if not feed.get("polls") or feed.get("unreachable"):
+        return False, "supervisor has not polled every normalizer yet"
+    return True, ""
+
+
+def report(fabric: Fabric, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
+    """(healthy, document) for ``streams status``: every actor's health (the control plane's
+    rules), per symbol last-message age, rate, ingest lag, gaps, errors, and the WAL depth."""
+    actors_ok, body = health(fabric.status(timeout_s=10))
+    try:
+        feed = fabric.feed_status() or {}
+    except ray.exceptions.RayError as exc:
+        feed = {"error": type(exc).__name__}
+    symbols = feed.get("symbols", {})
+    bad = unhealthy_symbols(symbols, max_age_s)
+    for sym, why in bad.items():
+        symbols[sym]["reason"] = why
+    sink = body["actors"].get("sink", {})
+    ok = actors_ok and not bad and "error" not in feed
+    doc = {
+        "status": "ok" if ok else "unhealthy", "exchange": fabric.cfg.exchange,
+        "fabric": supervisor_name(fabric.cfg.exchange), "store": fabric.cfg.store,
+        "ws_url": fabric.cfg.ws_url, "actors": body["actors"], "symbols": symbols,
+        "wal": {"buffered_rows": sink.get("buffered_rows")},
+        "breaker": {"name": feed.get("breaker"), "reachable": feed.get("breaker_reachable"),
+                    "reports": feed.get("reports"), "dropped": feed.get("reports_dropped")},
+        "max_age_s": max_age_s, "time": time.time(),
+    }
+    if "error" in feed:
+        doc["actors"][supervisor_name(fabric.cfg.exchange)] = {
+            "ok": False, "reason": f"unreachable: {feed['error']}"}
+    return ok, doc
+
+
+def down(exchange: str, progress: Progress) -> dict[str, Any] | None:
+    """Drain (in-flight batches reach the lake), seal the WAL, stop the actors. None when no
+    fabric of ``exchange`` runs (idempotent)."""
+    fabric = running(exchange)
+    if fabric is None:
+        return None
+    progress(f"draining {describe(fabric)}")
+    try:
+        result = fabric.stop(compact=True, kill=True)
+    except ray.exceptions.RayError as exc:  # a broken fabric still goes away
+        fabric.kill()
+        raise CheckFailed(f"streams down: drain failed ({type(exc).__name__}); actors killed, "
+                          "the WAL replays into the lake on the next `streams up`") from None
+    progress("drained, WAL sealed, actors stopped")
+    return result
+
+
+def join(exchange: str, symbols: list[str]) -> Fabric | None:
+    """The running fabric when it carries every one of ``symbols``; None when none runs.
+    A fabric that lacks a symbol is a usage error (exit 2) naming ``--symbols``: joining it
+    would need a second connection for the rest."""
+    fabric = running(exchange)
+    if fabric is None:
+        return None
+    lacking = fabric.missing(symbols)
+    if lacking:
+        raise UserError(f"--symbols: the running {describe(fabric)} does not carry "
+                        f"{','.join(lacking)}; add them with `spark-ray streams down` and `up "
+                        f"--symbols ...`, or pass --own-fabric")
+    return fabric
