@@ -77,6 +77,8 @@ class NormalizerActor:
                               tag_keys=tags)
         self._c_dead = Counter(m.DEAD_LETTERS, "Frames sent to the dead-letter store.",
                                tag_keys=(*tags, "reason"))
+        self._c_skew = Counter(m.CLOCK_SKEW, "Events whose event time was ahead of the receive "
+                                             "clock (their lag counts as 0).", tag_keys=tags)
         self._g_lag = Gauge(m.INGEST_LAG, "Receive time minus exchange event time (s).",
                             tag_keys=tags)
         self._g_seq = Gauge(m.LAST_SEQ, "Last trade id seen.", tag_keys=tags)
@@ -264,7 +266,8 @@ class NormalizerActor:
         for metric, name, values in ((self._c_msgs, "msgs", c.messages),
                                      (self._c_dups, "dups", c.dups),
                                      (self._c_ooo, "ooo", c.out_of_order),
-                                     (self._c_gaps, "gaps", c.gaps_unrepaired)):
+                                     (self._c_gaps, "gaps", c.gaps_unrepaired),
+                                     (self._c_skew, "skew", c.clock_skew)):
             seen = self._exported.setdefault(name, {})
             for (sym, stream), n in values.items():
                 d = n - seen.get((sym, stream), 0)
@@ -297,6 +300,8 @@ class NormalizerActor:
             "dups": flat(c.dups), "out_of_order": flat(c.out_of_order),
             "gaps_detected": flat(c.gaps_detected), "gaps_repaired": flat(c.gaps_repaired),
             "gaps_unrepaired": flat(c.gaps_unrepaired), "repaired_rows": c.repaired_rows,
+            "clock_skew": flat(c.clock_skew),
+            "clock_ahead_ms": {f"{s}:{k}": v for (s, k), v in self.core.clock_ahead_ms.items()},
             "skipped_ids": c.skipped_ids,
             "dead_letters": dict(c.dead_letters), "ignored": c.ignored,
             "depth_resyncs": c.depth_resyncs, "open_gaps": self.core.open_gaps(),

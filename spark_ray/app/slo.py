@@ -158,3 +158,62 @@ def measured_run(venue: Any, cfg: FabricConfig, seconds: float,
     summary["messages"] = published
     summary["totals"] = stats["totals"]
     return summary
+
+
+# --- the platform's own SLO (what the demo's observe stage enforces) ---------------------------
+
+class SLOMissed(RuntimeError):
+    """The platform missed an SLO; the message names each SLO, its value and its limit."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One SLO: ``key`` of a measurement must be <= ``limit`` (``source`` says where from)."""
+
+    name: str
+    key: str
+    limit: float
+    unit: str
+    source: str
+
+
+def platform_objectives() -> list[Objective]:
+    """The SLOs the platform must meet under its own load, with the limits of the alert rules
+    that watch them (``grafana/alerts``): one number per SLO, nowhere repeated."""
+    from spark_ray.observe.thresholds import by_alert, load
+
+    rules = load()
+    e2s = by_alert("StreamsEventToStoreSlow", rules)
+    lag = by_alert("StreamsIngestLagHigh", rules)
+    gaps = [t for t in rules if t.alert == "StreamsSequenceGapUnrepaired"]
+    return [
+        Objective("event-to-store p95", "event_to_store_p95_ms", e2s.value, "ms",
+                  f"alert {e2s.alert}"),
+        Objective("ingest lag p95", "ingest_lag_p95_ms", lag.value * 1000, "ms",
+                  f"alert {lag.alert} ({lag.value:g} s)"),
+        Objective("unrepaired sequence gaps", "unrepaired_gaps", gaps[0].value if gaps else 0.0,
+                  "", "alert StreamsSequenceGapUnrepaired"),
+    ]
+
+
+def misses(measured: dict[str, Any], objectives: list[Objective] | None = None) -> list[str]:
+    """One line per missed SLO: name, measured value, limit (a missing value is a miss)."""
+    out = []
+    for o in objectives if objectives is not None else platform_objectives():
+        v = measured.get(o.key)
+        unit = f" {o.unit}" if o.unit else ""
+        if v is None:
+            out.append(f"{o.name}: not measured (limit {o.limit:g}{unit}, {o.source})")
+        elif not v <= o.limit:
+            out.append(f"{o.name} {v:g}{unit} > limit {o.limit:g}{unit} ({o.source})")
+    return out
+
+
+def enforce(measured: dict[str, Any], what: str = "platform") -> dict[str, str]:
+    """Raise :class:`SLOMissed` naming every missed SLO; else the verdicts by SLO name."""
+    objectives = platform_objectives()
+    missed = misses(measured, objectives)
+    if missed:
+        raise SLOMissed(f"{what} missed its SLO: " + "; ".join(missed))
+    return {o.name: f"PASS ({measured[o.key]:g} <= {o.limit:g}{' ' + o.unit if o.unit else ''})"
+            for o in objectives}

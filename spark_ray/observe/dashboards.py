@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spark_ray.observe import grafana_dir
+from spark_ray.observe import grafana_dir, thresholds
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
@@ -43,6 +43,9 @@ class Panel:
     description: str = ""
     width: int = 12
     height: int = 8
+    # Grafana threshold steps ({"color", "value"}): for stat panels, generated from the alert
+    # rules (spark_ray.observe.thresholds), never written here by hand
+    steps: tuple[dict[str, Any], ...] = ()
 
     def metrics(self) -> set[str]:
         """Metric names the panel reads (histogram series folded to their base name)."""
@@ -236,7 +239,8 @@ def _layout(panels: tuple[Panel, ...]) -> list[dict[str, int]]:
     return out
 
 
-def _panel_json(p: Panel, pid: int, pos: dict[str, int]) -> dict[str, Any]:
+def _panel_json(p: Panel, pid: int, pos: dict[str, int],
+                alert_thresholds: list[thresholds.Threshold]) -> dict[str, Any]:
     targets = [{"datasource": DATASOURCE, "expr": t.expr, "legendFormat": t.legend or "__auto",
                 "refId": chr(ord("A") + i), "range": p.kind != "stat", "instant": p.kind == "stat",
                 **({"format": "heatmap"} if p.kind == "heatmap" else {})}
@@ -254,14 +258,24 @@ def _panel_json(p: Panel, pid: int, pos: dict[str, int]) -> dict[str, Any]:
         panel["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                               "values": False},
                             "colorMode": "value", "graphMode": "area", "textMode": "auto"}
+        # Coloured by the alerts on the same metric (grafana/alerts/*.yml): a p95 of 4,761 ms
+        # must not show green when the alert warns at 300 ms.
+        matched = thresholds.for_expr(p.targets[0].expr, alert_thresholds) if p.targets else []
+        panel["fieldConfig"]["defaults"].update(
+            thresholds=thresholds.grafana_steps(matched), color={"mode": "thresholds"})
+        if matched:
+            panel["description"] = (p.description + " " if p.description else "") + (
+                "Colour: the alerts " + ", ".join(sorted({t.alert for t in matched})) + ".")
     elif p.kind == "heatmap":
         panel["options"] = {"calculate": False, "yAxis": {"unit": p.unit},
                             "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges"}}
     return panel
 
 
-def to_grafana(d: Dashboard) -> dict[str, Any]:
-    """The dashboard's Grafana JSON model (importable; datasource as a variable)."""
+def to_grafana(d: Dashboard, alerts_dir: Path | None = None) -> dict[str, Any]:
+    """The dashboard's Grafana JSON model (importable; datasource as a variable); stat panels
+    take their colours from the alert rules in ``alerts_dir`` (default ``grafana/alerts``)."""
+    alert_thresholds = thresholds.load(alerts_dir)
     return {
         "uid": d.uid, "title": d.title, "description": d.description, "tags": list(d.tags),
         "editable": True, "graphTooltip": 1, "schemaVersion": SCHEMA_VERSION, "version": 1,
@@ -275,7 +289,7 @@ def to_grafana(d: Dashboard) -> dict[str, Any]:
             "expr": 'ALERTS{alertstate="firing"}', "titleFormat": "{{alertname}}",
             "textFormat": "{{severity}}", "iconColor": "red",
         }]},
-        "panels": [_panel_json(p, i + 1, pos)
+        "panels": [_panel_json(p, i + 1, pos, alert_thresholds)
                    for i, (p, pos) in enumerate(zip(d.panels, _layout(d.panels), strict=True))],
     }
 
@@ -289,8 +303,11 @@ def from_grafana(model: dict[str, Any]) -> Dashboard:
                         if t.get("expr"))
         unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit", "short")
         pos = p.get("gridPos", {})
+        steps = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get(
+            "steps", [])
         panels.append(Panel(p.get("title", ""), targets, p.get("type", "timeseries"), unit,
-                            p.get("description", ""), pos.get("w", 12), pos.get("h", 8)))
+                            p.get("description", ""), pos.get("w", 12), pos.get("h", 8),
+                            tuple(steps)))
     slug = re.sub(r"[^a-z0-9]+", "-", model.get("title", "dashboard").lower()).strip("-")
     return Dashboard(model.get("uid", slug), model.get("title", slug), slug,
                      model.get("description", ""), tuple(panels))

@@ -20,6 +20,7 @@ from typing import Any
 
 from spark_ray.observe.dashboards import Dashboard, Panel, load_all
 from spark_ray.observe.prom import PromClient, PrometheusError
+from spark_ray.observe.thresholds import colour_for
 
 _LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -99,6 +100,18 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.3g}{suffix}"
 
 
+# Grafana's named colours as the PNG draws them.
+COLOURS = {"green": "#1f6f3f", "orange": "#d9730d", "red": "#c4162a", "text": "#303030"}
+
+
+def stat_colour(p: Panel, value: float) -> str:
+    """The colour Grafana gives ``value`` under the panel's threshold steps (the alerts')."""
+    if not math.isfinite(value) or not p.steps:
+        return COLOURS["text"]
+    name = colour_for(value, list(p.steps))
+    return COLOURS.get(name, name)
+
+
 def _draw_panel(ax: Any, pd: PanelData, start: float, end: float) -> None:
     p = pd.panel
     ax.set_title(p.title, fontsize=9, loc="left")
@@ -112,12 +125,12 @@ def _draw_panel(ax: Any, pd: PanelData, start: float, end: float) -> None:
         lines = []
         for s in pd.series[:4]:
             last = next((v for v in reversed(s.values) if math.isfinite(v)), float("nan"))
-            lines.append((s.label, _fmt(last, p.unit)))
+            lines.append((s.label, _fmt(last, p.unit), stat_colour(p, last)))
         big = len(lines) == 1
-        for i, (label, val) in enumerate(lines):
+        for i, (label, val, colour) in enumerate(lines):
             y = 0.5 if big else 0.85 - i * 0.22
             ax.text(0.5, y, val if big else f"{label}: {val}", ha="center", va="center",
-                    transform=ax.transAxes, fontsize=22 if big else 10, color="#1f6f3f",
+                    transform=ax.transAxes, fontsize=22 if big else 10, color=colour,
                     fontweight="bold")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -25,6 +25,7 @@ from spark_ray.adapters.registry import get_adapter
 from spark_ray.schemas import BOOK_SCHEMA, CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
 from spark_ray.streams.depth import DepthSync
 from spark_ray.streams.ids import Gap, IdRanges, SeriesState
+from spark_ray.streams.skew import clamp_lags
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class Counters:
     depth_resyncs: int = 0
     frames: int = 0
     ignored: int = 0
+    # events whose event time was ahead of our receive clock (see :mod:`.skew`)
+    clock_skew: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _bump(d: dict[Any, int], k: Any, n: int = 1) -> None:
@@ -112,7 +115,8 @@ class NormalizerCore:
         self.best: dict[str, dict[str, Any]] = {}
         self.counters = Counters()
         self.last_ids: dict[tuple[str, str], int] = {}
-        self.last_lag_ms: dict[tuple[str, str], float] = {}
+        self.last_lag_ms: dict[tuple[str, str], float] = {}  # clamped at 0 (see .skew)
+        self.clock_ahead_ms: dict[tuple[str, str], float] = {}  # worst skew of the last batch
         self.lag_samples: list[np.ndarray] = []  # drained by the shell for SLO stats
         self._tail_due: set[tuple[str, str]] = set()
 
@@ -152,7 +156,10 @@ class NormalizerCore:
             _bump(c.messages, k, n)
         for k, lags in parsed.lags.items():
             if lags:
-                arr = np.asarray(lags, dtype=np.float64)
+                arr, ahead, worst = clamp_lags(np.asarray(lags, dtype=np.float64))
+                if ahead:
+                    _bump(c.clock_skew, k, ahead)
+                    self.clock_ahead_ms[k] = worst
                 self.last_lag_ms[k] = float(arr[-1])
                 self.lag_samples.append(arr)
         for d in parsed.dead:

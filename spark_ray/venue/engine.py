@@ -153,19 +153,25 @@ class MarketEngine:
 
     # --- stepping ------------------------------------------------------------------------
     def step(self) -> tuple[int, dict[str, TradeBatch]]:
-        """Advance every market to the clock: (event time, new trades by symbol)."""
+        """Advance every market to the clock: (event time, new trades by symbol).
+
+        The event time (Binance's ``E``, when the venue emits the message) is the wall clock,
+        not the market clock: a replayed or sped-up market (``speed`` != 1, ``store``) has trade
+        times far from now, and a client's ingest lag (receive time minus ``E``) must still be
+        the transport delay, as against a real exchange. Trade times (``T``) stay market time."""
         now = self.clock.now_ms()
+        event_time = int(time.time() * 1000)
         out: dict[str, TradeBatch] = {}
         if not self.opened:
-            return now, out
+            return event_time, out
         for sym, market in self.markets.items():
             batch = market.advance(now, self.config.max_batch)
             if batch is None or len(batch) == 0:
                 continue
-            self.ledger.append(batch, now)
+            self.ledger.append(batch, event_time)
             self.books[sym].move_to(int(batch.price[-1]), not bool(batch.maker[-1]))
             out[sym] = batch
-        return now, out
+        return event_time, out
 
     def pause(self) -> None:
         self.clock.pause()

@@ -274,12 +274,18 @@ def _stage_chaos(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _stage_observe(ctx: DemoContext) -> dict[str, Any]:
-    """A real Prometheus on Ray's export: fabric traffic with a lag spike and a breaker trip,
-    every dashboard rendered to PNG from Prometheus's answers."""
+    """A real Prometheus on Ray's export: the platform under its own load (fabric, paper
+    executor, Tune sweep) and a breaker trip, every dashboard rendered to PNG from Prometheus's
+    answers; fails when the platform missed its SLO (event-to-store p95 <= 300 ms, ...)."""
     from spark_ray.app.demo.observe import run_demo as observe_demo
 
     out = ctx.run.path / "observe"
-    summary = dict(observe_demo(out))
+    try:
+        summary = dict(observe_demo(out, lake=ctx.lake))
+    finally:  # the pictures and facts of a missed SLO are evidence too
+        for path in sorted(out.iterdir()) if out.is_dir() else []:
+            ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = (
+                "observability: dashboard PNG, prometheus config or facts")
     for path in sorted(out.iterdir()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = (
             "observability: dashboard PNG, prometheus config or facts")

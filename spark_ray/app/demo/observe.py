@@ -2,10 +2,14 @@
 
 Ray is already connected by the caller. Starts Prometheus on a free loopback port against the
 current Ray session (its file service discovery, our alert rules), waits until Ray's metrics are
-scraped; with ``traffic`` (the default) runs the streams fabric on the local venue simulator for
-~25 s (with a short injected lag spike and a tripped breaker, so the pictures show something),
-renders every dashboard to ``out_dir/<dashboard>.png`` from Prometheus' query results, records
-the alert rules' health and active alerts, stops everything it started and returns a summary.
+scraped; with ``traffic`` (the default) runs the platform under its own load on the local venue
+simulator (:mod:`spark_ray.app.load`: fabric, a paper executor and a small Tune sweep together,
+and a tripped breaker so the trading pictures show something), renders every dashboard to
+``out_dir/<dashboard>.png`` from Prometheus' query results, records the alert rules' health and
+active alerts, stops everything it started and returns a summary. It fails (``SLOMissed``, a
+message naming each SLO, its value and its limit) when the platform missed its SLO
+(:func:`spark_ray.app.slo.platform_objectives`: event-to-store p95 <= 300 ms, ...). It used to
+inject a 3 s latency spike over 40% of its traffic: that alone made the rendered p95 4.7 s.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spark_ray.app import slo
 from spark_ray.app.session import current_session_dir
 from spark_ray.observe import prom
 from spark_ray.observe.render import render_all
@@ -25,8 +30,11 @@ SCRAPE_WAIT_S = 35.0
 
 
 def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
-             traffic_s: float = 30.0) -> dict[str, Any]:
-    """``minutes``: the pictures' time window (default: since Prometheus started)."""
+             traffic_s: float = 30.0, lake: Any | None = None) -> dict[str, Any]:
+    """``minutes``: the pictures' time window (default: since Prometheus started); ``lake``:
+    candles for the Tune sweep that runs beside the fabric (none: no sweep). Raises
+    :class:`spark_ray.app.slo.SLOMissed` (after writing the pictures and facts) when the
+    platform missed its SLO under that load."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -36,7 +44,9 @@ def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
     try:
         client = prom.PromClient(state.url)
         scraped = client.wait_ray_scraped(SCRAPE_WAIT_S)
-        streamed = _traffic(state_dir, traffic_s) if traffic else {}
+        streamed = _traffic(state_dir, traffic_s, lake) if traffic else {}
+        # The stat the Streams Fabric dashboard shows, as Prometheus answers it now.
+        shown = client.query(_p95_stat())
         # One more scrape after the first, so rates have two points.
         time.sleep(3.0)
         window = minutes or (time.time() - state.started) / 60 + 0.1
@@ -50,16 +60,24 @@ def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
         prom.stop(state)
         shutil.copy2(state.config_file, out_dir / "prometheus.yml")
         shutil.rmtree(state_dir, ignore_errors=True)
+    missed = slo.misses(streamed) if traffic else []
     facts = {"prometheus": state.url, "ray_scraped": scraped, "targets": targets,
-             "traffic": streamed,
+             "traffic": streamed, "slo_missed": missed,
+             "dashboard_event_to_store_p95_ms": [r["value"][1] for r in shown] if traffic else [],
              "metric_names": series, "rules": rules, "active_alerts": alerts,
              "dashboards": results}
     (out_dir / "observe.json").write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    if missed:
+        raise slo.SLOMissed("observe stage (fabric + executor + Tune sweep) missed its SLO: "
+                            + "; ".join(missed))
     panels = [p for r in results for p in r["panels"].values()]
     return {
         "prometheus_version": _version(),
         "ray_metrics_scraped": scraped,
-        "traffic": {k: v for k, v in streamed.items() if k != "status"},
+        "traffic": {k: streamed[k] for k in ("seconds", "msg_per_s", "event_to_store_p95_ms",
+                                             "ingest_lag_p95_ms", "unrepaired_gaps", "sweep")
+                    if k in streamed},
+        "slo": slo.enforce(streamed, "observe stage") if traffic else "not measured",
         "targets_up": sum(1 for t in targets if t["health"] == "up"),
         "alert_rules": len(rules),
         "alert_rules_ok": sum(1 for r in rules if r["health"] == "ok"),
@@ -68,6 +86,13 @@ def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
         "panels_with_data": f"{sum(1 for p in panels if p['has_data'])}/{len(panels)}",
         "seconds": round(time.monotonic() - t0, 1),
     }
+
+
+def _p95_stat() -> str:
+    from spark_ray.observe.dashboards import STREAMS_FABRIC
+
+    (panel,) = [p for p in STREAMS_FABRIC.panels if p.title == "Event-to-store p95"]
+    return panel.targets[0].expr
 
 
 def _version() -> str | None:
@@ -81,48 +106,35 @@ def _version() -> str | None:
     return first[0] if first else None
 
 
-def _traffic(work: Path, seconds: float) -> dict[str, Any]:
-    """The streams fabric on the venue simulator for ``seconds``, a 3 s lag spike in the middle,
-    and a breaker tripped then re-armed; everything stopped (actors killed) at the end."""
+def _traffic(state_dir: Path, seconds: float, lake: Any | None) -> dict[str, Any]:
+    """The platform under its own load for at least ``seconds``: fabric, a paper executor and
+    (with ``lake``) a small Tune sweep together, and a breaker tripped then re-armed so the
+    trading pictures show something. No injected latency: the stage measures the platform's SLO
+    (the chaos stage injects faults). Everything is stopped at the end."""
     import uuid
 
     import ray
 
     from spark_ray.actors.breaker import CircuitBreakerActor
-    from spark_ray.app.fabric import Fabric, FabricConfig
-    from spark_ray.venue import Venue
+    from spark_ray.app.load import LoadSpec, run_platform_load
 
-    namespace = f"observe-demo-{uuid.uuid4().hex[:6]}"
-    venue = Venue(symbols=("BTCUSDT", "ETHUSDT"), seed=7, history_minutes=30,
-                  trades_per_second=40).start()
-    fabric = breaker = None
-    try:
-        fabric = Fabric(FabricConfig(
-            symbols=["BTCUSDT", "ETHUSDT"], streams=["trade"], ws_url=venue.ws_url,
-            rest_url=venue.rest_url, store=str(work / "lake"), namespace=namespace,
-            sink_flush_ms=300, ping_s=1.0,
-            start_ids={f"trades:{s}": venue.config.first_trade_id
-                       for s in venue.config.symbols})).start()
-        name = "breaker:observe-demo"
-        breaker = CircuitBreakerActor.options(
-            name=name, namespace=namespace).remote(None, str(work / "breaker.jsonl"), name)
+    breaker: Any = None
+
+    def trip(fabric: Any) -> None:
+        nonlocal breaker
+        name = f"breaker:observe-demo-{uuid.uuid4().hex[:6]}"
+        breaker = CircuitBreakerActor.options(name=name, namespace=fabric.cfg.namespace).remote(
+            None, str(state_dir / "breaker.jsonl"), name)
         ray.get(breaker.trip.remote("observe demo: show a trip", "demo"), timeout=60)
         ray.get(breaker.allow.remote({"symbol": "BTCUSDT", "side": "buy", "qty": 0.1}),
                 timeout=30)
-        ray.get(fabric.connectors[0].chaos.remote("duplicate", 20), timeout=30)
-        # Ray exports every ~10 s: a spike shorter than that may fall between two exports.
-        time.sleep(seconds * 0.4)
-        venue.inject("latency", delay_ms=3000, duration_s=seconds * 0.4)
-        time.sleep(seconds * 0.6)
-        ray.get(breaker.reset.remote("observe demo: done", "demo"), timeout=30)
-        stats = fabric.slo_stats()
-        return {"seconds": seconds, "frames": stats["totals"]["frames"],
-                "ingest_lag_p95_ms": stats["lag"].quantile(0.95),
-                "event_to_db_p95_ms": stats["event_to_db"].quantile(0.95),
-                "status": {}}
+
+    try:
+        measured = run_platform_load(state_dir / "load", lake,
+                                     LoadSpec(min_seconds=seconds, tune_trials=6), during=trip)
+        if breaker is not None:
+            ray.get(breaker.reset.remote("observe demo: done", "demo"), timeout=30)
     finally:
-        if fabric is not None:
-            fabric.kill()
         if breaker is not None:
             ray.kill(breaker, no_restart=True)
-        venue.stop()
+    return measured
