@@ -72,7 +72,7 @@ def prepare_join() -> AuthPlan:
     if "ray" in sys.modules:
         # Ray caches its config at import; refresh it so this process sees token mode (what
         # Ray's own ``_enable_token_auth`` does for a local ``ray.init``).
-        from ray._raylet import Config
+        from ray._raylet import Config  # type: ignore[attr-defined]
 
         Config.initialize("")
     return AuthPlan(mode="token", token_source=source, switched_on=True)

@@ -208,8 +208,6 @@ SignalKind = Literal[
     "order_ack",      # value: how many orders the venue accepted (default 1)
     "order_reject",   # value: how many orders the venue rejected (default 1)
     "error",          # value: how many errors (default 1)
-    "venue_error",    # key: symbol, value: venue errors since the last report (fabric)
-    "clock_offset",   # key: symbol, value: venue event time minus local receive time (s)
 ]
 SIGNAL_KINDS: frozenset[str] = frozenset(get_args(SignalKind))
 
