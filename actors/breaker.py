@@ -35,6 +35,7 @@ from ray.actor import ActorHandle
 from ray.util.metrics import Counter, Gauge
 
 from spark_ray.actors.naming import NAMESPACE, actor_name, get_or_create, lookup
+from spark_ray.actors.priority import prefer_live_work
 from spark_ray.breaker.core import CircuitBreaker
 from spark_ray.breaker.journal import FileJournal, resolve_journal_path
 from spark_ray.breaker.models import BreakerConfig, Decision, Event, Order, Signal
@@ -59,6 +60,7 @@ class CircuitBreakerActor:
 
     def __init__(self, config: BreakerConfig | dict[str, Any] | None = None,
                  journal_path: str | None = None, name: str = DEFAULT_NAME) -> None:
+        prefer_live_work()  # every order waits for allow(): it is on the live path
         cfg = _config(config)
         self._name = name
         self._cfg = cfg

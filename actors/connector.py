@@ -13,6 +13,8 @@ from typing import Any
 import ray
 from ray.util.metrics import Counter, Gauge, Histogram
 
+from spark_ray.actors.naming import resolve_actor
+from spark_ray.actors.priority import prefer_live_work
 from spark_ray.streams import metrics as m
 from spark_ray.streams.connector import ConnectorConfig, ConnectorCore
 
@@ -46,7 +48,8 @@ class _RayMetrics:
 @ray.remote(num_cpus=0, max_restarts=-1)
 class ConnectorActor:
     def __init__(self, config: ConnectorConfig, normalizer: Any, name: str = "connector") -> None:
-        self.normalizer = normalizer
+        prefer_live_work()
+        self.normalizer = resolve_actor(normalizer)  # a name (fabric) or a handle (tests)
         self.core = ConnectorCore(config, self._send, name,
                                   retryable=(ray.exceptions.RayError,),
                                   observer=_RayMetrics(config.exchange, name))

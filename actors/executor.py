@@ -36,6 +36,7 @@ from ray.actor import ActorHandle
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from spark_ray.actors.naming import NAMESPACE, get_or_create, lookup
+from spark_ray.actors.priority import prefer_live_work
 from spark_ray.adapters.registry import get_adapter
 from spark_ray.breaker.models import Decision, Order, Signal
 from spark_ray.errors import CheckFailed, UserError
@@ -100,6 +101,7 @@ class ActorGate:
 class ExecutorActor:
     def __init__(self, spec: ExecutorSpec, name: str = "executor",
                  namespace: str = NAMESPACE) -> None:
+        prefer_live_work()
         self.spec = spec
         self.name = name
         self.namespace = namespace

@@ -53,3 +53,30 @@ def lookup(name: str, namespace: str = NAMESPACE) -> ray.actor.ActorHandle | Non
         return ray.get_actor(name, namespace=namespace)
     except ValueError:
         return None
+
+
+def actor_ref(name: str, namespace: str = NAMESPACE) -> str:
+    """A named actor as a plain string for another actor's constructor.
+
+    An actor handle passed as a constructor argument lives in the object store, and a restart
+    (``max_restarts > 0``) can fail once it is gone (ray#53727); a name is resolved again at
+    every (re)start.
+    """
+    return f"{namespace}/{name}"
+
+
+def resolve_actor(ref: Any, timeout_s: float = 30.0) -> Any:
+    """The handle for an :func:`actor_ref` string (waiting for its registration); a handle as is."""
+    if not isinstance(ref, str):
+        return ref
+    import time
+
+    namespace, _, name = ref.partition("/")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        handle = lookup(name, namespace)
+        if handle is not None:
+            return handle
+        if time.monotonic() > deadline:
+            raise ValueError(f"no actor {name!r} in namespace {namespace!r}")
+        time.sleep(0.1)

@@ -21,6 +21,8 @@ import pyarrow as pa
 import ray
 from ray.util.metrics import Counter, Gauge
 
+from spark_ray.actors.naming import resolve_actor
+from spark_ray.actors.priority import prefer_live_work
 from spark_ray.http import HttpError, TransportError
 from spark_ray.streams import metrics as m
 from spark_ray.streams.deadletter import DeadLetterStore
@@ -47,9 +49,10 @@ def _ms() -> int:
 class NormalizerActor:
     def __init__(self, config: NormalizerConfig, sink: Any, rest_url: str | None,
                  deadletter_dir: str, name: str = "normalizer", tick_ms: int = 100) -> None:
+        prefer_live_work()
         self.cfg = config
         self.core = NormalizerCore(config)
-        self.sink = sink
+        self.sink = resolve_actor(sink)  # a name (fabric) or a handle (tests)
         self.name = name
         adapter = self.core.adapter
         self.rest = adapter.market_rest(rest_url) if rest_url and (

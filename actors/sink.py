@@ -23,6 +23,7 @@ import pyarrow as pa
 import ray
 from ray.util.metrics import Histogram
 
+from spark_ray.actors.priority import prefer_live_work
 from spark_ray.streams import metrics as m
 from spark_ray.streams.metrics import LatencyHist, sample
 from spark_ray.streams.normalize import warmup_trades
@@ -40,6 +41,7 @@ class SinkActor:
         """``namespace``: the Ray namespace the actor is named in, recorded in the WAL's lock
         file so a refused second sink can name the fabric holding it (the runtime context
         only knows the job's namespace)."""
+        prefer_live_work()
         self.root = root
         self.exchange = exchange
         self.name = name

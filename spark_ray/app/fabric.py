@@ -121,7 +121,7 @@ class Fabric:
 
     def start(self) -> Fabric:
         from spark_ray.actors.connector import ConnectorActor, ConnectorConfig
-        from spark_ray.actors.naming import actor_name
+        from spark_ray.actors.naming import actor_name, actor_ref
         from spark_ray.actors.normalizer import NormalizerActor
         from spark_ray.actors.sink import SinkActor
         from spark_ray.app.placement import streams_options
@@ -147,7 +147,8 @@ class Fabric:
                                     detect_gaps=adapter.caps.contiguous_trade_ids,
                                     repair=bool(adapter.caps.rest_backfill))
             norm = NormalizerActor.options(name=nname, **{**opts, **cfg.normalizer_options}).remote(
-                ncfg, self.sink, cfg.rest_url, self.deadletter_dir, nname)
+                ncfg, actor_ref(sink_name, cfg.namespace), cfg.rest_url, self.deadletter_dir,
+                nname)
             cname = actor_name("connector", cfg.exchange, i)
             ccfg = ConnectorConfig(
                 exchange=cfg.exchange, ws_url=cfg.ws_url, symbols=syms,
@@ -157,7 +158,7 @@ class Fabric:
                 max_streams_per_connection=cfg.max_streams_per_connection,
                 ws_client=cfg.ws_client)
             conn = ConnectorActor.options(name=cname, **opts).remote(
-                ccfg, norm, cname)
+                ccfg, actor_ref(nname, cfg.namespace), cname)
             self.normalizers.append(norm)
             self.connectors.append(conn)
             self.names[f"normalizer:{i}"] = nname
