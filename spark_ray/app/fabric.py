@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import ray
 
 from spark_ray.adapters.registry import get_adapter
+from spark_ray.errors import CheckFailed
 from spark_ray.lake.layout import DEADLETTER_DIR
 from spark_ray.streams.metrics import LatencyHist
 from spark_ray.streams.normalize import NormalizerConfig
@@ -73,6 +75,23 @@ class FabricConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+class FabricWalLocked(CheckFailed):
+    """This fabric's sink found its write-ahead log held by another fabric's sink (one writer
+    per WAL). The message is the sink's :class:`~spark_ray.streams.wal.WalLocked` text: it
+    names the holder (actor, namespace, pid, host) and the way out. A ``CheckFailed``, so the
+    CLI prints that one line and exits 1 instead of Ray's actor-died traceback."""
+
+
+_WAL_LOCKED = re.compile(r"WalLocked: (write-ahead log [^\n]*)")
+
+
+def wal_locked_message(exc: BaseException) -> str | None:
+    """The WalLocked sentence inside a Ray error about a sink whose constructor was refused the
+    WAL (Ray wraps the constructor's exception in an actor-died error), else None."""
+    m = _WAL_LOCKED.search(str(exc))
+    return m.group(1).strip() if m else None
+
+
 def supervisor_name(exchange: str) -> str:
     from spark_ray.actors.naming import actor_name
 
@@ -120,6 +139,19 @@ class Fabric:
         return os.path.join(_local_root(self.cfg.store), DEADLETTER_DIR)
 
     def start(self) -> Fabric:
+        """Create and wire the actors and wait until they are up. :class:`FabricWalLocked` when
+        the sink may not write its WAL (another fabric on the same lake and exchange holds it);
+        whatever this call created is killed then."""
+        try:
+            return self._start()
+        except ray.exceptions.RayError as exc:
+            msg = wal_locked_message(exc)
+            if msg is None:
+                raise
+            self.kill()
+            raise FabricWalLocked(msg) from None
+
+    def _start(self) -> Fabric:
         from spark_ray.actors.connector import ConnectorActor, ConnectorConfig
         from spark_ray.actors.naming import actor_name, actor_ref
         from spark_ray.actors.normalizer import NormalizerActor
@@ -135,7 +167,7 @@ class Fabric:
         sink_name = actor_name("sink", cfg.exchange)
         self.sink = SinkActor.options(name=sink_name, **opts).remote(
             cfg.store, cfg.exchange, cfg.wal_dir, cfg.sink_flush_rows, cfg.sink_flush_ms,
-            sink_name)
+            sink_name, cfg.namespace)
         self.names["sink"] = sink_name
         adapter = get_adapter(cfg.exchange)
         kinds = list(cfg.streams)

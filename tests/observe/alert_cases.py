@@ -28,6 +28,7 @@ HB = f"ray_streams_heartbeat{CONN}"
 DROPS = f"ray_streams_drop_total{CONN}"
 E2DB = 'ray_streams_event_to_db_ms_bucket{{exchange="binance",symbol="all",stream="all",le="{}"}}'
 BRK = 'ray_breaker_state{breaker="breaker"}'
+BRK_SCOPE = 'ray_breaker_state{{breaker="breaker", scope="{}"}}'
 EXEC = 'ray_actors{Source="gcs",State="ALIVE",Name="ExecutorActor"}'
 
 
@@ -89,6 +90,19 @@ CASES: list[Case] = [
     Case("BreakerTripped", "state 1 (TRIPPED): fires", [(BRK, "0x3 1x5")], "90s",
          [{"breaker": "breaker"}]),
     Case("BreakerTripped", "ARMED then COOLDOWN: silent", [(BRK, "0x3 2x5")], "90s"),
+    Case("BreakerTripped", "an account scope TRIPPED: fires",
+         [(BRK_SCOPE.format("global"), "0x8"), (BRK_SCOPE.format("account:desk"), "0x3 1x5")],
+         "90s", [{"breaker": "breaker"}]),
+    Case("BreakerTripped", "only a symbol scope TRIPPED: silent (BreakerSymbolTripped's)",
+         [(BRK_SCOPE.format("global"), "0x8"), (BRK_SCOPE.format("symbol:BTCUSDT"), "0x3 1x5")],
+         "90s"),
+    Case("BreakerSymbolTripped", "symbol scope TRIPPED (stale data): fires for that scope",
+         [(BRK_SCOPE.format("global"), "0x8"), (BRK_SCOPE.format("symbol:BTCUSDT"), "0x3 1x5"),
+          (BRK_SCOPE.format("symbol:ETHUSDT"), "0x8")], "90s",
+         [{"breaker": "breaker", "scope": "symbol:BTCUSDT"}]),
+    Case("BreakerSymbolTripped", "symbol in COOLDOWN, global TRIPPED: silent",
+         [(BRK_SCOPE.format("global"), "0x3 1x5"), (BRK_SCOPE.format("symbol:BTCUSDT"),
+                                                   "0x3 2x5")], "90s"),
     Case("ExecutorDown", "was alive, now not: fires", [(EXEC, "1x8 0x10")], "3m",
          [{"Name": "ExecutorActor"}]),
     Case("ExecutorDown", "alive: silent", [(EXEC, "1x20")], "4m"),

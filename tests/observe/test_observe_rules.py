@@ -56,6 +56,7 @@ def test_thresholds_match_the_issue() -> None:
         "StreamsDuplicatesHigh": ("ray_streams_dup_total", "> 0.1", "warning"),
         "StreamsDropping": ("ray_streams_drop_total", "> 0.001", "critical"),
         "BreakerTripped": ("ray_breaker_state", "== 1", "critical"),
+        "BreakerSymbolTripped": ('ray_breaker_state{scope=~"symbol:.+"}', "== 1", "critical"),
         "ExecutorDown": ("ray_actors", "Executor", "critical"),
     }
     assert set(r) == set(want)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import ray
 
-from spark_ray.app.fabric import Fabric, FabricConfig
+from spark_ray.app.fabric import Fabric, FabricConfig, FabricWalLocked
 from spark_ray.lake import DataStore
 
 from streams_helpers import assert_lake_equals_truth, run_to_halt
@@ -55,13 +55,14 @@ def test_a_second_fabric_on_the_same_wal_stops_and_the_killed_sink_loses_nothing
                                "sink_flush_ms": 300}))
     t0 = time.monotonic()
     try:
-        with pytest.raises(ray.exceptions.RayError) as err:
+        with pytest.raises(FabricWalLocked) as err:
             b.start()
     finally:
         b.kill()
     refused_s = time.monotonic() - t0
     msg = str(err.value)
-    assert "WalLocked" in msg and "in use by sink 'sink:binance'" in msg, msg
+    assert "in use by sink 'sink:binance'" in msg and "one writer per WAL" in msg, msg
+    assert f"in namespace {a.cfg.namespace!r}" in msg, msg
     holder = ray.get(a.sink.stats.remote(), timeout=30)["wal_holder"]
     assert f"pid {holder['pid']}" in msg and holder["incarnation"] in msg, msg
     assert "wal_dir" in msg, msg

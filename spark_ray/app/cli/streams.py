@@ -97,7 +97,7 @@ def _connect(settings: Settings, address: str | None) -> Any:
 
 def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.app import session
-    from spark_ray.app.fabric import Fabric, FabricConfig
+    from spark_ray.app.fabric import FabricConfig
     from spark_ray.streams.control import ControlPlane, fabric_chaos
     from spark_ray.streams.plan import parse_streams
 
@@ -120,7 +120,12 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
         store=args.store or settings.store, shards=args.shards, namespace=args.namespace,
         ws_client=args.ws_client, breaker=None if args.breaker == "none" else args.breaker)
     sess = _connect(settings, args.address)
-    fabric = Fabric(cfg).start()
+    try:
+        fabric = _start_foreground(cfg)
+    except BaseException:
+        if sess.started_local:
+            session.disconnect()
+        raise
     plane = ControlPlane(fabric.status, fabric_chaos(fabric), exchange=cfg.exchange,
                          host=args.host, port=args.port).start()
     print(f"spark-ray streams: {len(fabric.connectors)} connector(s) -> "
@@ -146,6 +151,26 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
         if sess.started_local:
             session.disconnect()
     return 0
+
+
+def _start_foreground(cfg: Any) -> Any:
+    """This command's own fabric. Refused (exit 1) in the namespace of a running long-lived
+    fabric, whose actors it would otherwise take over by name (and stop on exit); next to one on
+    the same lake in another namespace, its sink is refused the WAL
+    (:class:`~spark_ray.app.fabric.FabricWalLocked`, exit 1, naming the holder)."""
+    from spark_ray.actors.naming import NAMESPACE
+    from spark_ray.app import fabric_service
+    from spark_ray.app.fabric import Fabric
+    from spark_ray.errors import CheckFailed
+
+    if cfg.namespace == NAMESPACE:
+        running = fabric_service.running(cfg.exchange)
+        if running is not None:
+            raise CheckFailed(
+                f"streams: the long-lived {fabric_service.describe(running)} runs in namespace "
+                f"{NAMESPACE}; `spark-ray streams status` shows it, `spark-ray streams down` "
+                "stops it, or run this one with its own --namespace and --store")
+    return Fabric(cfg).start()
 
 
 def handle_slo(args: argparse.Namespace, settings: Settings) -> int:

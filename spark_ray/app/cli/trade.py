@@ -15,6 +15,11 @@ executor joins it (subscribes; no second exchange connection); it starts its own
 when none runs, or with ``--own-fabric``. A running fabric that lacks one of ``--symbols`` is
 an error (exit 2) rather than a second connection.
 
+Breaker scopes: ``--account NAME`` (executors on one account add their equity up: one drawdown and
+daily-loss limit for all of them) and ``--strategy NAME`` (its own drawdown; default the executor's
+``--name``) say which scopes this executor's orders and equity belong to, besides ``global`` and
+``symbol:SYMBOL`` for each traded symbol.
+
 Exit codes: 0 ok, 1 the parameters are not approved (the reason is printed), 2 bad arguments,
 missing keys, or symbols the running fabric does not carry.
 """
@@ -71,6 +76,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="journal path (default $SPARK_RAY_EXECUTOR_JOURNAL, else "
                         "~/.spark-ray/executor/<name>/journal.jsonl)")
     p.add_argument("--breaker", default="breaker", help="circuit breaker actor name")
+    p.add_argument("--account", default="default",
+                   help="the breaker's account scope for this executor: executors on one "
+                        "account add their equity up and share its drawdown and daily-loss "
+                        "limits; `breaker trip/reset --scope account:NAME` acts on it "
+                        "(default: default)")
+    p.add_argument("--strategy", default=None,
+                   help="the breaker's strategy scope: its own equity and drawdown inside the "
+                        "account; `--scope strategy:NAME` (default: the executor's --name)")
     p.add_argument("--flatten-on-trip", action="store_true",
                    help="market-sell positions when the breaker trips")
     p.add_argument("--host", default="127.0.0.1", help="control plane host (loopback)")
@@ -137,7 +150,8 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
             name=name.replace(":", "-"), symbols=tuple(symbols),
             interval=args.interval or approved.interval or "1m",
             mode="live" if args.live else "paper", cash=args.cash, fee_bps=args.fee_bps,
-            warmup_bars=args.warmup_bars, flatten_on_trip=args.flatten_on_trip)
+            warmup_bars=args.warmup_bars, flatten_on_trip=args.flatten_on_trip,
+            account=args.account, strategy=args.strategy or "")
     except ValidationError as exc:
         raise UserError(flag_errors(exc)) from None
     spec = ExecutorSpec(
@@ -208,7 +222,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             st = run.supervise()
             print(f"spark-ray trade: {spec.config.mode} {spec.strategy} {spec.params} on "
                   f"{','.join(spec.config.symbols)} ({spec.config.interval} bars); executor "
-                  f"{name}; control plane {st.get('control_url')} (/health, /positions, "
+                  f"{name} (breaker {args.breaker}, scopes account:{spec.config.account} "
+                  f"strategy:{spec.config.strategy_id}); control plane "
+                  f"{st.get('control_url')} (/health, /positions, "
                   f"/orders, POST /kill); journal {spec.journal_path}; market data: "
                   f"{'joined fabric:' + spec.exchange if shared else 'own fabric'}", flush=True)
             t0 = time.monotonic()
