@@ -111,7 +111,8 @@ def _measure(work: Path, lake: Any | None, spec: LoadSpec,
                 strategy=approved.strategy, params=approved.params,
                 journal_path=str(work / "journal.jsonl"), approved_path=approved.path,
                 approval=approved.approval, rest_url=fcfg.rest_url or "", ws_url=fcfg.ws_url,
-                breaker_name=f"breaker:load-{tag}")
+                breaker_name=f"breaker:load-{tag}",
+                control_port=0)  # any free port: 4001 may be another run's
             run = TradingRun(exec_spec, f"executor:load-{tag}", fcfg, shared=shared,
                              breaker_journal=str(work / "breaker-journal.jsonl")).start()
             fabric = run.fabric

@@ -280,8 +280,9 @@ def _collect(ctx: DemoContext, out: Any, what: str, lake: bool = False) -> None:
 
 
 def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
-    """Paper-trade the approved parameters on the venue's simulated live stream: fabric ->
-    executor (same strategy class as the backtest) -> breaker -> paper broker -> positions."""
+    """Paper-trade the approved parameters on the venue's simulated live stream: the running
+    fabric, joined (no second exchange connection) -> executor (same strategy class as the
+    backtest) -> breaker (fed by the fabric) -> paper broker -> positions."""
     from spark_ray.app.demo.trade import run_demo as trade_demo
 
     out = ctx.run.path / "trade"
@@ -372,8 +373,10 @@ def run_demo(settings: Settings, quick: bool = False) -> int:
                     print(f"   {key:<24} {value}")
         if ctx.live is not None:  # a stage failed while the fabric ran: still take it down
             print("\n== stage streams-down (after the failure) ==", flush=True)
+            t0 = time.perf_counter()
             try:
-                results["streams-down"] = {"status": "ok", **_stage_streams_down(ctx)}
+                results["streams-down"] = {"status": "ok", **_stage_streams_down(ctx),
+                                           "stage_seconds": round(time.perf_counter() - t0, 2)}
             except Exception as exc:
                 results["streams-down"] = {"status": "FAILED",
                                            "error": f"{type(exc).__name__}: {exc}"}

@@ -90,6 +90,7 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
         if shared is None:
             raise RuntimeError("trade: no long-lived fabric runs to join")
         before = live.connections()
+        fed0 = (live.fabric.feed_status() or {}).get("reports", 0)
         spec = ExecutorSpec(
             config=ExecutorConfig(name=f"demo-{tag}", symbols=(symbol,), interval="1s",
                                   cash=10_000.0, warmup_bars=300),
@@ -118,6 +119,7 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
         positions = _http(url + "/positions")[1]
         counts.append(len(live.connections()))
         after = live.connections()
+        feed = live.fabric.feed_status() or {}
         out = run.stop()
         still_up = fabric_service.running(live_platform.EXCHANGE) is not None
     finally:
@@ -143,7 +145,11 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
                     "connection_samples": len(counts),
                     "same_connections": sorted(c["id"] for c in before)
                     == sorted(c["id"] for c in after),
-                    "fabric_running_after": still_up, "breaker": breaker_name}
+                    "fabric_running_after": still_up, "breaker": breaker_name,
+                    # market-data health the fabric's supervisor reported to that breaker
+                    "breaker_fed": {"by": feed.get("breaker"),
+                                    "reports": feed.get("reports", 0) - fed0,
+                                    "reachable": feed.get("breaker_reachable")}}
     paths = write_outputs(out, out_dir)
     head = summary(out)
     head.update(health=health[1].get("status"), health_reasons=health[1].get("reasons"),
