@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from spark_ray.evidence import verify
 
@@ -11,10 +12,11 @@ from helpers import run_cli
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    res = run_cli("demo", "--quick", "--out", str(tmp_path), cwd=tmp_path, timeout=600)
-    assert res.code == 0, res.out + res.err
+    res = run_cli("demo", "--quick", "--out", str(tmp_path), cwd=tmp_path, timeout=900)
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     summary = json.loads((run / "summary.json").read_text())
+    _check_long_lived_fabric(run, summary)
+    assert res.code == 0, res.out + res.err
     assert all(stage["status"] == "ok" for stage in summary.values()), summary
     assert summary["ray"]["nodes"] == ["127.0.0.1"]
     assert summary["ray"]["metrics_export_serving"] is True
@@ -30,3 +32,39 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (run / "optimize" / "approved.json").is_file()
     assert verify(run).ok
     assert "evidence bundle:" in res.out
+
+
+def _check_long_lived_fabric(run: Path, summary: dict[str, Any]) -> None:
+    """One fabric, started as ``streams up`` starts it, lived from the streams stage to
+    ``streams down``; the trade stage and the observe stage's executor joined it; the venue
+    saw one market-data connection per shard; down left a lake equal to the venue's truth.
+    (Checked first: a failure of a later stage must not hide these.)"""
+    actors = {"fabric:binance", "sink:binance", "normalizer:binance:0", "connector:binance:0"}
+    streams = summary["streams"]
+    assert streams["status"] == "ok", streams
+    assert streams["namespace"] == "spark_ray" and streams["detached"] is True
+    assert set(streams["actors"]) == actors
+    assert streams["market_data_connections_peak"] == streams["shards"] == 1
+    status = (run / "streams" / "status.txt").read_text()
+    assert status.startswith("fabric binance: OK") and "BTCUSDT" in status, status
+    doc = json.loads((run / "streams" / "status.json").read_text())
+    assert doc["fabric"] == "fabric:binance" and set(doc["symbols"]) == {"BTCUSDT", "ETHUSDT"}
+
+    trade = summary["trade"]
+    assert trade["status"] == "ok" and trade["joined"] is True, trade
+    assert set(trade["fabric_actors"]) == actors
+    assert trade["connections_per_shard"] == 1 and trade["same_connections"] is True
+    assert trade["fabric_running_after"] is True
+    assert trade["breaker_fed"]["by"] == trade["breaker"]
+    assert trade["breaker_fed"]["reports"] > 0 and trade["breaker_fed"]["reachable"] is True
+
+    observe = json.loads((run / "observe" / "observe.json").read_text())["traffic"]
+    assert observe["joined"] is True and observe["fabric"] == "fabric:binance", observe
+    assert observe["market_data_connections"] == 1
+
+    down = summary["streams-down"]
+    assert down["status"] == "ok", down
+    assert down["lake_equals_ground_truth"] is True and down["fabric_still_running"] is False
+    assert down["lost"] == down["extra"] == down["lake_duplicates"] == 0
+    assert down["published"] > sum(streams["stored"].values()) > 0  # trading added rows
+    assert down["drained_rows_written"] > 0

@@ -19,7 +19,7 @@ from typing import Any
 
 import ray
 
-from spark_ray.app.fabric import Fabric, FabricConfig
+from spark_ray.app.fabric import Fabric, FabricConfig, supervisor_name
 from spark_ray.streams.metrics import LatencyHist
 
 
@@ -55,32 +55,49 @@ def _sweep(lake: Any, spec: LoadSpec, work: Path) -> dict[str, Any]:
 
 
 def run_platform_load(work: Path, lake: Any | None, spec: LoadSpec = LoadSpec(),
-                      during: Callable[[Fabric], None] | None = None) -> dict[str, Any]:
+                      during: Callable[[Fabric], None] | None = None,
+                      shared: Fabric | None = None) -> dict[str, Any]:
     """Venue -> fabric -> sink, a paper executor subscribed to it, and (with ``lake``) a Tune
     sweep, all at once. Returns the measured window's event-to-store and ingest-lag summaries
     (the keys :func:`spark_ray.app.slo.enforce` judges), the sweep's and the executor's facts.
-    ``during`` is called once with the fabric while the load runs (the demo trips a breaker)."""
-    from spark_ray.app.trading import TradingRun
-    from spark_ray.chaos.approval import synthetic_approval
-    from spark_ray.execution.executor import ExecutorConfig
-    from spark_ray.execution.params import load_approved
-    from spark_ray.execution.spec import ExecutorSpec
+    ``during`` is called once with the fabric while the load runs (the demo trips a breaker).
+    With ``shared`` (a running long-lived fabric whose market runs) the executor joins it as
+    ``spark-ray trade`` does, and nothing else is started or stopped: no venue, no fabric."""
     from spark_ray.venue import Venue
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:6]
+    if shared is not None:
+        return _measure(work, lake, spec, during, shared.cfg, shared)
     # Paused until everything is subscribed: trades published before the fabric connects come
     # over REST backfill, seconds old by design, and are not what the live SLO measures.
     venue = Venue(symbols=spec.symbols, seed=7, history_minutes=30, start_paused=True,
                   trades_per_second=spec.trades_per_second).start()
     fcfg = FabricConfig(symbols=list(spec.symbols), streams=["trade"], ws_url=venue.ws_url,
                         rest_url=venue.rest_url, store=str(work / "lake"),
-                        namespace=f"load-{tag}", sink_flush_ms=300, ping_s=1.0,
-                        start_ids={f"trades:{s}": venue.config.first_trade_id
-                                   for s in spec.symbols})
+                        namespace=f"load-{uuid.uuid4().hex[:6]}", sink_flush_ms=300,
+                        ping_s=1.0, start_ids={f"trades:{s}": venue.config.first_trade_id
+                                               for s in spec.symbols})
+    try:
+        return _measure(work, lake, spec, during, fcfg, None, venue.resume)
+    finally:
+        venue.stop()
+
+
+def _measure(work: Path, lake: Any | None, spec: LoadSpec,
+             during: Callable[[Fabric], None] | None, fcfg: FabricConfig,
+             shared: Fabric | None, go: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The load itself on the fabric of ``fcfg`` (own: started and killed here) or ``shared``
+    (joined, left running); ``go`` starts the market once everything is subscribed."""
+    from spark_ray.app.trading import TradingRun
+    from spark_ray.chaos.approval import synthetic_approval
+    from spark_ray.execution.executor import ExecutorConfig
+    from spark_ray.execution.params import load_approved
+    from spark_ray.execution.spec import ExecutorSpec
+
+    tag = uuid.uuid4().hex[:6]
     run: TradingRun | None = None
-    fabric: Fabric | None = None
+    fabric: Fabric | None = shared
     stop = threading.Event()
     errors: list[BaseException] = []
     try:
@@ -93,22 +110,27 @@ def run_platform_load(work: Path, lake: Any | None, spec: LoadSpec = LoadSpec(),
                                       interval="1s", warmup_bars=30),
                 strategy=approved.strategy, params=approved.params,
                 journal_path=str(work / "journal.jsonl"), approved_path=approved.path,
-                approval=approved.approval, rest_url=venue.rest_url, ws_url=venue.ws_url,
-                breaker_name=f"breaker:load-{tag}")
-            run = TradingRun(exec_spec, f"executor:load-{tag}", fcfg,
+                approval=approved.approval, rest_url=fcfg.rest_url or "", ws_url=fcfg.ws_url,
+                breaker_name=f"breaker:load-{tag}",
+                control_port=0)  # any free port: 4001 may be another run's
+            run = TradingRun(exec_spec, f"executor:load-{tag}", fcfg, shared=shared,
                              breaker_journal=str(work / "breaker-journal.jsonl")).start()
             fabric = run.fabric
-        else:
+        elif fabric is None:
             fabric = Fabric(fcfg).start()
         assert fabric is not None
-        venue.resume()
+        if go is not None:
+            go()
         e0, l0 = _hist(fabric)
         t0 = time.monotonic()
 
         def supervise() -> None:
             while not stop.wait(1.0):
                 try:
-                    run.supervise() if run is not None else fabric.supervise()
+                    if run is not None:
+                        run.supervise()
+                    elif shared is None:
+                        fabric.supervise()
                 except BaseException as e:  # reported after the run, not swallowed
                     errors.append(e)
                     return
@@ -132,12 +154,11 @@ def run_platform_load(work: Path, lake: Any | None, spec: LoadSpec = LoadSpec(),
     finally:
         stop.set()
         if run is not None:
-            run.stop(collect=False)
+            run.stop(collect=False)  # a shared fabric is left, an own one stopped
             if run.breaker is not None:
                 ray.kill(run.breaker, no_restart=True)
-        if fabric is not None:
+        if fabric is not None and shared is None:
             fabric.kill()
-        venue.stop()
     if errors:
         raise RuntimeError(f"supervising the load failed: {errors[0]!r}") from errors[0]
     rows = e2db.n
@@ -156,4 +177,6 @@ def run_platform_load(work: Path, lake: Any | None, spec: LoadSpec = LoadSpec(),
         "sweep": sweep,
         "executor": {k: ex.get(k) for k in ("batches", "bars", "orders", "fills")
                      if k in ex} if ex else None,
+        "fabric": supervisor_name(fcfg.exchange) if shared is not None else fcfg.namespace,
+        "joined": shared is not None,
     }

@@ -28,6 +28,7 @@ class DemoContext:
     quick: bool
     lake: Any = None  # the demo's DataStore, once the data stage built it
     approved: Any = None  # the approved.json path, once the optimize stage approved a result
+    live: Any = None  # the long-lived fabric and its venue (demo.live), from the streams stage
 
 
 Stage = Callable[[DemoContext], dict[str, Any]]
@@ -234,24 +235,59 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _stage_streams(ctx: DemoContext) -> dict[str, Any]:
-    """The streams fabric on Ray actors: live venue trades into the lake, checked against the
-    venue's ground truth, with the SLO summary."""
+    """The long-lived fabric, as ``spark-ray streams up`` starts it (detached, named actors in
+    namespace spark_ray): live venue trades with a gap and duplicates into the lake, and the
+    ``streams status`` report. It keeps running for the trade and observe stages to join."""
+    import uuid
+
+    from spark_ray.app.demo import live
     from spark_ray.app.demo.streams import run_demo as streams_demo
 
     out = ctx.run.path / "streams"
-    summary = dict(streams_demo(out, seconds=4.0 if ctx.quick else 8.0))
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "streams: " + path.name
+    ctx.live = live.start(out / "lake", breaker=f"breaker:demo-{uuid.uuid4().hex[:6]}",
+                          log=lambda line: print(f"   {line}", flush=True))
+    summary = dict(streams_demo(out, ctx.live, seconds=4.0 if ctx.quick else 8.0))
+    _collect(ctx, out, "streams")
     return summary
 
 
+def _stage_streams_down(ctx: DemoContext) -> dict[str, Any]:
+    """``spark-ray streams down``: the market paused, the fabric drained into the lake, the WAL
+    sealed, the actors stopped; the lake must equal the venue's ground truth."""
+    live, ctx.live = ctx.live, None
+    if live is None:
+        return {"result": "skipped", "reason": "no fabric was started"}
+    try:
+        result = live.down()
+    except BaseException:
+        live.kill()
+        raise
+    ctx.run.write_json("streams/down.json", result,
+                       "streams down: drained rows and the lake against the venue's truth")
+    if not result["lake_equals_ground_truth"] or result["fabric_still_running"]:
+        raise RuntimeError(f"streams down: lost {result['lost']}, extra {result['extra']}, "
+                           f"duplicates {result['lake_duplicates']}, still running "
+                           f"{result['fabric_still_running']}")
+    _collect(ctx, ctx.run.path / "streams" / "lake", "streams lake (drained)", lake=True)
+    return {k: v for k, v in result.items() if k != "per_symbol"}
+
+
+def _collect(ctx: DemoContext, out: Any, what: str, lake: bool = False) -> None:
+    """Record ``out``'s files as artifacts; a running fabric's lake only once it is down."""
+    for path in sorted(p for p in out.rglob("*")
+                       if p.is_file() and (lake or "lake" not in p.relative_to(out).parts)):
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = f"{what}: {path.name}"
+
+
 def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
-    """Paper-trade the approved parameters on the venue's simulated live stream: fabric ->
-    executor (same strategy class as the backtest) -> breaker -> paper broker -> positions."""
+    """Paper-trade the approved parameters on the venue's simulated live stream: the running
+    fabric, joined (no second exchange connection) -> executor (same strategy class as the
+    backtest) -> breaker (fed by the fabric) -> paper broker -> positions."""
     from spark_ray.app.demo.trade import run_demo as trade_demo
 
     out = ctx.run.path / "trade"
-    summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0))
+    summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0,
+                              live=ctx.live))
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "trade: " + path.name
     return summary
@@ -281,7 +317,7 @@ def _stage_observe(ctx: DemoContext) -> dict[str, Any]:
 
     out = ctx.run.path / "observe"
     try:
-        summary = dict(observe_demo(out, lake=ctx.lake))
+        summary = dict(observe_demo(out, lake=ctx.lake, live=ctx.live))
     finally:  # the pictures and facts of a missed SLO are evidence too
         for path in sorted(out.iterdir()) if out.is_dir() else []:
             ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = (
@@ -302,6 +338,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("optimize", _stage_optimize),
     ("trade", _stage_trade),
     ("observe", _stage_observe),
+    ("streams-down", _stage_streams_down),
     ("chaos", _stage_chaos),
 ]
 
@@ -313,6 +350,7 @@ def run_demo(settings: Settings, quick: bool = False) -> int:
     session = connect(config=settings.ray)
     results: dict[str, Any] = {}
     code = 0
+    ctx: DemoContext | None = None
     try:
         ctx = DemoContext(settings=settings, session=session, run=run, quick=quick)
         for name, stage in STAGES:
@@ -333,7 +371,19 @@ def run_demo(settings: Settings, quick: bool = False) -> int:
                         print(f"   {key if i == 0 else '':<24} {item}")
                 else:
                     print(f"   {key:<24} {value}")
+        if ctx.live is not None:  # a stage failed while the fabric ran: still take it down
+            print("\n== stage streams-down (after the failure) ==", flush=True)
+            t0 = time.perf_counter()
+            try:
+                results["streams-down"] = {"status": "ok", **_stage_streams_down(ctx),
+                                           "stage_seconds": round(time.perf_counter() - t0, 2)}
+            except Exception as exc:
+                results["streams-down"] = {"status": "FAILED",
+                                           "error": f"{type(exc).__name__}: {exc}"}
+            print(f"   {results['streams-down']}", flush=True)
     finally:
+        if ctx is not None and ctx.live is not None:
+            ctx.live.kill()
         if session.started_local:
             disconnect()
         run.write_json("summary.json", results, "per-stage results of the demo")

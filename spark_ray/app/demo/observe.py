@@ -30,9 +30,12 @@ SCRAPE_WAIT_S = 35.0
 
 
 def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
-             traffic_s: float = 30.0, lake: Any | None = None) -> dict[str, Any]:
+             traffic_s: float = 30.0, lake: Any | None = None,
+             live: Any | None = None) -> dict[str, Any]:
     """``minutes``: the pictures' time window (default: since Prometheus started); ``lake``:
-    candles for the Tune sweep that runs beside the fabric (none: no sweep). Raises
+    candles for the Tune sweep that runs beside the fabric (none: no sweep); ``live``: the
+    demo's running long-lived fabric (:class:`spark_ray.app.demo.live.LivePlatform`), which the
+    load's executor joins instead of starting its own (none: the load brings its own). Raises
     :class:`spark_ray.app.slo.SLOMissed` (after writing the pictures and facts) when the
     platform missed its SLO under that load."""
     out_dir = Path(out_dir)
@@ -44,7 +47,7 @@ def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
     try:
         client = prom.PromClient(state.url)
         scraped = client.wait_ray_scraped(SCRAPE_WAIT_S)
-        streamed = _traffic(state_dir, traffic_s, lake) if traffic else {}
+        streamed = _traffic(state_dir, traffic_s, lake, live) if traffic else {}
         # The stat the Streams Fabric dashboard shows, as Prometheus answers it now.
         shown = client.query(_p95_stat())
         # One more scrape after the first, so rates have two points.
@@ -75,7 +78,8 @@ def run_demo(out_dir: Path, minutes: float | None = None, traffic: bool = True,
         "prometheus_version": _version(),
         "ray_metrics_scraped": scraped,
         "traffic": {k: streamed[k] for k in ("seconds", "msg_per_s", "event_to_store_p95_ms",
-                                             "ingest_lag_p95_ms", "unrepaired_gaps", "sweep")
+                                             "ingest_lag_p95_ms", "unrepaired_gaps", "sweep",
+                                             "fabric", "joined", "market_data_connections")
                     if k in streamed},
         "slo": slo.enforce(streamed, "observe stage") if traffic else "not measured",
         "targets_up": sum(1 for t in targets if t["health"] == "up"),
@@ -106,7 +110,8 @@ def _version() -> str | None:
     return first[0] if first else None
 
 
-def _traffic(state_dir: Path, seconds: float, lake: Any | None) -> dict[str, Any]:
+def _traffic(state_dir: Path, seconds: float, lake: Any | None,
+             live: Any | None = None) -> dict[str, Any]:
     """The platform under its own load for at least ``seconds``: fabric, a paper executor and
     (with ``lake``) a small Tune sweep together, and a breaker tripped then re-armed so the
     trading pictures show something. No injected latency: the stage measures the platform's SLO
@@ -129,9 +134,20 @@ def _traffic(state_dir: Path, seconds: float, lake: Any | None) -> dict[str, Any
         ray.get(breaker.allow.remote({"symbol": "BTCUSDT", "side": "buy", "qty": 0.1}),
                 timeout=30)
 
+    spec = LoadSpec(min_seconds=seconds, tune_trials=6)
     try:
-        measured = run_platform_load(state_dir / "load", lake,
-                                     LoadSpec(min_seconds=seconds, tune_trials=6), during=trip)
+        if live is not None:  # the running fabric: the market runs for the load, then pauses
+            spec = LoadSpec(symbols=tuple(live.symbols), min_seconds=seconds, tune_trials=6)
+            live.resume()
+            try:
+                live.wait_fresh(list(live.symbols))
+                measured = run_platform_load(state_dir / "load", lake, spec, during=trip,
+                                             shared=live.fabric)
+                measured["market_data_connections"] = len(live.connections())
+            finally:
+                live.pause()
+        else:
+            measured = run_platform_load(state_dir / "load", lake, spec, during=trip)
         if breaker is not None:
             ray.get(breaker.reset.remote("observe demo: done", "demo"), timeout=30)
     finally:

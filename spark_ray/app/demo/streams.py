@@ -1,45 +1,74 @@
-"""Demo stage: live trades from the venue simulator through the fabric into a lake, checked.
+"""Demo stage: the long-lived fabric comes up (``streams up``), takes live trades with a gap and
+duplicates injected half-way, and reports itself the way ``spark-ray streams status`` does.
 
+The fabric is left running (market paused) for the later stages to join; the demo's
+``streams-down`` stage drains it and checks the lake against the venue's ground truth.
 ``run_demo`` expects Ray to be connected already (the platform demo does that).
 """
 
 from __future__ import annotations
 
 import json
-import pathlib
-import uuid
+import time
+from pathlib import Path
+from typing import Any
 
-from spark_ray.app.fabric import FabricConfig
-from spark_ray.app.slo import measured_run
-from spark_ray.venue import Venue
+from spark_ray.app.demo.live import LivePlatform
 
 
-def run_demo(out_dir: pathlib.Path, seconds: float = 5.0) -> dict[str, object]:
-    """Stream ``seconds`` of BTCUSDT/ETHUSDT trades (with a gap and duplicates injected half-way)
-    into ``out_dir/lake``; write ``out_dir/p95-summary.json``; return the summary's headline."""
-    out_dir = pathlib.Path(out_dir)
+def run_demo(out_dir: Path, live: LivePlatform, seconds: float = 5.0) -> dict[str, Any]:
+    """Stream ``seconds`` of trades through ``live``'s fabric; write ``status.txt`` and
+    ``status.json`` (the ``streams status`` report) and ``p95-summary.json`` into ``out_dir``;
+    leave the market paused and the fabric up."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    symbols = ["BTCUSDT", "ETHUSDT"]
-    with Venue(symbols=tuple(symbols), seed=7, trades_per_second=250,
-               history_minutes=60) as venue:
-        cfg = FabricConfig(symbols=symbols, streams=["trade", "bookTicker"], ws_url=venue.ws_url,
-                           rest_url=venue.rest_url, store=str(out_dir / "lake"),
-                           namespace=f"demo-{uuid.uuid4().hex[:8]}", idle_check_ms=1000)
-
-        def chaos(fabric: object) -> None:
-            venue.inject("gap", symbol="BTCUSDT", count=25)
-            venue.inject("duplicate", probability=0.1, duration_s=1.0)
-
-        summary = measured_run(venue, cfg, seconds, drain_timeout_s=30.0, chaos=chaos)
+    symbols = live.symbols
+    fabric = live.fabric
+    live.resume()
+    t0 = time.monotonic()
+    injected = False
+    connections: set[int] = set()  # distinct ids (a reconnect adds one)
+    peak = 0  # most open at once
+    while (elapsed := time.monotonic() - t0) < seconds:
+        if not injected and elapsed >= seconds / 2:
+            live.venue.inject("gap", symbol=symbols[0], count=25)
+            live.venue.inject("duplicate", probability=0.1, duration_s=1.0)
+            injected = True
+        open_now = live.connections()
+        connections.update(int(c["id"]) for c in open_now)
+        peak = max(peak, len(open_now))
+        time.sleep(0.25)
+    # Until the gap is repaired and every symbol is fresh: what `streams status` calls healthy.
+    deadline = time.monotonic() + 30.0
+    while True:
+        ok, doc, text = live.report(max_age_s=5.0)
+        if ok or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    stats = fabric.slo_stats()
+    live.pause()
+    (out_dir / "status.txt").write_text(text + "\n")
+    (out_dir / "status.json").write_text(json.dumps(doc, indent=2, sort_keys=True,
+                                                    default=str) + "\n")
+    lag, e2s = stats["lag"], stats["event_to_db"]
+    stored = {k: v for k, v in fabric.stored_counts().items() if k.startswith("trades:")}
+    summary = {
+        "seconds": round(seconds, 1), "stored": stored, "totals": stats["totals"],
+        "ingest_lag": lag.summary(), "event_to_store": e2s.summary(),
+        "status": doc["status"], "status_reasons": {s: v["reason"] for s, v in
+                                                    doc["symbols"].items() if "reason" in v},
+    }
     (out_dir / "p95-summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True,
                                                          default=str) + "\n")
-    print(f"streams: {summary['messages']} trades -> lake, lost {summary['lost']}, lake "
-          f"duplicates {summary['lake_duplicates']}, repaired rows "
-          f"{summary['totals']['repaired_rows']}, ingest lag p95 "
-          f"{summary['ingest_lag_p95_ms']} ms, event-to-store p95 "
-          f"{summary['event_to_store_p95_ms']} ms -> {summary['result']}", flush=True)
-    return {k: summary[k] for k in ("result", "messages", "lost", "lake_duplicates",
-                                    "unrepaired_gaps", "ingest_lag_p95_ms",
-                                    "event_to_store_p95_ms", "achieved_rate_msg_s")} | {
-        "repaired_rows": summary["totals"]["repaired_rows"],
-        "lake": str(out_dir / "lake"), "summary": str(out_dir / "p95-summary.json")}
+    print("   " + text.replace("\n", "\n   "), flush=True)
+    return {
+        "fabric": doc["fabric"], "namespace": fabric.cfg.namespace,
+        "detached": fabric.cfg.detached, "actors": live.actor_names,
+        "status": doc["status"], "stored": stored,
+        "repaired_rows": stats["totals"]["repaired_rows"],
+        "unrepaired_gaps": stats["totals"]["gaps_unrepaired"],
+        "ingest_lag_p95_ms": lag.quantile(0.95), "event_to_store_p95_ms": e2s.quantile(0.95),
+        "market_data_connections_peak": peak,
+        "market_data_connection_ids": sorted(connections), "shards": fabric.cfg.shards,
+        "lake": fabric.cfg.store, "status_report": str(out_dir / "status.txt"),
+    }

@@ -1,11 +1,13 @@
 """Demo stage: paper-trade the approved parameters on the venue's simulated live stream.
 
-Venue (market clock at 10x, so 1s bars close ten a second) -> streams fabric -> ExecutorActor
-(the approved strategy and parameters, the breaker asked before every order, the PaperBroker)
-for ``seconds``; then the control plane is used as an operator would: ``/health``,
-``/positions``, and ``POST /kill`` with flatten, which cancels, flattens and trips the demo's own
-breaker. Orders, fills, trades, positions and the journal land in ``out_dir``. Expects Ray to be
-connected already (the platform demo does that).
+Venue (market clock at 10x, so 1s bars close ten a second) -> the running long-lived fabric,
+joined as ``spark-ray trade`` joins it (:func:`spark_ray.app.fabric_service.join`: the executor
+subscribes to its normalizers, no second exchange connection; checked at the venue) ->
+ExecutorActor (the approved strategy and parameters, the breaker the fabric feeds asked before
+every order, the PaperBroker) for ``seconds``; then the control plane is used as an operator
+would: ``/health``, ``/positions``, and ``POST /kill`` with flatten, which cancels, flattens and
+trips the demo's breaker. Orders, fills, trades, positions and the journal land in
+``out_dir``. Expects Ray to be connected already (the platform demo does that).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from spark_ray.app.fabric import FabricConfig
+from spark_ray.app.demo import live as live_platform
+from spark_ray.app.demo.live import LivePlatform
+from spark_ray.app.fabric import supervisor_name
 from spark_ray.app.trading import TradingRun, summary, write_outputs
 from spark_ray.breaker.models import BreakerConfig
 from spark_ray.execution.control import Token
@@ -26,7 +30,6 @@ from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.execution.params import load_approved
 from spark_ray.execution.spec import ExecutorSpec
 from spark_ray.httpopen import urlopen
-from spark_ray.venue import Venue
 
 
 def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
@@ -43,59 +46,117 @@ def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
 
 
 def run_demo(out_dir: Path, approved_path: Path | str | None,
-             seconds: float = 15.0) -> dict[str, Any]:
+             seconds: float = 15.0, live: LivePlatform | None = None) -> dict[str, Any]:
+    """Paper-trade on the running long-lived fabric ``live`` (joined, never stopped here; the
+    market is resumed for the run and paused after). Without ``live`` the stage brings one up
+    itself, exactly as the demo does, and takes it down at the end."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if approved_path is None or not Path(approved_path).is_file():
         return {"result": "skipped", "reason": "no approved.json (nothing passed the review)"}
     approved = load_approved(approved_path)  # refuses a tampered or unapproved file
     tag = uuid.uuid4().hex[:6]
+    own = live is None
+    if live is None:
+        live = live_platform.start(out_dir / "lake", symbols=("BTCUSDT",),
+                                   breaker=f"breaker:demo-{tag}")
+    try:
+        result = _trade(out_dir, approved, seconds, live, tag)
+    except BaseException:
+        if own:
+            live.kill()
+        raise
+    if own:
+        down = live.down()
+        result["streams_down"] = {k: v for k, v in down.items() if k != "per_symbol"}
+    return result
+
+
+def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
+           tag: str) -> dict[str, Any]:
+    from spark_ray.app import fabric_service
+
+    symbol = "BTCUSDT"
     token = secrets.token_hex(16)
-    with Venue(symbols=("BTCUSDT",), seed=21, speed=10.0, trades_per_second=60,
-               history_minutes=30) as venue:
+    venue = live.venue
+    # The breaker the fabric feeds market-data health to, when it feeds one: then a stall
+    # stops this executor's entries, as on the platform.
+    breaker_name = live.breaker or f"breaker:demo-{tag}"
+    live.resume()
+    run: TradingRun | None = None
+    try:
+        live.wait_fresh([symbol])
+        shared = fabric_service.join(live_platform.EXCHANGE, [symbol])
+        if shared is None:
+            raise RuntimeError("trade: no long-lived fabric runs to join")
+        before = live.connections()
+        fed0 = (live.fabric.feed_status() or {}).get("reports", 0)
         spec = ExecutorSpec(
-            config=ExecutorConfig(name=f"demo-{tag}", symbols=("BTCUSDT",), interval="1s",
+            config=ExecutorConfig(name=f"demo-{tag}", symbols=(symbol,), interval="1s",
                                   cash=10_000.0, warmup_bars=300),
             strategy=approved.strategy, params=approved.params,
             journal_path=str(out_dir / "journal.jsonl"), approved_path=approved.path,
             approval=approved.approval, rest_url=venue.rest_url, ws_url=venue.ws_url,
-            breaker_name=f"breaker:demo-{tag}", control_port=0, control_token=Token(token))
-        run = TradingRun(spec, f"executor:demo-{tag}",
-                         FabricConfig(symbols=["BTCUSDT"], streams=["trade"],
-                                      ws_url=venue.ws_url, rest_url=venue.rest_url,
-                                      store=str(out_dir / "lake"),
-                                      namespace=f"demo-exec-{tag}", flush_ms=5.0),
+            breaker_name=breaker_name, control_port=0, control_token=Token(token))
+        run = TradingRun(spec, f"executor:demo-{tag}", shared.cfg, shared=shared,
                          # The platform's rules, but a longer losing streak: a 1s-bar demo
                          # churns through more round trips in seconds than a day usually has.
                          breaker_config=BreakerConfig.model_validate(
                              {"cooldown_s": 30.0, "consecutive_losses": {"limit": 25}}),
                          breaker_journal=str(out_dir / "breaker-journal.jsonl"))
-        try:
-            run.start()
-            deadline = time.monotonic() + seconds
+        run.start()
+        counts = [len(live.connections())]
+        deadline = time.monotonic() + seconds
+        st = run.supervise()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
             st = run.supervise()
-            while time.monotonic() < deadline:
-                time.sleep(1.0)
-                st = run.supervise()
-            url = st["control_url"]
-            health = _http(url + "/health")
-            killed = _http(url + "/kill", token, {"reason": "demo over", "flatten": True})
-            time.sleep(0.5)
-            positions = _http(url + "/positions")[1]
-            out = run.stop()
-        finally:
-            if run.executor is not None:
-                run.stop(collect=False)
-            if run.breaker is not None:
-                import ray
+            counts.append(len(live.connections()))
+        url = st["control_url"]
+        health = _http(url + "/health")
+        killed = _http(url + "/kill", token, {"reason": "demo over", "flatten": True})
+        time.sleep(0.5)
+        positions = _http(url + "/positions")[1]
+        counts.append(len(live.connections()))
+        after = live.connections()
+        feed = live.fabric.feed_status() or {}
+        out = run.stop()
+        still_up = fabric_service.running(live_platform.EXCHANGE) is not None
+    finally:
+        if run is not None and run.executor is not None:
+            run.stop(collect=False)
+        if run is not None and run.breaker is not None:
+            import ray
 
-                ray.kill(run.breaker, no_restart=True)
+            ray.kill(run.breaker, no_restart=True)
+        live.pause()
+    shards = shared.cfg.shards
+    if set(counts) != {shards}:
+        raise RuntimeError(f"trade: the venue saw {sorted(set(counts))} market-data "
+                           f"connection(s) while trading, expected one per shard ({shards}): "
+                           "the executor did not join the running fabric")
+    if not still_up:
+        raise RuntimeError("trade: leaving the shared fabric stopped it")
+    fabric_facts = {"fabric": fabric_service.describe(shared), "joined": shared.joined,
+                    # the supervisor a joiner found it by, and the actors it named
+                    "fabric_actors": sorted({supervisor_name(shared.cfg.exchange),
+                                             *shared.names.values()}), "shards": shards,
+                    "connections_per_shard": max(counts) // shards,
+                    "connection_samples": len(counts),
+                    "same_connections": sorted(c["id"] for c in before)
+                    == sorted(c["id"] for c in after),
+                    "fabric_running_after": still_up, "breaker": breaker_name,
+                    # market-data health the fabric's supervisor reported to that breaker
+                    "breaker_fed": {"by": feed.get("breaker"),
+                                    "reports": feed.get("reports", 0) - fed0,
+                                    "reachable": feed.get("breaker_reachable")}}
     paths = write_outputs(out, out_dir)
     head = summary(out)
     head.update(health=health[1].get("status"), health_reasons=health[1].get("reasons"),
                 kill_status=killed[0],
                 kill=killed[1], flat_after_kill=all(abs(p["qty"]) < 1e-12
                                                     for p in positions.values()))
+    head.update(fabric_facts)
     (out_dir / "summary.json").write_text(json.dumps(head, indent=2, sort_keys=True,
                                                      default=str) + "\n")
     t2o = head.get("tick_to_order") or {}
@@ -109,4 +170,4 @@ def run_demo(out_dir: Path, approved_path: Path | str | None,
                                                     "flat_after_kill")},
             "tick_to_order_p99_ms": t2o.get("p99_ms"), "health": head["health"],
             "health_reasons": head["health_reasons"],
-            "files": sorted(p.name for p in paths.values())}
+            "files": sorted(p.name for p in paths.values()), **fabric_facts}
