@@ -68,7 +68,8 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _cli(home: Path, *args: str, timeout: float = 150, **env: str) -> subprocess.CompletedProcess[str]:
+def _cli(home: Path, *args: str, timeout: float = 150,
+         **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args], env=_env(home, **env), capture_output=True, text=True,
                           timeout=timeout)
 
