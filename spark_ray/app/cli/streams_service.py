@@ -64,6 +64,19 @@ def add_actions(p: argparse.ArgumentParser) -> None:
                         description="Idempotent: exit 0 when no fabric runs.")
     common(dn)
     dn.set_defaults(handler=handle_down)
+    _keep_parent_values(p, (up, st, dn))
+
+
+def _keep_parent_values(parent: argparse.ArgumentParser,
+                        actions: tuple[argparse.ArgumentParser, ...]) -> None:
+    """``streams --symbols X up`` means X: argparse lets a subcommand's defaults overwrite the
+    values given before it, so a flag both define defaults to "not given" in the subcommand
+    (the parent's value, or its default, stands)."""
+    shared = {a.dest for a in parent._actions if a.option_strings}
+    for q in actions:
+        for a in q._actions:
+            if a.dest in shared and a.dest != "help":
+                a.default = argparse.SUPPRESS
 
 
 def _connect(settings: Settings, action: str) -> Any:
