@@ -122,6 +122,7 @@ class Gap:
     attempts: int = 0
     in_flight: bool = False
     next_try_ms: int = 0
+    retried: bool = False  # an unrepaired gap given another round (already counted)
 
 
 @dataclass
@@ -134,6 +135,7 @@ class SeriesState:
     last_event_ms: int = 0
     last_tail_check_ms: int = 0
     unrepaired: list[tuple[int, int]] = field(default_factory=list)
+    unrepaired_retry_at_ms: int = 0  # when the unrepaired holes get another round of repairs
 
     @property
     def last_id(self) -> int | None:

@@ -46,6 +46,10 @@ class NormalizerConfig:
     grace_ms: int = 250  # let late (out-of-order) frames fill a hole before asking REST
     order_wait_ms: int = 5_000  # a batch waits this long at most for an earlier one (ordering)
     max_attempts: int = 6  # REST repairs of one gap before it counts as unrepaired
+    # An unrepaired gap is tried again (another max_attempts round) this often, so a REST outage
+    # longer than the retries heals by itself once REST answers; until then it holds the
+    # symbol's breaker scope tripped. 0: never (`spark-ray data repair` afterwards).
+    unrepaired_retry_ms: int = 60_000
     retry_ms: int = 500
     idle_check_ms: int = 3_000  # a series quiet this long gets a tail check (0: never)
     start_ids: dict[str, int] = field(default_factory=dict)  # "dataset:SYMBOL" -> first id
@@ -276,6 +280,9 @@ class NormalizerCore:
         for (dataset, sym), st in self.series.items():
             if backfill and dataset not in backfill:
                 continue  # a dataset this venue's REST cannot back-fill: never asked for
+            if st.unrepaired and self.cfg.unrepaired_retry_ms > 0 \
+                    and now_ms >= st.unrepaired_retry_at_ms:
+                self._retry_unrepaired(st, now_ms)
             keep: list[Gap] = []
             for g in st.gaps:
                 missing = st.missing(g)
@@ -307,6 +314,14 @@ class NormalizerCore:
                 out.append(RepairRequest(dataset, sym, st.seen.max + 1, None, None))
         return out
 
+    def _retry_unrepaired(self, st: SeriesState, now_ms: int) -> None:
+        """Give up-on holes another round of REST repairs (what arrived since is not asked)."""
+        for lo, hi in st.unrepaired:
+            if st.seen.holes(lo, hi):
+                st.gaps.append(Gap(lo, hi, now_ms - self.cfg.grace_ms, retried=True))
+        st.unrepaired = []
+        st.unrepaired_retry_at_ms = now_ms + self.cfg.unrepaired_retry_ms
+
     def on_repair(self, req: RepairRequest, rows: list[dict[str, Any]] | None,
                   now_ms: int) -> pa.Table | None:
         """REST rows for a request (None: the request failed). Returns the new rows to store."""
@@ -331,7 +346,10 @@ class NormalizerCore:
                 if g.attempts >= self.cfg.max_attempts:
                     st.gaps.remove(g)
                     st.unrepaired.extend(st.missing(g))
-                    _bump(self.counters.gaps_unrepaired, key)
+                    if st.unrepaired_retry_at_ms <= now_ms:
+                        st.unrepaired_retry_at_ms = now_ms + self.cfg.unrepaired_retry_ms
+                    if not g.retried:  # counted once, however many rounds it takes
+                        _bump(self.counters.gaps_unrepaired, key)
                 else:
                     g.next_try_ms = now_ms + self.cfg.retry_ms * 2 ** (g.attempts - 1)
         return table

@@ -77,6 +77,32 @@ def test_dedup_gap_detection_and_repair_flow() -> None:
         "trades:BTCUSDT": [(8, 9)]}
 
 
+def test_an_unrepaired_gap_is_tried_again_and_heals_when_rest_answers() -> None:
+    core = NormalizerCore(NormalizerConfig(symbols=("BTCUSDT",), grace_ms=100, idle_check_ms=0,
+                                           start_ids={"trades:BTCUSDT": 1}, max_attempts=1,
+                                           unrepaired_retry_ms=60_000))
+    key = ("BTCUSDT", "trade")
+    core.process([trade(i) for i in (1, 2, 6)], [T0] * 3, T0)
+    (req,) = core.repairs_due(T0 + 200)
+    core.on_repair(req, None, T0 + 200)  # REST down: unrepaired after one attempt
+    assert core.unrepaired() == {"trades:BTCUSDT": [(3, 5)]}
+    core.process([trade(4)], [T0 + 300], T0 + 300)  # a late frame fills part of the hole
+    assert core.repairs_due(T0 + 59_000) == []  # not before the retry interval
+    (req,) = core.repairs_due(T0 + 60_300)
+    assert (req.lo, req.hi) == (3, 5) and core.unrepaired() == {}
+    core.on_repair(req, None, T0 + 60_300)  # still down: back to unrepaired, counted once
+    assert core.unrepaired() == {"trades:BTCUSDT": [(3, 3), (5, 5)]}
+    assert core.counters.gaps_unrepaired[key] == 1
+    assert core.repairs_due(T0 + 100_000) == []
+    reqs = core.repairs_due(T0 + 120_400)
+    assert sorted((r.lo, r.hi) for r in reqs) == [(3, 3), (5, 5)]
+    for r in reqs:
+        core.on_repair(r, [{"id": r.lo, "price": "1", "qty": "1", "time": T0,
+                            "isBuyerMaker": True}], T0 + 120_500)
+    assert core.unrepaired() == {} and core.repairs_due(T0 + 200_000) == []
+    assert core.counters.gaps_unrepaired[key] == 1 and core.counters.gaps_repaired[key] == 2
+
+
 def test_reconnect_schedules_a_tail_check() -> None:
     core = NormalizerCore(NormalizerConfig(symbols=("BTCUSDT",), idle_check_ms=0))
     core.process([trade(1)], [T0], T0)
