@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,11 +47,13 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     assert (home / ".ray" / "auth_token").is_file()
     port = free_port()
     log = tmp_path_factory.mktemp("head") / "head.log"
+    # Ray's socket paths live under --temp-dir and must stay under 108 bytes (AF_UNIX).
+    temp_dir = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
              "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats",
-             f"--metrics-export-port={free_port()}", f"--temp-dir={home / 'ray'}"],
+             f"--metrics-export-port={free_port()}", f"--temp-dir={temp_dir}"],
             env=_env(home), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 120
@@ -60,12 +64,14 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
         assert "Token authentication is enabled" in log.read_text()
         yield f"127.0.0.1:{port}", home
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
         time.sleep(1)
         with contextlib.suppress(ProcessLookupError):  # what outlived the head's own shutdown
             os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _cli(home: Path, *args: str, timeout: float = 150,

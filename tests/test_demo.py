@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from spark_ray.evidence import verify
 
 from helpers import run_cli
 
 
+@pytest.mark.alone
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     res = run_cli("demo", "--quick", "--out", str(tmp_path), cwd=tmp_path, timeout=900)
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -7,18 +7,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from spark_ray.app.demo.observe import run_demo
 
 from observe_helpers import need
 
 
+@pytest.mark.alone
 def test_demo_stage_renders_every_dashboard(ray_session: Any, tmp_path: Path) -> None:
     need("prometheus")
     summary = run_demo(tmp_path)
     assert summary["ray_metrics_scraped"] is True
     assert summary["targets_up"] >= 1
-    # 12 platform alerts, 3 fault alerts of the chaos canary and its 2 recording rules
-    assert summary["alert_rules"] == summary["alert_rules_ok"] == 17
+    # 13 platform alerts, 3 fault alerts of the chaos canary and its 2 recording rules
+    assert summary["alert_rules"] == summary["alert_rules_ok"] == 18
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == sorted(summary["dashboards"]) and len(pngs) == 6
     for p in tmp_path.glob("*.png"):

@@ -36,6 +36,7 @@ def test_slo_limits_come_from_the_alert_rules_and_a_miss_names_value_and_limit()
         "unrepaired sequence gaps 2 > limit 0 (alert StreamsSequenceGapUnrepaired)"]
 
 
+@pytest.mark.alone
 def test_fabric_executor_and_tune_sweep_together_hold_event_to_store_p95(
         ray_session: Any, tmp_path: Path) -> None:
     lake = DataStore(tmp_path / "candles")

@@ -194,13 +194,23 @@ def test_slo_cli_writes_a_verifiable_summary(ray_session: Any, tmp_path: Path) -
 
 
 def test_demo_stage_streams_into_the_lake(ray_session: Any, tmp_path: Path) -> None:
+    """The demo's streams stage on the long-lived fabric (``streams up``'s code), then down."""
+    from spark_ray.app.demo import live as live_mod
     from spark_ray.app.demo.streams import run_demo
 
-    out = run_demo(tmp_path / "demo", seconds=3.0)
-    assert out["lost"] == 0 and out["lake_duplicates"] == 0 and out["unrepaired_gaps"] == 0
-    assert int(out["messages"]) > 500 and int(out["repaired_rows"]) >= 25  # type: ignore[call-overload]
-    assert json.loads((tmp_path / "demo" / "p95-summary.json").read_text())["messages"] == \
-        out["messages"]
+    live = live_mod.start(tmp_path / "lake", log=lambda line: None)
+    try:
+        out = run_demo(tmp_path / "demo", live, seconds=3.0)
+        assert out["detached"] is True and out["namespace"] == "spark_ray"
+        assert out["unrepaired_gaps"] == 0 and int(out["repaired_rows"]) >= 25
+        assert out["market_data_connections_peak"] == out["shards"] == 1
+        summary = json.loads((tmp_path / "demo" / "p95-summary.json").read_text())
+        assert summary["stored"] == out["stored"] and sum(out["stored"].values()) > 50
+    finally:
+        down = live.down()
+    assert down["lake_equals_ground_truth"] is True, down
+    assert down["lost"] == 0 and down["lake_duplicates"] == 0
+    assert down["fabric_still_running"] is False
 
 
 def test_streams_cli_runs_the_fabric_into_the_lake(ray_session: Any, make_venue: Any,
