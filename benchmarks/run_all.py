@@ -34,7 +34,8 @@ def provenance() -> dict[str, object]:
             versions[pkg] = version(pkg)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True,
                             text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=HERE,
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", ".",
+                                 ":!benchmarks/results", ":!runs"], cwd=HERE.parent,
                                 capture_output=True, text=True).stdout.strip())
     return {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                         "processor": platform.machine()},
