@@ -4,8 +4,8 @@ On a small machine a Ray Tune sweep takes every core it is given, and Ray starts
 at nice 15 while the driver running Tune's controller stays at 0: the kernel then serves the
 sweep ahead of the fabric. The latency-bound actors (connector, normalizer, sink, executor,
 breaker) ask for a higher priority (``nice`` :data:`LIVE_NICENESS`) when the process may (root
-or CAP_SYS_NICE); trials drop to the lowest (:func:`spark_ray.tune.trainable.yield_cpu_to_live_work`),
-which needs no privilege. ``benchmarks/bench_platform.py`` measures both against Ray's defaults
+or CAP_SYS_NICE); trials drop to the lowest
+(:func:`spark_ray.tune.trainable.yield_cpu_to_live_work`), which needs no privilege. ``benchmarks/bench_platform.py`` measures both against Ray's defaults
 (fabric + paper executor + sweep on 2 cores: event-to-store p99 727 -> 84 ms).
 ``SPARK_RAY_LIVE_NICENESS`` overrides the value (0: leave Ray's default).
 """
