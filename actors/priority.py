@@ -5,8 +5,9 @@ at nice 15 while the driver running Tune's controller stays at 0: the kernel the
 sweep ahead of the fabric. The latency-bound actors (connector, normalizer, sink, executor,
 breaker) ask for a higher priority (``nice`` :data:`LIVE_NICENESS`) when the process may (root
 or CAP_SYS_NICE); trials drop to the lowest
-(:func:`spark_ray.tune.trainable.yield_cpu_to_live_work`), which needs no privilege. ``benchmarks/bench_platform.py`` measures both against Ray's defaults
-(fabric + paper executor + sweep on 2 cores: event-to-store p99 727 -> 84 ms).
+(:func:`spark_ray.tune.trainable.yield_cpu_to_live_work`), which needs no privilege.
+``benchmarks/bench_platform.py`` measures both against Ray's defaults (fabric + paper executor
++ sweep on 2 cores: event-to-store p99 727 -> 84 ms).
 ``SPARK_RAY_LIVE_NICENESS`` overrides the value (0: leave Ray's default).
 """
 
