@@ -31,7 +31,14 @@ def test_signed_live_loop_matches_the_venue(make_venue: Any, make_fabric: Any,
     assert st["broker"] == "binance" and st["mode"] == "live"
     assert st["user_stream"] is True  # executionReports arrive over the listen key's stream
     assert st["broker_stats"]["stream_events"] > 0
+    # Stop the market data, then let every order settle: the comparisons below read the venue
+    # and the executor one after the other, and a fill between the reads (its executionReport
+    # still on the user stream) is not a mismatch.
+    ray.get([n.unsubscribe.remote(ex) for n in fabric.normalizers])
     ray.get(ex.drain.remote())
+    wait_for(lambda: not ray.get(ex.orders.remote(True)) and not any(
+        o["status"] in ("NEW", "PARTIALLY_FILLED") for o in _venue_orders(venue, KEY)),
+        timeout=30, what="no open orders after the market data stopped")
 
     # Every order the venue holds is one of ours, once; every one of ours is at the venue.
     ours = {o["cid"]: o for o in ray.get(ex.orders.remote())}
@@ -58,10 +65,13 @@ def test_signed_live_loop_matches_the_venue(make_venue: Any, make_fabric: Any,
         assert abs(f["qty"] - float(v["qty"])) < 1e-12
         assert abs(f["commission"] - float(v["commission"])) < 1e-12
     # Position = the venue's BTC balance (it started at 0; commission on buys is paid in BTC).
-    pos = ray.get(ex.positions.remote())["BTCUSDT"]
-    bal = venue.balances(KEY)
-    btc = float(bal.get("BTC", {}).get("free", 0)) + float(bal.get("BTC", {}).get("locked", 0))
-    assert abs(pos["qty"] - btc) < 1e-8, (pos, bal)
+    def position_matches() -> bool:
+        pos = ray.get(ex.positions.remote())["BTCUSDT"]
+        bal = venue.balances(KEY)
+        btc = float(bal.get("BTC", {}).get("free", 0)) + float(bal.get("BTC", {}).get("locked", 0))
+        return abs(pos["qty"] - btc) < 1e-8
+
+    wait_for(position_matches, timeout=15, what="executor position == venue BTC balance")
 
     ray.get(ex.stop.remote())
     # The secret never reaches the journal or the status; the key neither.
