@@ -197,6 +197,7 @@ class ExecutorCore:
         self.signals: list[Signal] = []
         self.stats: Counter[str] = Counter()
         self.trips: list[dict[str, Any]] = []
+        self.trips_heard = 0  # of our scopes, counted on arrival (stale-answer check)
         self.recon: dict[str, Any] = {}
         self.replayed = 0
         self.last_resolve = 0.0
@@ -499,7 +500,7 @@ class ExecutorCore:
                     ready.append(o)
             records.append({"k": "intent", "order": o.intent()})
         t = time.perf_counter()
-        decisions = await self._ask(ready) if ready else []
+        decisions = await self._ask_fresh(ready) if ready else []
         self._time("breaker", t)
         allowed: list[ManagedOrder] = []
         for o, d in zip(ready, decisions, strict=True):
@@ -533,6 +534,23 @@ class ExecutorCore:
         """The breaker scopes this executor's orders belong to."""
         return ("global", f"account:{self.account}", f"strategy:{self.strategy_id}",
                 *(f"symbol:{s.upper()}" for s in self.cfg.symbols))
+
+    async def _ask_fresh(self, orders: list[ManagedOrder], tries: int = 3) -> list[Decision]:
+        """Ask the breaker, and ask again when one of our scopes tripped while it answered.
+
+        A "yes" given just before a trip can arrive after the trip notice (the notice is pushed,
+        the answer awaited): submitting on it would send an entry the executor already knows is
+        forbidden. The breaker has recorded the trip by the time it notified us, so a second
+        question gets the current answer (reduce-only exits may still pass). Fail closed when
+        trips keep coming."""
+        for _ in range(tries):
+            heard = self.trips_heard
+            decisions = await self._ask(orders)
+            if self.trips_heard == heard:
+                return decisions
+            self.stats["reasked_after_trip"] += 1
+        return [Decision(False, ("breaker tripped while answering; asked again "
+                                 f"{tries} times",))] * len(orders)
 
     async def _ask(self, orders: list[ManagedOrder]) -> list[Decision]:
         asks = [self.breaker_order(o) for o in orders]
@@ -660,8 +678,10 @@ class ExecutorCore:
         scope = str(notice.get("scope") or "global")
         if scope not in self.scopes():
             return {"ignored": scope, "canceled": 0, "flatten_orders": []}
-        self.trips.append({"time": time.time(), "rule": notice.get("rule"),
-                           "reason": notice.get("reason"), "scope": scope})
+        self.trips_heard += 1  # before the lock: an answer in flight is now stale
+        rec: dict[str, Any] = {"time": time.time(), "rule": notice.get("rule"),
+                               "reason": notice.get("reason"), "scope": scope}
+        self.trips.append(rec)
         self.journal.append([{"k": "note", "what": "breaker trip", "rule": notice.get("rule"),
                               "reason": notice.get("reason"), "scope": scope}], sync=False)
         symbols = {s for s in self.cfg.symbols if f"symbol:{s.upper()}" == scope} \
@@ -670,6 +690,8 @@ class ExecutorCore:
             canceled = await self.cancel_all(symbols)
             flat = await self.flatten("breaker trip", symbols) if self.cfg.flatten_on_trip \
                 else []
+            # handled: the lock is held, so no order of a bar in progress is still on its way
+            rec.update(canceled=canceled, flatten_orders=len(flat))
         self.flush_signals()
         return {"canceled": canceled, "flatten_orders": flat, "scope": scope}
 

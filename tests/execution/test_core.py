@@ -287,3 +287,48 @@ def test_restart_replays_the_journal_to_the_same_book(tmp_path: Path) -> None:
     asyncio.run(run(_core(mem), cols))
     assert any(r["k"] == "start" for r in mem.records)
     assert all(o.side in (BUY, SELL) for o in second.om.orders.values())
+
+
+class _TripsWhileAnswering(LocalGate):
+    """The breaker says "yes" to the first entry and trips before that answer is read: the trip
+    notice reaches the executor first (it is pushed while the answer is awaited)."""
+
+    executor: ExecutorCore | None = None
+    answered = 0
+
+    async def allow(self, orders: list[Any], signals: Any = ()) -> list[Any]:
+        answers = await super().allow(orders, signals)
+        self.answered += 1
+        if self.answered == 1 and self.executor is not None:
+            assert all(d.allowed for d in answers)
+            self.core.trip("incident while answering", "tester")
+            asyncio.get_running_loop().create_task(
+                self.executor.on_trip({"rule": "manual", "reason": "incident", "scope": "global"}))
+            await asyncio.sleep(0)  # the notice runs up to the executor's lock
+        return answers
+
+
+def test_a_yes_answered_before_a_trip_heard_since_is_asked_again() -> None:
+    cfg = ExecutorConfig(name="t", symbols=("X",), interval="1s", cash=1000.0,
+                         close_grace_ms=None, hole_wait_ms=None, skip_first_bar=False,
+                         warmup_bars=0)
+    gate = _TripsWhileAnswering()
+    core = ExecutorCore(cfg, SmaCross, {"fast": 2, "slow": 3},
+                        PaperBroker({"X": 1000.0}, cfg.costs()), MemoryJournal(), gate)
+    gate.executor = core
+    n = 600
+    ids = np.arange(1, n + 1)
+    price = 100 + 5 * np.sin(ids / 40)
+    cols = (1_795_000_000_000 + ids * 150, price, np.full(n, 0.5), ids, np.zeros(n, np.int64))
+
+    async def run() -> None:
+        await core.start()
+        await feed(core, "X", cols, 97)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)  # the trip notice finishes
+
+    asyncio.run(run())
+    first = next(iter(core.om.orders.values()))
+    assert first.status == "REJECTED" and "breaker:" in first.reason, first
+    assert core.stats["submitted"] == 0  # nothing reached the broker after the trip
+    assert gate.answered >= 2 and core.stats["reasked_after_trip"] == 1
+    assert core.trips and core.trips[0]["canceled"] == 0  # the notice was handled

@@ -79,7 +79,9 @@ def test_stream_strategy_breaker_order_fill_position(make_venue: Any, make_fabri
 
     # Breaker trip: no new order goes out, open ones are canceled, the reasons are recorded.
     ray.get(breaker.trip.remote("test incident", "tester"))
-    wait_for(lambda: ray.get(ex.status.remote())["trips"], timeout=15, what="trip notice")
+    # Handled: the executor canceled under its lock, so no bar's order is on its way any more.
+    wait_for(lambda: [t for t in ray.get(ex.status.remote())["trips"] if "canceled" in t],
+             timeout=15, what="the trip notice handled")
     before = ray.get(ex.status.remote())["stats"].get("submitted", 0)
     # (an earlier order may have been refused for a slow breaker answer: fail closed)
     wait_for(lambda: [o for o in ray.get(ex.orders.remote())
