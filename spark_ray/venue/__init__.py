@@ -60,7 +60,11 @@ A signed request's ``timestamp`` may match the wall clock or the market clock of
 ``/api/v3/time`` (either passes, so a replayed or paused market never makes every request stale);
 account times (transactTime, fills, events) are wall-clock ms. ``-2013`` comes with HTTP 400,
 as Binance sends it. A listenKey cannot be SUBSCRIBEd on an open connection; DELETE or expiry
-closes connections that carry nothing else.
+closes connections that carry nothing else. The 24 h ticker (REST and the ticker streams) covers
+the whole 1 m candles opened in the last 24 h, not a window rolling to the millisecond. A URL
+stream name without ``@`` is taken for a listenKey (an unknown one carries nothing), so
+``/ws/<n>`` then SUBSCRIBE works as ccxt uses it. ``/sapi/v1/margin/(isolated/)allPairs``
+answer ``[]``: the venue is spot only.
 """
 
 from spark_ray.venue.config import TOKEN_ENV, VenueConfig

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -27,13 +28,14 @@ from spark_ray.venue.connections import Connection, Hub
 from spark_ray.venue.engine import MarketEngine
 from spark_ray.venue.formats import AggGroups
 from spark_ray.venue.market import TradeBatch
+from spark_ray.venue.rest import day_stats
 from spark_ray.venue.userstream import UserStreams
 
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _INTERVALS = "|".join(re.escape(i) for i in INTERVAL_MS)
 _STREAM_RE = re.compile(
     r"^(?P<sym>[a-z0-9]{2,20})@(?:"
-    r"(?P<trade>trade)|(?P<agg>aggTrade)|(?P<bt>bookTicker)"
+    r"(?P<trade>trade)|(?P<agg>aggTrade)|(?P<bt>bookTicker)|(?P<tk>ticker|miniTicker)"
     rf"|kline_(?P<interval>{_INTERVALS})"
     r"|depth(?P<levels>5|10|20)?(?:@(?P<speed>100ms|1000ms))?"
     r")$"
@@ -46,7 +48,7 @@ class StreamKey:
 
     name: str
     symbol: str
-    kind: str  # trade | aggTrade | kline | depth | bookTicker
+    kind: str  # trade | aggTrade | kline | depth | bookTicker | ticker | miniTicker
     interval: str | None = None
     levels: int | None = None  # partial book depth (5/10/20); None for diff depth
     speed_ms: int = 1000
@@ -64,6 +66,8 @@ def parse_stream(name: str) -> StreamKey | None:
         return StreamKey(name, sym, "aggTrade")
     if m.group("bt"):
         return StreamKey(name, sym, "bookTicker")
+    if m.group("tk"):
+        return StreamKey(name, sym, m.group("tk"))
     interval = m.group("interval")
     if interval:
         return StreamKey(name, sym, "kline", interval=interval)
@@ -98,7 +102,9 @@ class BinanceStreams:
         raw = request.query.get("streams", "") if combined else request.match_info.get("tail", "")
         names = [n for n in raw.split("/") if n]
         user = [n for n in names if self.users.is_listen_key(n)]
-        keys = [parse_stream(n) for n in names if n not in user]
+        # A name without '@' reads as a listenKey, which Binance cannot refuse by its form; an
+        # unknown one gives no data. ccxt connects to `/ws/<n>` and SUBSCRIBEs afterwards.
+        keys = [parse_stream(n) for n in names if n not in user and "@" in n]
         if any(k is None for k in keys):
             return web.Response(status=400, body=formats.ws_error(2, "Invalid request: invalid "
                                                                      "stream"),
@@ -166,11 +172,7 @@ class BinanceStreams:
         if not isinstance(msg, dict):
             return formats.ws_error(2, "Invalid request: expected an object")
         rid = msg.get("id")
-        if "id" not in msg or not (
-            rid is None
-            or (isinstance(rid, int) and not isinstance(rid, bool))
-            or (isinstance(rid, str) and rid.isalnum() and len(rid) <= 36)
-        ):
+        if "id" not in msg or not _valid_id(rid):
             return formats.ws_error(2, "Invalid request: request ID must be an unsigned integer")
         method = msg.get("method")
         if method not in _METHODS:
@@ -267,6 +269,14 @@ class BinanceStreams:
                 self.hub.fanout(self.subs[name], name, sym, "depth", [payload], None, None)
             elif key.kind == "kline":
                 self._publish_kline(name, key, event_time, wall)
+            elif key.kind in ("ticker", "miniTicker"):
+                if wall - self.last_push.get(name, 0.0) < 1.0:  # Binance: every 1000 ms
+                    continue
+                self.last_push[name] = wall
+                payload = formats.dumps(day_ticker_event(
+                    day_stats(self.engine, sym, self.engine.now_ms(), full=key.kind == "ticker"),
+                    event_time))
+                self.hub.fanout(self.subs[name], name, sym, key.kind, [payload], None, None)
 
     def _publish_kline(self, name: str, key: StreamKey, event_time: int, wall: float) -> None:
         assert key.interval is not None
@@ -313,3 +323,40 @@ class BinanceStreams:
                 if k.symbol == sym and k.kind == "depth" and k.levels is None
             ]
             book.trim(min(cursors) if cursors else book.last_update_id)
+
+
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
+
+
+def _valid_id(rid: Any) -> bool:
+    """A request id Binance accepts: a 64-bit signed integer, a string of up to 36 characters
+    (letters, digits, '-' and '_': a UUID, as python-binance sends), or null (Binance spot
+    WebSocket Streams docs, "Live Subscribing/Unsubscribing to streams")."""
+    if rid is None:
+        return True
+    if isinstance(rid, int) and not isinstance(rid, bool):
+        return -(2**63) <= rid < 2**63
+    return isinstance(rid, str) and _ID_RE.fullmatch(rid) is not None
+
+
+# REST field -> stream field of the individual symbol ticker streams (Binance spot WebSocket
+# Streams docs, "Individual Symbol Ticker Streams" and "Individual Symbol Mini Ticker Stream").
+_TICKER_FIELDS = {
+    "priceChange": "p", "priceChangePercent": "P", "weightedAvgPrice": "w",
+    "prevClosePrice": "x", "lastPrice": "c", "lastQty": "Q", "bidPrice": "b", "bidQty": "B",
+    "askPrice": "a", "askQty": "A", "openPrice": "o", "highPrice": "h", "lowPrice": "l",
+    "volume": "v", "quoteVolume": "q", "openTime": "O", "closeTime": "C", "firstId": "F",
+    "lastId": "L", "count": "n",
+}
+_MINI_FIELDS = ("c", "o", "h", "l", "v", "q")
+
+
+def day_ticker_event(stats: dict[str, Any], event_time: int) -> dict[str, Any]:
+    """A ``24hrTicker`` (full stats) or ``24hrMiniTicker`` (``lastQty`` absent) event."""
+    full = "lastQty" in stats
+    out: dict[str, Any] = {"e": "24hrTicker" if full else "24hrMiniTicker", "E": event_time,
+                           "s": stats["symbol"]}
+    for rest_name, short in _TICKER_FIELDS.items():
+        if rest_name in stats and (full or short in _MINI_FIELDS):
+            out[short] = stats[rest_name]
+    return out

@@ -41,6 +41,13 @@ def ticker_weight(n_symbols: int | None) -> int:
     return 2 if n_symbols == 1 else 4
 
 
+def day_ticker_weight(n_symbols: int | None) -> int:
+    """Weight of ticker/24hr (Binance spot docs): 1-20 symbols 2, 21-100 40, more or all 80."""
+    if n_symbols is None or n_symbols > 100:
+        return 80
+    return 2 if n_symbols <= 20 else 40
+
+
 @dataclass(frozen=True)
 class RateLimitConfig:
     weight_limit: int = 6000

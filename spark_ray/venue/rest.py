@@ -32,7 +32,7 @@ from spark_ray.venue.params import (
     symbol_param,
     time_range,
 )
-from spark_ray.venue.ratelimit import WEIGHTS, depth_weight, ticker_weight
+from spark_ray.venue.ratelimit import WEIGHTS, day_ticker_weight, depth_weight, ticker_weight
 from spark_ray.venue.specs import SymbolSpec
 
 
@@ -215,6 +215,67 @@ def ticker_book(view: MarketView, params: Params, headers: Params) -> Any:
     return rows[0] if "symbol" in params else rows
 
 
+def ticker_24hr(view: MarketView, params: Params, headers: Params) -> Any:
+    """GET /api/v3/ticker/24hr: rolling 24 h statistics, ``type`` FULL (default) or MINI.
+
+    Fields and types follow Binance's spot REST documentation ("24hr ticker price change
+    statistics"). The window is whole 1 m candles (the venue keeps minute summaries), so open,
+    high, low and counts cover the minutes that opened in the last 24 h; Binance's own window is
+    rolling to the millisecond. An empty window reports zeros and ids of -1, as Binance does for a
+    symbol without trades."""
+    check_known(params, ("symbol", "symbols", "type", "symbolStatus"))
+    kind = params.get("type", "FULL")
+    if kind not in ("FULL", "MINI"):
+        raise RestError(-1139, "Invalid ticker type.")
+    names = _symbols_param(view, params)
+    now = view.now_ms()
+    rows = [day_stats(view, n, now, full=kind == "FULL") for n in names or list(view.specs)]
+    return rows[0] if "symbol" in params else rows
+
+
+def day_stats(view: MarketView, symbol: str, now: int, *, full: bool) -> dict[str, Any]:
+    """One symbol's rolling 24 h statistics in REST field names (also the ticker streams')."""
+    day = 86_400_000
+    spec, fmt = view.specs[symbol], view.formatters[symbol]
+    minutes = view.minute_rows(symbol)
+    inside = [r for r in minutes if r.open_time >= now - day]
+    traded = [r for r in inside if r.trades > 0]
+    before = [r for r in minutes if r.open_time < now - day]
+    last = _last_price(view, symbol)
+    first = traded[0].o if traded else last
+    volume = sum(r.volume for r in traded)
+    quote = sum(r.quote for r in traded)
+    out: dict[str, Any] = {"symbol": symbol}
+    if full:
+        change = last - first
+        cols = view.trade_columns(symbol)
+        bp, bq, ap, aq = view.book(symbol).best()
+        out.update({
+            "priceChange": fmt.price(change) if change >= 0 else "-" + fmt.price(-change),
+            "priceChangePercent": f"{100.0 * change / first:.3f}" if first else "0.000",
+            "weightedAvgPrice": f"{quote / volume / 10**spec.price_scale:.8f}" if volume
+            else fmt.price(last),
+            "prevClosePrice": fmt.price(before[-1].c if before else first),
+            "lastPrice": fmt.price(last),
+            "lastQty": fmt.qty(int(cols.qty[-1])) if len(cols) else fmt.qty(0),
+            "bidPrice": fmt.price(bp), "bidQty": fmt.qty(bq),
+            "askPrice": fmt.price(ap), "askQty": fmt.qty(aq),
+        })
+    out.update({
+        "openPrice": fmt.price(first), "highPrice": fmt.price(max((r.h for r in traded),
+                                                                  default=last)),
+        "lowPrice": fmt.price(min((r.low for r in traded), default=last)),
+        "volume": fmt.qty(volume), "quoteVolume": spec.quote_str(quote),
+        "openTime": now - day, "closeTime": now,
+        "firstId": traded[0].first_id if traded else -1,
+        "lastId": traded[-1].last_id if traded else -1,
+        "count": sum(r.trades for r in traded),
+    })
+    if not full:
+        out["lastPrice"] = fmt.price(last)
+    return out
+
+
 def avg_price(view: MarketView, params: Params, headers: Params) -> Any:
     check_known(params, ("symbol",))
     symbol = symbol_param(view.specs, params)
@@ -251,7 +312,22 @@ ROUTES: dict[str, Handler] = {
     "/api/v3/ticker/price": ticker_price,
     "/api/v3/ticker/bookTicker": ticker_book,
     "/api/v3/avgPrice": avg_price,
+    "/api/v3/ticker/24hr": ticker_24hr,
 }
+
+
+def _count_symbols(params: Params) -> int | None:
+    """How many symbols a ticker call names (None: all), read before it runs, for its weight."""
+    if "symbol" in params:
+        return 1
+    raw = params.get("symbols")
+    if raw is None:
+        return None
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        return 1
+    return len(names) if isinstance(names, list) else 1
 
 
 def weight(path: str, params: Params) -> int:
@@ -261,6 +337,8 @@ def weight(path: str, params: Params) -> int:
         return depth_weight(int(raw) if LONG_RE.match(raw) else 100)
     if path in ("/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
         return ticker_weight(1 if "symbol" in params else None)
+    if path == "/api/v3/ticker/24hr":
+        return day_ticker_weight(_count_symbols(params))
     return WEIGHTS.get(path, 1)
 
 

@@ -4,7 +4,8 @@ One port serves everything, routed by path to one handler object per protocol, a
 market engine, the fault plan and the connection :class:`~spark_ray.venue.connections.Hub`:
 
 - `/api/v3/...`              Binance spot REST (:mod:`rest_handler`): public market data
-                             (:mod:`rest`) and the signed trading endpoints (:mod:`signed`)
+                             (:mod:`rest`) and the signed trading endpoints (:mod:`signed`);
+                             `/sapi/v1/margin/...` answers "no margin pairs" (ccxt asks)
 - `/ws`, `/ws/<s>[/<s>...]`  Binance raw streams;  `/stream?streams=a/b`  combined streams
                              (:mod:`binance_ws`); a listenKey as the stream name is that
                              account's user data stream (:mod:`userstream`)
@@ -73,6 +74,7 @@ class VenueServer:
         app = web.Application(client_max_size=1024 * 1024)
         r = app.router
         r.add_route("*", "/api/{tail:.*}", self.rest.handle)
+        r.add_route("*", "/sapi/{tail:.*}", self.rest.handle)  # margin pairs (spot: none)
         r.add_get("/ws", self.binance.handle)
         r.add_get("/ws/{tail:.*}", self.binance.handle)
         r.add_get("/stream", self.binance.handle)

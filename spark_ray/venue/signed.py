@@ -345,6 +345,12 @@ class SignedApi:
         check_known(params, ("omitZeroBalances", *_AUTH))
         return self.desk.account_info(key, omit_zero=bool_param(params, "omitZeroBalances"))
 
+    def margin_pairs(self, key: str, params: Params) -> Any:
+        """Cross and isolated margin pairs: none, the venue is spot only. Answered (not 404) because
+        ccxt's Binance class lists them while loading markets whenever it holds an API key."""
+        check_known(params, ("symbol", *_AUTH))
+        return []
+
     def my_trades(self, key: str, params: Params) -> Any:
         check_known(params, ("symbol", "orderId", "startTime", "endTime", "fromId", "limit",
                               *_AUTH))
@@ -403,6 +409,8 @@ ROUTES: dict[tuple[str, str], tuple[Security, Handler]] = {
     ("GET", "/api/v3/allOrders"): (Security.SIGNED, SignedApi.all_orders),
     ("GET", "/api/v3/account"): (Security.SIGNED, SignedApi.account),
     ("GET", "/api/v3/myTrades"): (Security.SIGNED, SignedApi.my_trades),
+    ("GET", "/sapi/v1/margin/allPairs"): (Security.SIGNED, SignedApi.margin_pairs),
+    ("GET", "/sapi/v1/margin/isolated/allPairs"): (Security.SIGNED, SignedApi.margin_pairs),
     ("POST", STREAM_PATH): (Security.USER_STREAM, SignedApi.stream_start),
     ("PUT", STREAM_PATH): (Security.USER_STREAM, SignedApi.stream_keepalive),
     ("DELETE", STREAM_PATH): (Security.USER_STREAM, SignedApi.stream_close),
