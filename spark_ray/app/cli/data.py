@@ -70,11 +70,18 @@ def _run(settings: Settings) -> Any:
 # --- fetch --------------------------------------------------------------------------------------
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.data.ccxt_fetch import ccxt_id
+
+    if ccxt_id(args.exchange) is not None:
+        return _fetch_ccxt(args, settings)
     from spark_ray.app.etl import BINANCE_REST, FetchError, run_fetch
     from spark_ray.app.session import connect, disconnect
     from spark_ray.http import RetryPolicy
 
     symbols, interval, start, end = _series_args(args)
+    if args.exchange != "binance":
+        raise UserError(f"--exchange: REST history comes from binance or ccxt:<id> "
+                        f"(e.g. ccxt:kraken), not {args.exchange!r}")
     store = _store(args, settings)
     session = connect(config=settings.ray)
     try:
@@ -96,6 +103,37 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     print(f"fetched {summary.candles} candles in {summary.jobs} symbol-month jobs "
           f"({summary.requests} requests, {summary.retries} retries, "
           f"{summary.rate_limited} rate-limited) into {store.uri}")
+    for s, n in sorted(summary.per_symbol.items()):
+        print(f"  {s:<12} {n:>9} candles  (resumed after {summary.resumed_from.get(s) or '-'})")
+    print(f"evidence: {run.path}")
+    return 0
+
+
+def _fetch_ccxt(args: argparse.Namespace, settings: Settings) -> int:
+    """``--exchange ccxt:<id>``: one rate-limited ccxt client in this process (no Ray tasks)."""
+    from spark_ray.data.ccxt_fetch import ccxt_id, run_ccxt_fetch
+    from spark_ray.data.fetch import FetchError
+    from spark_ray.http import RetryPolicy
+
+    exchange_id = ccxt_id(args.exchange) or ""
+    if not exchange_id:
+        raise UserError("--exchange: ccxt:<id> needs an exchange id, e.g. ccxt:kraken")
+    symbols, interval, start, end = _series_args(args)
+    store = _store(args, settings)
+    with _run(settings) as run:
+        try:
+            summary = run_ccxt_fetch(store, exchange_id, symbols, interval, start, end,
+                                     base_url=args.base_url,
+                                     policy=RetryPolicy(max_retries=args.max_retries),
+                                     progress=not args.quiet)
+        except FetchError as exc:
+            raise CheckFailed(f"fetch failed: {exc}") from None
+        data = {**summary.__dict__, "store": store.uri, "symbols": symbols, "interval": interval,
+                "exchange": exchange_id, "source": "ccxt", "base_url": args.base_url}
+        run.write_json("fetch-summary.json", data, "what was fetched, retries, rate limits")
+    print(f"fetched {summary.candles} candles from {exchange_id} (ccxt) in {summary.jobs} "
+          f"symbol-month jobs ({summary.requests} requests, {summary.retries} retries, "
+          f"{summary.rate_limited} rate-limited) into {store.uri} (exchange={exchange_id})")
     for s, n in sorted(summary.per_symbol.items()):
         print(f"  {s:<12} {n:>9} candles  (resumed after {summary.resumed_from.get(s) or '-'})")
     print(f"evidence: {run.path}")
@@ -340,13 +378,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if out:
             p.add_argument("--out", type=Path, default=None, help="run folders (default runs/)")
 
-    f = acts.add_parser("fetch", help="page Binance REST klines into the lake (resumable)")
+    f = acts.add_parser("fetch", help="page REST klines (Binance, or any exchange through "
+                                      "--exchange ccxt:<id>) into the lake (resumable)")
     common(f)
     f.add_argument("--symbols", required=True)
     f.add_argument("--interval", required=True)
     f.add_argument("--start", required=True)
     f.add_argument("--end", required=True)
-    f.add_argument("--base-url", default=None, help="REST base (default: https://api.binance.com)")
+    f.add_argument("--base-url", default=None,
+                   help="REST base (default: the exchange's real endpoint, "
+                        "https://api.binance.com for binance)")
     f.add_argument("--address", default=None, help="Ray cluster to run the tasks on")
     f.add_argument("--weight-limit", type=int, default=6000, help="venue weight per minute")
     f.add_argument("--max-retries", type=int, default=6)
