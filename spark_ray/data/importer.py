@@ -44,7 +44,7 @@ def parse_file(path: Path, fmt: str, symbol: str | None, interval: str | None,
     """Parse one file into a normalizer-ready table; UserError names what is wrong."""
     dataset = _kind(path, kind)
     f_symbol, f_interval = readers.infer_symbol_interval(path)
-    sym = symbol or f_symbol
+    sym = readers.strip_market_suffix(symbol).upper() if symbol else f_symbol
     ivl = interval or f_interval
     if not sym:
         raise UserError(f"{path}: cannot tell the symbol from the file name; pass --symbol")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from spark_ray.data.sessions import session_grid
 from spark_ray.lake import DataStore
 from spark_ray.lake.layout import month_bounds, partition_month
 from spark_ray.schemas import interval_ms, iso_ms
@@ -81,8 +82,10 @@ def _runs(mask: np.ndarray) -> np.ndarray:
 
 def assess_arrays(t_ms: np.ndarray, o: np.ndarray, h: np.ndarray, low: np.ndarray,
                   c: np.ndarray, v: np.ndarray, step: int, lo: int, hi: int,
-                  month: str) -> MonthQuality:
-    """Quality of one month's candles; expected candles are those in [lo, hi] on the grid.
+                  month: str, grid: np.ndarray | None = None) -> MonthQuality:
+    """Quality of one month's candles; expected candles are those in [lo, hi] on the grid, or
+    exactly ``grid`` (the exchange's session candles, :mod:`~spark_ray.data.sessions`): then a
+    candle off it (outside a session) counts as misaligned, never as present.
 
     Gaps are found over the whole series by :func:`assess_table` (a gap may cross months).
     """
@@ -96,8 +99,13 @@ def assess_arrays(t_ms: np.ndarray, o: np.ndarray, h: np.ndarray, low: np.ndarra
     duplicates = int(dup_mask.sum())
     misaligned = int(np.count_nonzero(t_ms % step))
     uniq = t_ms[~dup_mask]
-    expected = int((hi - lo) // step + 1) if n else 0
-    present = int(np.count_nonzero((uniq >= lo) & (uniq <= hi) & (uniq % step == 0)))
+    if grid is not None:
+        expected = int(grid.size) if n else 0
+        present = int(np.count_nonzero(np.isin(uniq, grid)))
+        misaligned = int(uniq.size - present)
+    else:
+        expected = int((hi - lo) // step + 1) if n else 0
+        present = int(np.count_nonzero((uniq >= lo) & (uniq <= hi) & (uniq % step == 0)))
     missing = max(expected - present, 0)
 
     finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(low) & np.isfinite(c) & np.isfinite(v)
@@ -135,8 +143,10 @@ def assess_arrays(t_ms: np.ndarray, o: np.ndarray, h: np.ndarray, low: np.ndarra
     )
 
 
-def assess_table(table: pa.Table, interval: str) -> list[MonthQuality]:
-    """Quality per month of one series given as a candle table (any order, may repeat)."""
+def assess_table(table: pa.Table, interval: str, exchange: str = "binance"
+                 ) -> list[MonthQuality]:
+    """Quality per month of one series given as a candle table (any order, may repeat);
+    an exchange with sessions (BIST) expects candles only inside them."""
     step = interval_ms(interval)
     t = table.column("open_time").cast(pa.int64()).to_numpy()
     if len(t) == 0:
@@ -149,6 +159,7 @@ def assess_table(table: pa.Table, interval: str) -> list[MonthQuality]:
         order = np.argsort(t, kind="stable")
         t = t[order]
         arrays = [a[order] for a in arrays]
+    grid = session_grid(exchange, interval, first, last)
     months = t.astype("datetime64[ms]").astype("datetime64[M]")
     edges = np.concatenate([[0], np.flatnonzero(months[1:] != months[:-1]) + 1, [len(t)]])
     out = []
@@ -159,9 +170,34 @@ def assess_table(table: pa.Table, interval: str) -> list[MonthQuality]:
         lo = max(first, m_lo + (-m_lo) % step)
         hi = min(last, m_hi - 1 - (m_hi - 1) % step)
         o, h, low, c, v = (a[sel] for a in arrays)
-        out.append(assess_arrays(t[sel], o, h, low, c, v, step=step, lo=lo, hi=hi, month=name))
-    _attach_gaps(out, t[np.concatenate([[True], t[1:] != t[:-1]])], step)
+        g = grid[(grid >= lo) & (grid <= hi)] if grid is not None else None
+        out.append(assess_arrays(t[sel], o, h, low, c, v, step=step, lo=lo, hi=hi, month=name,
+                                 grid=g))
+    uniq = t[np.concatenate([[True], t[1:] != t[:-1]])]
+    if grid is not None:
+        _attach_session_gaps(out, uniq, grid)
+    else:
+        _attach_gaps(out, uniq, step)
     return out
+
+
+def _attach_session_gaps(months: list[MonthQuality], uniq: np.ndarray,
+                         grid: np.ndarray) -> None:
+    """Gaps as runs of session candles that are absent (nights, weekends, holidays are not)."""
+    by_month = {m.month: m for m in months}
+    runs = _runs(~np.isin(grid, uniq))
+    if not runs.size:
+        return
+    missing = np.flatnonzero(~np.isin(grid, uniq))
+    starts = missing[np.concatenate([[True], np.diff(missing) > 1])]
+    for i, length in zip(starts, runs, strict=True):
+        start, end = int(grid[i]), int(grid[i + length - 1])
+        target = by_month.get(str(np.datetime64(start, "ms").astype("datetime64[M]")))
+        if target is None:
+            continue
+        target.gap_count += 1
+        if len(target.gaps) < MAX_LISTED:
+            target.gaps.append(Gap(iso_ms(start), iso_ms(end), int(length)))
 
 
 def _attach_gaps(months: list[MonthQuality], uniq: np.ndarray, step: int) -> None:
@@ -202,7 +238,7 @@ def assess_written(exchange: str, symbol: str, interval: str, tables: list[pa.Ta
     table = pa.concat_tables(tables) if tables else None
     if table is None or table.num_rows == 0:
         return summarize(exchange, symbol, interval, [], None, None)
-    months = assess_table(table, interval)
+    months = assess_table(table, interval, exchange)
     by_month = {partition_month(p): (p, d) for p, d in sha256.items()}
     for m in months:
         if m.month in by_month:
@@ -219,7 +255,7 @@ def check_store(store: DataStore) -> list[SeriesQuality]:
             continue
         files = dict(store.partition_files(dataset, exchange, symbol, interval))
         table = store.candles(symbol, interval, exchange=exchange)
-        months = assess_table(table, interval)
+        months = assess_table(table, interval, exchange)
         for m in months:
             if m.month in files:
                 m.file = files[m.month]

@@ -42,9 +42,20 @@ AGG_COLUMNS = ["trade_id", "price", "qty", "first_trade_id", "last_trade_id", "t
                "is_buyer_maker", "is_best_match"]
 
 
+# Market suffixes of common equity exports (Yahoo Finance style): ``THYAO.IS`` is THYAO on
+# Borsa Istanbul. The lake's symbol is the bare ticker; the exchange is ``--exchange``.
+MARKET_SUFFIX = re.compile(r"\.IS(?=$|[-_.])", re.IGNORECASE)
+
+
+def strip_market_suffix(symbol: str) -> str:
+    """``THYAO.IS`` -> ``THYAO``; other names unchanged."""
+    return MARKET_SUFFIX.sub("", symbol)
+
+
 def infer_symbol_interval(path: Path) -> tuple[str | None, str | None]:
-    """``ETH_BTC-5m.feather`` -> (ETHBTC, 5m); ``ADABTC-1m-2021-11-27.csv`` -> (ADABTC, 1m)."""
-    name = path.name.split(".")[0]
+    """``ETH_BTC-5m.feather`` -> (ETHBTC, 5m); ``ADABTC-1m-2021-11-27.csv`` -> (ADABTC, 1m);
+    ``THYAO.IS-1d.csv`` -> (THYAO, 1d)."""
+    name = strip_market_suffix(path.name).split(".")[0]
     m = re.match(r"^([A-Za-z0-9]+(?:[_/-][A-Za-z0-9]+)??)-(\d+[smhdwM])(?:-|$)", name)
     if m and m.group(2) in INTERVAL_MS:
         return re.sub(r"[_/-]", "", m.group(1)).upper(), m.group(2)
@@ -262,6 +273,22 @@ def read_freqtrade_trades(path: Path) -> pa.Table:
 TimeUnit = Literal["ms", "us", "s", "iso"]
 
 
+def _iso_ms(path: Path, column: str, values: list[str | None]) -> Any:
+    """ISO 8601 times as UTC epoch ms: dates (``2024-01-02``: that day 00:00 UTC, as daily
+    exports label sessions), date-times with ``T`` or a space, with or without an offset
+    (``+03:00``, ``Z``; none means UTC). A bad value stops with its row named."""
+    import pandas as pd
+
+    for i, v in enumerate(values):
+        if v is None or not v.strip():
+            raise UserError(f"{path}: column {column!r} row {i + 2}: empty time")
+    try:
+        parsed = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{path}: column {column!r}: not an ISO 8601 time ({exc})") from None
+    return parsed.dt.as_unit("ms").astype("int64").to_numpy()  # the parsed resolution varies
+
+
 def read_generic_csv(path: Path, mapping: dict[str, str], time_unit: TimeUnit = "ms") -> pa.Table:
     """A CSV with a header; ``mapping`` maps canonical names (open_time, open, ...) to columns."""
     required = ("open_time", "open", "high", "low", "close", "volume")
@@ -271,8 +298,7 @@ def read_generic_csv(path: Path, mapping: dict[str, str], time_unit: TimeUnit = 
                         "(e.g. --columns open_time=ts,open=o,high=h,low=l,close=c,volume=v)")
     data = _open_bytes(path)
     types: dict[str, pa.DataType] = {mapping[c]: pa.float64() for c in required[1:]}
-    if time_unit != "iso":
-        types[mapping["open_time"]] = pa.int64()
+    types[mapping["open_time"]] = pa.int64() if time_unit != "iso" else pa.string()
     try:
         t = pacsv.read_csv(io.BytesIO(data),
                            convert_options=pacsv.ConvertOptions(column_types=types))
@@ -284,11 +310,7 @@ def read_generic_csv(path: Path, mapping: dict[str, str], time_unit: TimeUnit = 
                         f"({', '.join(t.column_names)})")
     ts = t.column(mapping["open_time"])
     if time_unit == "iso":
-        try:
-            parsed = pc.strptime(ts, format="%Y-%m-%dT%H:%M:%S", unit="ms", error_is_null=False)
-            ts = pc.cast(parsed, pa.int64())
-        except pa.ArrowInvalid as exc:
-            raise UserError(f"{path}: column {mapping['open_time']!r}: {exc}") from None
+        ts = pa.array(_iso_ms(path, mapping["open_time"], ts.to_pylist()), pa.int64())
     else:
         scale = {"ms": 1, "s": 1000, "us": 0.001}[time_unit]
         ts = pc.cast(pc.multiply(ts.cast(pa.float64()), scale), pa.int64())

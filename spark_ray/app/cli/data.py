@@ -158,7 +158,9 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.data.importer import import_files
 
     if args.symbol:
-        parse_symbols(args.symbol)
+        from spark_ray.data.readers import strip_market_suffix
+
+        parse_symbols(strip_market_suffix(args.symbol))
     if args.interval:
         check_interval(args.interval)
     store = _store(args, settings)
