@@ -61,7 +61,8 @@ def run_fetch(store: DataStore, symbols: list[str], interval: str, start_ms: int
     """Fetch on Ray (the caller has connected) and write each month into the lake as it lands."""
     if start_ms >= end_ms:
         raise UserError("--start must be before --end")
-    now_ms = server_time_ms(base_url)
+    pol = policy or RetryPolicy()
+    now_ms = server_time_ms(base_url, retry=pol)
     summary = FetchSummary()
     for s in symbols:
         last = store.last_open_time(s, interval, exchange)
@@ -71,7 +72,6 @@ def run_fetch(store: DataStore, symbols: list[str], interval: str, start_ms: int
     summary.jobs = len(jobs)
     limiter = RateLimiterActor.remote(weight_limit)
     task = ray.remote(num_cpus=0.25, max_retries=0)(_fetch_task)
-    pol = policy or RetryPolicy()
     pending: dict[Any, FetchJob] = {}
     queue = list(jobs)
     bar = tqdm(total=len(jobs), unit="month", desc=f"fetch {interval}", disable=not progress,

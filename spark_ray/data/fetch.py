@@ -59,9 +59,12 @@ def run_async(make: Callable[[BinanceRest], Awaitable[T]], base_url: str,
     return asyncio.run(go())
 
 
-def server_time_ms(base_url: str, timeout: float = 10.0) -> int:
+def server_time_ms(base_url: str, timeout: float = 10.0,
+                   retry: RetryPolicy | None = None) -> int:
+    """The venue's clock; under ``retry`` a rate-limited or failing answer is retried like any
+    ETL call (a fetch right after another one may find the weight window still full)."""
     try:
-        return run_async(lambda rest: rest.server_time_ms(), base_url, timeout)
+        return run_async(lambda rest: rest.server_time_ms(retry), base_url, timeout)
     except (OSError, ValueError) as exc:
         raise FetchError(f"{base_url}/api/v3/time: {exc}") from None
     except Exception as exc:  # HttpError: the venue answered, but not 200

@@ -59,8 +59,8 @@ class BinanceRest:
         """The JSON body of a 200, else :class:`~spark_ray.http.HttpError`."""
         return await self.http.get_json(path, params, retry=retry)
 
-    async def server_time_ms(self) -> int:
-        body = await self.get("/api/v3/time")
+    async def server_time_ms(self, retry: RetryPolicy | None = None) -> int:
+        body = await self.get("/api/v3/time", retry=retry)
         if not isinstance(body, dict) or "serverTime" not in body:
             raise ValueError(f"{self.base}/api/v3/time: no serverTime in {body!r}")
         return int(body["serverTime"])
