@@ -10,6 +10,8 @@ market engine, the fault plan and the connection :class:`~spark_ray.venue.connec
                              (:mod:`binance_ws`); a listenKey as the stream name is that
                              account's user data stream (:mod:`userstream`)
 - `/btcturk`                 BTCTurk's public WebSocket (:mod:`btcturk_ws`)
+- `/btcturk/api/v2/...`, `/btcturk/v1/...`  BTCTurk's public REST and graph (klines) API
+                             (:mod:`btcturk_rest`)
 - `/admin/...`               token-protected control (:mod:`admin`): faults, fault log, ground
                              truth, pause
 
@@ -29,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 from aiohttp import web
 
+from spark_ray.venue import btcturk_rest
 from spark_ray.venue.admin import Admin
 from spark_ray.venue.binance_ws import BinanceStreams
 from spark_ray.venue.btcturk_ws import BtcturkFeed
@@ -79,8 +82,18 @@ class VenueServer:
         r.add_get("/ws/{tail:.*}", self.binance.handle)
         r.add_get("/stream", self.binance.handle)
         r.add_get("/btcturk", self.btcturk.handle)
+        r.add_route("*", btcturk_rest.REST_PREFIX + "/{tail:.+}", self._btcturk_rest)
         self.admin.add_routes(r)
         return app
+
+    async def _btcturk_rest(self, request: web.Request) -> web.Response:
+        """BTCTurk's public REST and graph API (GET only, as BTCTurk's public endpoints)."""
+        path = request.path[len(btcturk_rest.REST_PREFIX):]
+        if request.method != "GET":
+            ans = btcturk_rest.method_not_allowed()
+        else:
+            ans = btcturk_rest.answer(self.engine, path, dict(request.query))
+        return web.Response(status=ans.status, body=ans.body, content_type="application/json")
 
     async def start(self) -> None:
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
