@@ -146,7 +146,7 @@ def ticker(view: MarketView, params: Params) -> Any:
             "bid": _num(spec, spec.to_ticks(float(d["bidPrice"]))),
             "ask": _num(spec, spec.to_ticks(float(d["askPrice"]))),
             "open": _num(spec, spec.to_ticks(first)), "volume": vol,
-            "average": round(avg, max(spec.price_scale, 2)),
+            "average": round(avg) if spec.price_scale == 0 else round(avg, spec.price_scale),
             "daily": _num(spec, spec.to_ticks(change)),
             "dailyPercent": round(100.0 * change / first, 2) if first else 0.0,
             "denominatorSymbol": spec.quote_asset, "numeratorSymbol": spec.base_asset,
