@@ -207,8 +207,7 @@ def klines_history(view: MarketView, params: Params) -> Any:
         frm = to + frm
     if frm > to:
         raise BtcturkError(400, "from must not be after to")
-    rows = candles.select(view.minute_rows(sym), interval, start=_start(view, sym, frm),
-                          end=to * 1000, limit=KLINES_MAX)
+    rows = _bars(view, sym, interval, frm, to)
     if not rows:
         return {"s": "no_data"}
     spec = view.specs[sym]
@@ -231,8 +230,7 @@ def ohlcs(view: MarketView, params: Params) -> Any:
     frm, to = seconds_param(params, "from"), seconds_param(params, "to")
     if frm is not None and to is not None and frm > to:
         raise BtcturkError(400, "from must not be after to")
-    rows = candles.select(view.minute_rows(sym), "1d", start=_start(view, sym, frm),
-                          end=to * 1000 if to is not None else None, limit=KLINES_MAX)
+    rows = _bars(view, sym, "1d", frm, to)
     spec = view.specs[sym]
     out = []
     for k in rows:
@@ -248,6 +246,18 @@ def ohlcs(view: MarketView, params: Params) -> Any:
             "dailyChangePercentage": round(100.0 * change / o, 2) if o else 0.0,
         })
     return out
+
+
+def _bars(view: MarketView, sym: str, interval: str, frm: int | None,
+          to: int | None) -> list[candles.Kline]:
+    """Whole bars opening in ``[from, to]`` (seconds): the last bar folds all its minutes, not
+    just those up to ``to``."""
+    end = None
+    if to is not None:
+        end = candles.interval_close(interval, candles.interval_open(interval, to * 1000))
+    rows = candles.select(view.minute_rows(sym), interval, start=_start(view, sym, frm),
+                          end=end, limit=KLINES_MAX)
+    return [k for k in rows if to is None or k.open_time <= to * 1000]
 
 
 def _start(view: MarketView, sym: str, frm: int | None) -> int | None:
