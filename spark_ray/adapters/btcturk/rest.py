@@ -194,7 +194,7 @@ def parse_depth_snapshot(body: Any) -> tuple[int, list[tuple[float, float]],
             raise ValueError("timestamp")
         bids = [(float(p), float(q)) for p, q in data["bids"]]
         asks = [(float(p), float(q)) for p, q in data["asks"]]
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"orderbook snapshot: {exc}") from None
     return ts, bids, asks
 
