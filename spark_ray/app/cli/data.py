@@ -152,8 +152,9 @@ def _fetch_paged(args: argparse.Namespace, settings: Settings, adapter: Any) -> 
     print(f"fetched {summary.candles} candles from {adapter.title} in {summary.jobs} "
           f"symbol-month jobs ({summary.requests} requests, {summary.retries} retries, "
           f"{summary.rate_limited} rate-limited) into {store.uri} (exchange={adapter.name})")
-    for s, n in sorted(summary.per_symbol.items()):
-        print(f"  {s:<12} {n:>9} candles  (resumed after {summary.resumed_from.get(s) or '-'})")
+    for s in symbols:  # every symbol, also those already complete (a resumed run)
+        print(f"  {s:<12} {summary.per_symbol.get(s, 0):>9} candles  (resumed after "
+              f"{summary.resumed_from.get(s) or '-'})")
     print(f"evidence: {run.path}")
     return 0
 
