@@ -292,6 +292,12 @@ def method_not_allowed() -> RestAnswer:
     return RestAnswer(405, dumps(error_body(405, "Method not allowed")))
 
 
+def server_error(status: int) -> RestAnswer:
+    """An injected 5xx ("5xx Internal Server Error", "503 Service Unavailable")."""
+    return RestAnswer(status, dumps(error_body(status, "Service Unavailable" if status == 503
+                                               else "Internal Server Error")))
+
+
 def answer(view: MarketView, path: str, params: Params) -> RestAnswer:
     """``path`` below ``/btcturk``: 404 for unknown paths, BTCTurk's error bodies for bad
     input (UDF's ``{"s": "error"}`` on the graph API)."""

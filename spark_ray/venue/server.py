@@ -92,7 +92,24 @@ class VenueServer:
         if request.method != "GET":
             ans = btcturk_rest.method_not_allowed()
         else:
-            ans = btcturk_rest.answer(self.engine, path, dict(request.query))
+            params = dict(request.query)
+            ans = None
+            if self.plan.faults:  # the same REST faults as Binance's paths (path: /btcturk/...)
+                pair = params.get("pairSymbol") or params.get("symbol") or params.get("pair")
+                d = self.plan.decide_rest(request.path, pair and pair.replace("_", ""),
+                                          time.monotonic())
+                if d.delay_ms:
+                    await asyncio.sleep(d.delay_ms / 1000)
+                if d.timeout_ms is not None:
+                    await asyncio.sleep(d.timeout_ms / 1000)
+                    if d.drop_connection and request.transport is not None:
+                        request.transport.abort()
+                    ans = btcturk_rest.server_error(503)
+                elif d.error_status is not None:
+                    ans = btcturk_rest.server_error(d.error_status)
+            if ans is None:
+                ans = btcturk_rest.answer(self.engine, path, params)
+        assert ans is not None
         return web.Response(status=ans.status, body=ans.body, content_type="application/json")
 
     async def start(self) -> None:

@@ -14,10 +14,11 @@ import pyarrow.compute as pc
 import pytest
 
 from spark_ray.adapters.registry import get_adapter
-from spark_ray.data.fetch import FetchSummary
+from spark_ray.data.fetch import FetchError, FetchSummary
 from spark_ray.data.paged_fetch import run_paged_fetch
 from spark_ray.data.quality import check_store
 from spark_ray.errors import UserError
+from spark_ray.http import RetryPolicy
 from spark_ray.lake import DataStore
 from spark_ray.venue import Venue
 
@@ -139,3 +140,29 @@ def test_cli_fetch_from_btcturk_resumes_and_names_bad_flags(venue: Venue,
     assert bad.code == 2 and "--exchange" in bad.err and "btcturk" in bad.err
     bad = run_cli(*with_("--base-url", "not a url"))
     assert bad.code == 2 and "--base-url" in bad.err
+
+
+def test_transient_5xx_are_retried_and_a_lasting_one_gives_up(venue: Venue,
+                                                             tmp_path: Path) -> None:
+    adapter = get_adapter("btcturk")
+    policy = RetryPolicy(max_retries=3, base_delay_s=0.01, max_delay_s=0.05)
+    fid = venue.inject("rest_error", status=503, count=2, path="/btcturk/v1/klines",
+                       symbol="BTCTRY")
+    try:
+        store = DataStore(str(tmp_path / "a"))
+        s = asyncio.run(run_paged_fetch(store, "btcturk", adapter.kline_history(
+            venue.btcturk_rest_url), ["BTCTRY"], "1h", FEB28, MAR02, progress=False,
+            spacing_s=0.0, policy=policy))
+    finally:
+        venue.clear_faults(fid)
+    assert s.retries == 2 and s.candles == 72
+    assert _stored(store, "BTCTRY", "1h") == _truth(venue, "BTCTRY", "1h", FEB28, MAR02)
+    fid = venue.inject("rest_error", status=500, path="/btcturk/v1/klines")
+    try:
+        with pytest.raises(FetchError, match="gave up after 3 retries"):
+            asyncio.run(run_paged_fetch(DataStore(str(tmp_path / "b")), "btcturk",
+                                        adapter.kline_history(venue.btcturk_rest_url),
+                                        ["BTCTRY"], "1h", FEB28, MAR02, progress=False,
+                                        spacing_s=0.0, policy=policy))
+    finally:
+        venue.clear_faults(fid)
