@@ -58,6 +58,32 @@ class MarketRest(Protocol):
     async def close(self) -> None: ...
 
 
+class KlineHistory(Protocol):
+    """Candle history paged in-process (``spark-ray data fetch`` for venues without the Ray
+    kline ETL): the venue's intervals, one page of bars, its clock and its symbols."""
+
+    @property
+    def intervals(self) -> Mapping[str, str]:
+        """Our interval -> the venue's name for it."""
+
+    @property
+    def page_candles(self) -> int:
+        """Bars asked per call."""
+
+    @property
+    def request_spacing_s(self) -> float:
+        """The least time between two calls (from the venue's documented rate limit)."""
+
+    async def klines(self, symbol: str, interval: str, start_ms: int,
+                     end_ms: int) -> list[tuple[int, float, float, float, float, float]]: ...
+
+    async def symbols(self) -> set[str]: ...
+
+    async def server_time_ms(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
 class SpotRest(Protocol):
     """The public REST calls a trading executor needs: filters and warm-up bars."""
 
@@ -79,6 +105,9 @@ class Adapter:
     caps: ClassVar[Capabilities]
     subscribe_pacing_s: ClassVar[float] = 0.0  # pause between subscribe messages
     rest_page: ClassVar[int] = 1000  # rows per back-fill page
+    # Candle history comes from the Ray kline ETL (weight-budgeted Binance-protocol pages,
+    # ``app/etl.py``); otherwise from :meth:`kline_history`, paged in-process.
+    ray_kline_etl: ClassVar[bool] = False
 
     # --- WebSocket --------------------------------------------------------------------------
     def stream_url(self, base: str) -> str:
@@ -133,6 +162,10 @@ class Adapter:
                                                        list[tuple[float, float]]]:
         """(last update id, bids, asks) of a REST book snapshot; ValueError when malformed."""
         raise NotImplementedError
+
+    def kline_history(self, base_url: str) -> KlineHistory:
+        """The client ``spark-ray data fetch`` pages candles from (``caps.kline_history``)."""
+        raise UserError(f"{self.title}: no candle history over REST")
 
     def check_streams(self, kinds: list[str]) -> None:
         """ValueError naming a stream kind this venue does not offer."""

@@ -14,7 +14,8 @@ Modules
   symbols behind one clock).
 - Wire formats: :mod:`formats` (stream payloads, REST rows, errors), :mod:`exchange_info`.
 - REST: :mod:`params` (shared parameter checks), :mod:`rest` (public endpoints),
-  :mod:`signed` (trading endpoints), :mod:`ratelimit`.
+  :mod:`signed` (trading endpoints), :mod:`ratelimit`; BTCTurk's public REST and graph API:
+  :mod:`btcturk_rest`.
 - Trading: :mod:`trading` (the desk), :mod:`orders`, :mod:`accounts`, :mod:`filters`,
   :mod:`matching`.
 - Faults: :mod:`faults` (what a fault is), :mod:`fault_plan` (what the active ones decide).

@@ -10,6 +10,8 @@ market engine, the fault plan and the connection :class:`~spark_ray.venue.connec
                              (:mod:`binance_ws`); a listenKey as the stream name is that
                              account's user data stream (:mod:`userstream`)
 - `/btcturk`                 BTCTurk's public WebSocket (:mod:`btcturk_ws`)
+- `/btcturk/api/v2/...`, `/btcturk/v1/...`  BTCTurk's public REST and graph (klines) API
+                             (:mod:`btcturk_rest`)
 - `/admin/...`               token-protected control (:mod:`admin`): faults, fault log, ground
                              truth, pause
 
@@ -29,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 from aiohttp import web
 
+from spark_ray.venue import btcturk_rest
 from spark_ray.venue.admin import Admin
 from spark_ray.venue.binance_ws import BinanceStreams
 from spark_ray.venue.btcturk_ws import BtcturkFeed
@@ -79,8 +82,35 @@ class VenueServer:
         r.add_get("/ws/{tail:.*}", self.binance.handle)
         r.add_get("/stream", self.binance.handle)
         r.add_get("/btcturk", self.btcturk.handle)
+        r.add_route("*", btcturk_rest.REST_PREFIX + "/{tail:.+}", self._btcturk_rest)
         self.admin.add_routes(r)
         return app
+
+    async def _btcturk_rest(self, request: web.Request) -> web.Response:
+        """BTCTurk's public REST and graph API (GET only, as BTCTurk's public endpoints)."""
+        path = request.path[len(btcturk_rest.REST_PREFIX):]
+        if request.method != "GET":
+            ans = btcturk_rest.method_not_allowed()
+        else:
+            params = dict(request.query)
+            ans = None
+            if self.plan.faults:  # the same REST faults as Binance's paths (path: /btcturk/...)
+                pair = params.get("pairSymbol") or params.get("symbol") or params.get("pair")
+                d = self.plan.decide_rest(request.path, pair and pair.replace("_", ""),
+                                          time.monotonic())
+                if d.delay_ms:
+                    await asyncio.sleep(d.delay_ms / 1000)
+                if d.timeout_ms is not None:
+                    await asyncio.sleep(d.timeout_ms / 1000)
+                    if d.drop_connection and request.transport is not None:
+                        request.transport.abort()
+                    ans = btcturk_rest.server_error(503)
+                elif d.error_status is not None:
+                    ans = btcturk_rest.server_error(d.error_status)
+            if ans is None:
+                ans = btcturk_rest.answer(self.engine, path, params)
+        assert ans is not None
+        return web.Response(status=ans.status, body=ans.body, content_type="application/json")
 
     async def start(self) -> None:
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False,

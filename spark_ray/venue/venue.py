@@ -174,6 +174,17 @@ class Venue:
         return f"ws://{self.host}:{self.port}/btcturk"
 
     @property
+    def btcturk_rest_url(self) -> str:
+        """Base for BTCTurk's public REST paths (`/api/v2/...`), like https://api.btcturk.com."""
+        return f"http://{self.host}:{self.port}/btcturk"
+
+    @property
+    def btcturk_graph_url(self) -> str:
+        """Base for BTCTurk's graph API (`/v1/klines/history`, `/v1/ohlcs`), like
+        https://graph-api.btcturk.com; the venue serves it beside the REST paths."""
+        return f"http://{self.host}:{self.port}/btcturk"
+
+    @property
     def pid(self) -> int | None:
         """Process id of the venue in process mode (benchmarks pin it to one core)."""
         return int(self._proc.pid) if self._proc is not None else None

@@ -36,6 +36,7 @@ class BinanceAdapter(Adapter):
         rest_backfill=tuple(rest.BACKFILL_PATH), depth_snapshots=True, kline_history=True,
         trading=True, max_streams_per_connection=websocket.MAX_STREAMS_PER_CONNECTION)
     rest_page: ClassVar[int] = rest.PAGE
+    ray_kline_etl: ClassVar[bool] = True
 
     def stream_url(self, base: str) -> str:
         return base.rstrip("/") + "/stream"

@@ -1,7 +1,9 @@
-"""BTCTurk: the public WebSocket trade feed (``adapters/btcturk/websocket.py``).
+"""BTCTurk: the public WebSocket feed (``websocket.py``) and public REST (``rest.py``).
 
-What BTCTurk offers here today: trades over WebSocket, TRY-quoted pairs mapped to our symbols
-(``BTC_TRY`` / ``BTCTRY``). Its trade ids are not one contiguous sequence per pair, so the
+What BTCTurk offers here: trades over WebSocket, TRY-quoted pairs mapped to our symbols
+(``BTC_TRY`` / ``BTCTRY``), and over REST the latest <= 50 trades, order book snapshots and
+candle history from its graph API (``spark-ray data fetch --exchange btcturk``). Its trade ids
+are not one contiguous sequence per pair and its REST trades cannot be paged by id, so the
 fabric neither detects gaps nor back-fills them for it (capabilities below).
 """
 
@@ -9,8 +11,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from spark_ray.adapters.base import Adapter, Capabilities, ControlKind, FrameParser
-from spark_ray.adapters.btcturk import websocket
+from spark_ray.adapters.base import (
+    Adapter,
+    Capabilities,
+    ControlKind,
+    FrameParser,
+    KlineHistory,
+    MarketRest,
+)
+from spark_ray.adapters.btcturk import rest, websocket
+from spark_ray.adapters.events import TradeCols
 
 DEFAULT_WS_URL = "wss://ws-feed-pro.btcturk.com"
 
@@ -19,11 +29,13 @@ class BTCTurkAdapter(Adapter):
     name: ClassVar[str] = "btcturk"
     title: ClassVar[str] = "BTCTurk"
     default_ws_url: ClassVar[str] = DEFAULT_WS_URL
+    default_rest_url: ClassVar[str | None] = rest.DEFAULT_REST_URL
     caps: ClassVar[Capabilities] = Capabilities(
         stream_kinds=("trade",), contiguous_trade_ids=False, rest_backfill=(),
-        depth_snapshots=False, kline_history=False, trading=False,
+        depth_snapshots=False, kline_history=True, trading=False,
         max_streams_per_connection=1_000_000)  # one connection joins every pair
     subscribe_pacing_s: ClassVar[float] = websocket.JOIN_PACING_S
+    rest_page: ClassVar[int] = rest.TRADES_MAX
 
     def channels(self, symbols: list[str], kinds: list[str]) -> list[str]:
         self.check_streams(kinds)
@@ -44,3 +56,21 @@ class BTCTurkAdapter(Adapter):
     def parser(self, symbols: set[str] | None,
                symbol_map: dict[str, str] | None = None) -> FrameParser:
         return websocket.BTCTurkParser(symbols, symbol_map)
+
+    # --- REST ---------------------------------------------------------------------------------
+    def market_rest(self, base_url: str) -> MarketRest | None:
+        return rest.BTCTurkRest(base_url)
+
+    def parse_trade_rows(self, dataset: str, symbol: str, rows: list[dict[str, Any]],
+                         recv_ms: int) -> tuple[TradeCols, int]:
+        return rest.parse_trade_rows(dataset, symbol, rows, recv_ms)
+
+    def row_id(self, dataset: str, row: dict[str, Any]) -> int | None:
+        return rest.row_id(dataset, row)
+
+    def parse_depth_snapshot(self, body: Any) -> tuple[int, list[tuple[float, float]],
+                                                       list[tuple[float, float]]]:
+        return rest.parse_depth_snapshot(body)
+
+    def kline_history(self, base_url: str) -> KlineHistory:
+        return rest.BTCTurkRest(base_url)

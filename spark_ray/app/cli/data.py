@@ -74,14 +74,21 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
 
     if ccxt_id(args.exchange) is not None:
         return _fetch_ccxt(args, settings)
+    from spark_ray.adapters.registry import get_adapter
+
+    try:
+        adapter = get_adapter(args.exchange)
+    except ValueError as exc:
+        raise UserError(f"--exchange: {exc}, or ccxt:<id> (e.g. ccxt:kraken)") from None
+    if not adapter.caps.kline_history:
+        raise UserError(f"--exchange: {adapter.title} has no candle history over REST")
+    if not adapter.ray_kline_etl:
+        return _fetch_paged(args, settings, adapter)
     from spark_ray.app.etl import BINANCE_REST, FetchError, run_fetch
     from spark_ray.app.session import connect, disconnect
     from spark_ray.http import RetryPolicy
 
     symbols, interval, start, end = _series_args(args)
-    if args.exchange != "binance":
-        raise UserError(f"--exchange: REST history comes from binance or ccxt:<id> "
-                        f"(e.g. ccxt:kraken), not {args.exchange!r}")
     store = _store(args, settings)
     session = connect(config=settings.ray)
     try:
@@ -105,6 +112,49 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
           f"{summary.rate_limited} rate-limited) into {store.uri}")
     for s, n in sorted(summary.per_symbol.items()):
         print(f"  {s:<12} {n:>9} candles  (resumed after {summary.resumed_from.get(s) or '-'})")
+    print(f"evidence: {run.path}")
+    return 0
+
+
+def _fetch_paged(args: argparse.Namespace, settings: Settings, adapter: Any) -> int:
+    """An adapter's own candle history (``adapter.kline_history``), paged in this process at
+    the pace the venue documents (no Ray tasks). Pairs may be written ``BTC_TRY``: the lake
+    stores ``BTCTRY``."""
+    import asyncio
+
+    from spark_ray.data.fetch import FetchError
+    from spark_ray.data.paged_fetch import run_paged_fetch
+    from spark_ray.http import RetryPolicy
+
+    args.symbols = args.symbols.replace("_", "").replace("/", "")
+    symbols, interval, start, end = _series_args(args)
+    if args.max_retries < 0:
+        raise UserError("--max-retries: must be >= 0")
+    base_url = args.base_url or adapter.default_rest_url
+    if args.base_url is not None and not re.match(r"^https?://[^/\s]+", args.base_url):
+        raise UserError(f"--base-url: {args.base_url!r} is not http(s)://host[:port][/path]")
+    history = adapter.kline_history(base_url)
+    if interval not in history.intervals:  # before any call: no client to close yet
+        raise UserError(f"--interval: {adapter.title} offers {', '.join(history.intervals)}; "
+                        f"not {interval}")
+    store = _store(args, settings)
+    with _run(settings) as run:
+        try:
+            summary = asyncio.run(run_paged_fetch(
+                store, adapter.name, history, symbols, interval, start, end,
+                policy=RetryPolicy(max_retries=args.max_retries), progress=not args.quiet,
+                title=adapter.title))
+        except FetchError as exc:
+            raise CheckFailed(f"fetch failed: {exc}") from None
+        data = {**summary.__dict__, "store": store.uri, "symbols": symbols, "interval": interval,
+                "exchange": adapter.name, "base_url": base_url}
+        run.write_json("fetch-summary.json", data, "what was fetched, retries, rate limits")
+    print(f"fetched {summary.candles} candles from {adapter.title} in {summary.jobs} "
+          f"symbol-month jobs ({summary.requests} requests, {summary.retries} retries, "
+          f"{summary.rate_limited} rate-limited) into {store.uri} (exchange={adapter.name})")
+    for s in symbols:  # every symbol, also those already complete (a resumed run)
+        print(f"  {s:<12} {summary.per_symbol.get(s, 0):>9} candles  (resumed after "
+              f"{summary.resumed_from.get(s) or '-'})")
     print(f"evidence: {run.path}")
     return 0
 
@@ -380,8 +430,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if out:
             p.add_argument("--out", type=Path, default=None, help="run folders (default runs/)")
 
-    f = acts.add_parser("fetch", help="page REST klines (Binance, or any exchange through "
-                                      "--exchange ccxt:<id>) into the lake (resumable)")
+    f = acts.add_parser("fetch", help="page REST klines (binance, btcturk, or any exchange "
+                                      "through --exchange ccxt:<id>) into the lake (resumable)")
     common(f)
     f.add_argument("--symbols", required=True)
     f.add_argument("--interval", required=True)
@@ -389,7 +439,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--end", required=True)
     f.add_argument("--base-url", default=None,
                    help="REST base (default: the exchange's real endpoint, "
-                        "https://api.binance.com for binance)")
+                        "https://api.binance.com for binance, https://api.btcturk.com and "
+                        "its graph-api host for btcturk)")
     f.add_argument("--address", default=None, help="Ray cluster to run the tasks on")
     f.add_argument("--weight-limit", type=int, default=6000, help="venue weight per minute")
     f.add_argument("--max-retries", type=int, default=6)
