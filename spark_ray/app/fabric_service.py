@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
@@ -70,9 +71,11 @@ def up_many(cfgs: list[FabricConfig], progress: Progress, timeout_s: float = 120
             tag = f"{cfg.exchange}: " if several else ""
             progress(f"{tag}starting sink, {cfg.shards} normalizer(s) and connector(s) for "
                      f"{','.join(cfg.symbols)} (detached, namespace {NAMESPACE})")
-            fabric = Fabric(cfg)
-            started.append(fabric)
-            fabric.start()
+            started.append(Fabric(cfg))
+        # Side by side: most of a start is Ray starting worker processes, which overlaps.
+        with ThreadPoolExecutor(max_workers=len(started)) as pool:
+            for fut in [pool.submit(f.start) for f in started]:
+                fut.result()
         progress("actors started; waiting for connections and the first health poll")
         deadline = time.monotonic() + timeout_s
         while True:
@@ -88,9 +91,13 @@ def up_many(cfgs: list[FabricConfig], progress: Progress, timeout_s: float = 120
             _cross_up(cross, progress)
     except BaseException:
         if cross is not None:
-            cross_down(list(cross["exchanges"]))
-        for f in started:
-            f.stop(compact=False, kill=True)
+            with contextlib.suppress(Exception):
+                cross_down(list(cross["exchanges"]))
+        for f in started:  # each one, whatever state its start reached
+            try:
+                f.stop(compact=False, kill=True)
+            except Exception:
+                f.kill()
         raise
     for f in started:
         progress(f"healthy: {describe(f)}")
