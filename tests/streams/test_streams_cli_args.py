@@ -109,3 +109,23 @@ def test_status_and_down_take_several_exchanges(action: str,
     args = build_parser().parse_args(["streams", action, "--exchange", "binance",
                                       "--exchange", "btcturk"])
     assert args.exchange == "binance,btcturk"
+
+
+def test_status_text_for_several_exchanges_names_the_rate_source() -> None:
+    from spark_ray.app.cli.streams_service import format_many
+    from spark_ray.streams.crossvenue import Quote, build_view
+
+    view = build_view([Quote("binance", "BTCUSDT", "BTC", "USDT", 59_990, 60_010, "bookTicker",
+                             0.3),
+                       Quote("btcturk", "BTCTRY", "BTC", "TRY", 2_050_000, 2_052_000,
+                             "last_trade", 0.6),
+                       Quote("btcturk", "USDTTRY", "USDT", "TRY", 34.2, 34.2, "last_trade",
+                             0.6)], ["binance", "btcturk"], "USDT")
+    text = format_many({"fabrics": {"binance": {"status": "absent"},
+                                    "btcturk": {"status": "absent"}}, "cross_venue": view})
+    assert "fabric btcturk: ABSENT" in text
+    assert "rates: TRY: 34.2 per USDT from btcturk USDTTRY mid (last_trade)" in text
+    assert "btcturk BTCTRY 59941.52/60000.00 (last_trade" in text
+    assert "spread 1.67 bps, basis btcturk -4.87 bps vs binance" in text
+    broken = format_many({"fabrics": {}, "cross_venue": {"error": "RayActorError"}})
+    assert broken == "cross-venue view unreachable: RayActorError"

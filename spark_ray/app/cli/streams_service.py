@@ -272,7 +272,9 @@ def format_many(doc: dict[str, Any]) -> str:
         parts.append(format_report(d) if d["status"] != "absent"
                      else f"fabric {ex}: ABSENT")
     cross = doc.get("cross_venue")
-    if cross:
+    if cross and "error" in cross:
+        parts.append(f"cross-venue view unreachable: {cross['error']}")
+    elif cross:
         rates = "; ".join(f"{c}: {r['value']:.6g} per {r['reference']} from {r['source']}"
                           if r["value"] is not None else f"{c}: none ({r['reason']})"
                           for c, r in cross["rates"].items()) or "none needed"
