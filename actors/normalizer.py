@@ -72,7 +72,7 @@ class NormalizerActor:
         self.fanout = Fanout(lambda sub, p: getattr(sub.handle, sub.method).remote(p), _done)
         self._inflight_writes = 0
         self._exported: dict[str, dict[Any, int]] = {}
-        self._last_trade: dict[str, dict[str, Any]] = {}  # symbol -> price, id, time (feed)
+        self._last_trade: dict[str, dict[str, Any]] = {}  # symbol -> price, id, when a poll saw it
         self._recent: deque[pa.Table] = deque(maxlen=RECENT_TABLES)
         self.stats: dict[str, Any] = {"batches": 0, "rows_out": 0, "sink_retries": 0,
                                       "rest_failures": 0, "subscriber_drops": 0,
@@ -178,7 +178,7 @@ class NormalizerActor:
                 found.add(sym)
                 i = pc.indices_nonzero(pc.equal(syms, sym))[-1].as_py()  # its newest row
                 self._last_trade[sym] = {"price": t["price"][i].as_py(),
-                                         "trade_id": t["trade_id"][i].as_py(), "time_ms": now}
+                                         "trade_id": t["trade_id"][i].as_py(), "seen_ms": now}
             if want <= found:
                 break
         return self._last_trade

@@ -265,7 +265,7 @@ class QuoteTracker:
 
     A poll entry is ``{"best": {...} | None, "last_trade": {...} | None}``: ``best`` as the
     normalizer keeps it (``source``, ``update_id``, ``bid_price``, ``ask_price``, ...),
-    ``last_trade`` as ``{"price", "trade_id", "time_ms"}``. The book wins over the last trade."""
+    ``last_trade`` as ``{"price", "trade_id", "seen_ms"}``. The book wins over the last trade."""
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[tuple[Any, ...], float, dict[str, Any]]] = {}
