@@ -6,6 +6,8 @@ idle), and tell the circuit breaker how the market data is doing. This actor, na
 ``fabric:<exchange>`` next to the fabric's own actors, does both in a background thread (it
 also runs after Ray restarts it), and keeps the fabric's configuration so drivers can find and
 join the fabric (``describe``) and ``spark-ray streams status`` can print per-symbol health.
+The same poll brings each symbol's best bid/ask (or last trade), which ``quotes`` serves to the
+cross-venue view (:mod:`spark_ray.streams.crossvenue`).
 
 Breaker readings (see :mod:`spark_ray.streams.feed`) go to the named breaker with
 ``report_many``, fire-and-forget: at most ``MAX_PENDING`` reports in flight, later ones dropped
@@ -24,6 +26,7 @@ from typing import Any
 import ray
 
 from spark_ray.actors.naming import lookup
+from spark_ray.streams.crossvenue import QuoteTracker
 from spark_ray.streams.feed import FeedTracker, SymbolReading
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ class FabricSupervisorActor:
         self.period_s = period_s
         self.started = time.time()
         self.tracker = FeedTracker(config["exchange"], list(config["symbols"]), self.started)
+        self.quote_tracker = QuoteTracker()  # best quote per symbol, for the cross-venue view
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._handles: dict[str, Any] = {}
@@ -72,6 +76,14 @@ class FabricSupervisorActor:
                     "breaker": self.breaker_name, "breaker_reachable": self._breaker is not None,
                     "last_poll_age_s": round(time.time() - self.stats["last_poll_ms"] / 1000, 3)
                     if self.stats["last_poll_ms"] else None, "started": self.started}
+
+    def quotes(self) -> dict[str, Any]:
+        """Per symbol the latest best bid/ask (or last trade) and its age, from the same poll
+        (the ``crossvenue`` actor reads this; see :mod:`spark_ray.streams.crossvenue`)."""
+        now = time.time()
+        with self._lock:
+            return {"exchange": self.config["exchange"],
+                    "symbols": self.quote_tracker.snapshot(now), "time": now}
 
     def close(self) -> dict[str, Any]:
         """Stop the loop and tell the breaker these symbols stop on purpose (no stale trip)."""
@@ -150,6 +162,8 @@ class FabricSupervisorActor:
                 unreachable.append(self.names[k])
                 continue
             errors = int(feed["errors"]) + shard_errors.get(k.split(":", 1)[1], 0)
+            with self._lock:
+                self.quote_tracker.update(feed.get("quotes") or {}, time.time())
             for sym, f in feed["symbols"].items():
                 polls[sym] = SymbolReading(int(f["messages"]), f["lag_ms"], int(f["gaps"]),
                                            int(f["unrepaired"]), errors)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 from ray.util.metrics import Counter, Gauge
 
@@ -39,6 +41,9 @@ from spark_ray.streams.ordering import BatchOrder
 
 log = logging.getLogger(__name__)
 MAX_TAIL_PAGES = 50
+# Trade tables kept (by reference) between two feed polls for the last trade per symbol; older
+# ones drop off (their symbols keep the last trade seen before).
+RECENT_TABLES = 16
 
 
 def _ms() -> int:
@@ -67,6 +72,8 @@ class NormalizerActor:
         self.fanout = Fanout(lambda sub, p: getattr(sub.handle, sub.method).remote(p), _done)
         self._inflight_writes = 0
         self._exported: dict[str, dict[Any, int]] = {}
+        self._last_trade: dict[str, dict[str, Any]] = {}  # symbol -> price, id, when a poll saw it
+        self._recent: deque[pa.Table] = deque(maxlen=RECENT_TABLES)
         self.stats: dict[str, Any] = {"batches": 0, "rows_out": 0, "sink_retries": 0,
                                       "rest_failures": 0, "subscriber_drops": 0,
                                       "started_ms": _ms(), "last_batch_ms": 0, "seeded": {}}
@@ -148,8 +155,33 @@ class NormalizerActor:
         self.stats["batches"] += 1
         self.stats["last_batch_ms"] = _ms()
         await self._deliver(out.trades, out.book, out.candles)
+        t = out.trades.get("trades") or out.trades.get("agg_trades")
+        if t is not None and t.num_rows:
+            self._recent.append(t)  # a reference: the feed poll reads last trades from it
         self._publish(out)
         return {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
+
+    def _last_trades(self) -> dict[str, dict[str, Any]]:
+        """Each symbol's last stored trade (the cross-venue view's quote for a symbol with no
+        book), worked out when the supervisor polls (about once a second) from the trade
+        tables the hot path kept by reference (:attr:`_recent`, bounded): no per-row or
+        per-batch work on the hot path beyond keeping a reference."""
+        recent, self._recent = list(self._recent), deque(maxlen=RECENT_TABLES)
+        want = set(self.cfg.symbols) - {"*"}
+        found: set[str] = set()
+        now = _ms()
+        for t in reversed(recent):
+            syms = t["symbol"]
+            for sym in pc.unique(syms).to_pylist():
+                if sym in found:
+                    continue
+                found.add(sym)
+                i = pc.indices_nonzero(pc.equal(syms, sym))[-1].as_py()  # its newest row
+                self._last_trade[sym] = {"price": t["price"][i].as_py(),
+                                         "trade_id": t["trade_id"][i].as_py(), "seen_ms": now}
+            if want <= found:
+                break
+        return self._last_trade
 
     async def _deliver(self, trades: dict[str, pa.Table], book: pa.Table | None,
                        candles: pa.Table | None = None) -> None:
@@ -339,7 +371,9 @@ class NormalizerActor:
                 out[sym]["gaps"] += len(st.gaps) + len(st.unrepaired)
                 out[sym]["unrepaired"] += len(st.unrepaired)
         errors = sum(c.dead_letters.values()) + int(self.stats["rest_failures"])
-        return {"symbols": out, "errors": errors, "name": self.name}
+        last = self._last_trades()
+        quotes = {s: {"best": self.core.best.get(s), "last_trade": last.get(s)} for s in out}
+        return {"symbols": out, "errors": errors, "name": self.name, "quotes": quotes}
 
     async def quiesce(self, timeout_s: float = 10.0) -> bool:
         """Wait until no repair, snapshot or sink write is in flight and no gap is open."""

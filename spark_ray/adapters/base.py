@@ -109,6 +109,32 @@ class Adapter:
     # ``app/etl.py``); otherwise from :meth:`kline_history`, paged in-process.
     ray_kline_etl: ClassVar[bool] = False
 
+    # Quote assets a symbol written without a separator ends with (``BTCUSDT``, ``BTCTRY``),
+    # tried longest first: Binance's quote assets as its exchangeInfo lists them
+    # (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints,
+    # ``quoteAsset``) and BTCTurk's denominators (https://docs.btcturk.com/public-endpoints/
+    # exchange-info, ``denominator``: TRY, USDT, BTC). A venue with other quotes overrides it.
+    quote_assets: ClassVar[tuple[str, ...]] = (
+        "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "TRY", "EUR", "USD", "BTC", "ETH", "BNB")
+
+    # --- symbols ----------------------------------------------------------------------------
+    def split_symbol(self, symbol: str) -> tuple[str, str]:
+        """(base, quote) of one of this venue's symbols: ``BTCUSDT`` -> (``BTC``, ``USDT``),
+        ``BTCTRY`` or ``BTC_TRY`` -> (``BTC``, ``TRY``). A separator (``/``, ``_``, ``-``) wins;
+        else the longest of :attr:`quote_assets` the symbol ends with. ValueError when neither
+        tells (the cross-venue view then names the symbol rather than guessing)."""
+        s = symbol.strip().upper()
+        for sep in ("/", "_", "-"):
+            if sep in s:
+                base, _, quote = s.partition(sep)
+                if base and quote:
+                    return base, quote
+        for quote in sorted(self.quote_assets, key=len, reverse=True):
+            if s.endswith(quote) and len(s) > len(quote):
+                return s[: -len(quote)], quote
+        raise ValueError(f"{self.title}: symbol {symbol!r} ends with none of the quote assets "
+                         f"{', '.join(self.quote_assets)}")
+
     # --- WebSocket --------------------------------------------------------------------------
     def stream_url(self, base: str) -> str:
         """The URL a connector opens, given the configured stream base URL."""

@@ -2,16 +2,20 @@
 
 ``spark-ray streams up`` starts one fabric per exchange as detached, named actors in namespace
 ``spark_ray`` (see :mod:`spark_ray.app.fabric`), waits until it is healthy and returns; the
-fabric keeps running with no driver. ``streams status`` reads every actor plus the supervisor's
-per-symbol view; ``streams down`` drains, seals and stops it. ``spark-ray trade`` and the
-drivers call :func:`join` to subscribe to the running fabric instead of opening a second set of
-exchange connections. Expects Ray connected.
+fabric keeps running with no driver. Several exchanges in one ``up`` are one fabric each, all
+started and awaited together (all or none), plus the ``crossvenue`` actor
+(:mod:`spark_ray.actors.crossvenue`) comparing their quotes. ``streams status`` reads every
+actor plus the supervisor's per-symbol view; ``streams down`` drains, seals and stops it.
+``spark-ray trade`` and the drivers call :func:`join` to subscribe to the running fabric
+instead of opening a second set of exchange connections. Expects Ray connected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
@@ -44,31 +48,130 @@ def describe(f: Fabric) -> str:
 def up(cfg: FabricConfig, progress: Progress, timeout_s: float = 120.0) -> Fabric:
     """Start the fabric detached and wait until every connector holds its connections and the
     supervisor has polled every normalizer. Refuses a second fabric for the same exchange."""
-    existing = running(cfg.exchange)
-    if existing is not None:
-        raise FabricRunning(f"streams up: a fabric for {cfg.exchange} already runs: "
-                            f"{describe(existing)}; `spark-ray streams down` stops it")
-    cfg.namespace, cfg.detached = NAMESPACE, True
-    progress(f"starting sink, {cfg.shards} normalizer(s) and connector(s) for "
-             f"{','.join(cfg.symbols)} (detached, namespace {NAMESPACE})")
-    fabric = Fabric(cfg)
+    return up_many([cfg], progress, timeout_s)[0]
+
+
+def up_many(cfgs: list[FabricConfig], progress: Progress, timeout_s: float = 120.0,
+            cross: dict[str, Any] | None = None) -> list[Fabric]:
+    """One fabric per exchange (each as :func:`up` starts it), all healthy within
+    ``timeout_s``; with ``cross`` (``exchanges``, ``reference``, ``rates``, ``max_age_s``) also
+    the cross-venue actor over them. Refused (exit 1) while a fabric for any of them runs; on
+    any failure everything this call started is stopped again."""
+    for cfg in cfgs:
+        existing = running(cfg.exchange)
+        if existing is not None:
+            raise FabricRunning(f"streams up: a fabric for {cfg.exchange} already runs: "
+                                f"{describe(existing)}; `spark-ray streams down --exchange "
+                                f"{cfg.exchange}` stops it")
+    several = len(cfgs) > 1
+    started: list[Fabric] = []
     try:
-        fabric.start()
+        for cfg in cfgs:
+            cfg.namespace, cfg.detached = NAMESPACE, True
+            tag = f"{cfg.exchange}: " if several else ""
+            progress(f"{tag}starting sink, {cfg.shards} normalizer(s) and connector(s) for "
+                     f"{','.join(cfg.symbols)} (detached, namespace {NAMESPACE})")
+            started.append(Fabric(cfg))
+        # Side by side: most of a start is Ray starting worker processes, which overlaps.
+        with ThreadPoolExecutor(max_workers=len(started)) as pool:
+            for fut in [pool.submit(f.start) for f in started]:
+                fut.result()
         progress("actors started; waiting for connections and the first health poll")
         deadline = time.monotonic() + timeout_s
         while True:
-            ok, why = _ready(fabric)
-            if ok:
+            why = next((f"{f.cfg.exchange}: {w}" if several else w
+                        for f in started for ok, w in [_ready(f)] if not ok), None)
+            if why is None:
                 break
             if time.monotonic() >= deadline:
                 raise CheckFailed(f"streams up: not healthy after {timeout_s:g} s: {why}")
             progress(f"waiting: {why}")
             time.sleep(1.0)
+        if cross is not None:
+            _cross_up(cross, progress)
     except BaseException:
-        fabric.stop(compact=False, kill=True)
+        if cross is not None:
+            with contextlib.suppress(Exception):
+                cross_down(list(cross["exchanges"]))
+        for f in started:  # each one, whatever state its start reached
+            try:
+                f.stop(compact=False, kill=True)
+            except Exception:
+                f.kill()
         raise
-    progress(f"healthy: {describe(fabric)}")
-    return fabric
+    for f in started:
+        progress(f"healthy: {describe(f)}")
+    return started
+
+
+CROSS_NAME = "crossvenue"
+
+
+def _cross_up(cross: dict[str, Any], progress: Progress) -> Any:
+    """Start the ``crossvenue`` actor (detached; one per cluster: a stale one is replaced) and
+    let it poll once, so ``streams up`` can print the first view."""
+    from spark_ray.actors.crossvenue import CrossVenueActor
+    from spark_ray.actors.naming import lookup
+
+    old = lookup(CROSS_NAME, NAMESPACE)
+    if old is not None:
+        with contextlib.suppress(ray.exceptions.RayError, ValueError):
+            ray.kill(old, no_restart=True)
+        _wait_gone(CROSS_NAME)
+    exchanges = list(cross["exchanges"])
+    progress(f"starting the cross-venue view {CROSS_NAME} over {','.join(exchanges)} "
+             f"(reference quote {cross['reference']})")
+    actor = CrossVenueActor.options(name=CROSS_NAME, namespace=NAMESPACE, lifetime="detached",
+                                    get_if_exists=True).remote(
+        exchanges, {ex: supervisor_name(ex) for ex in exchanges}, NAMESPACE,
+        cross["reference"], cross.get("rates") or {}, float(cross.get("max_age_s", 10.0)))
+    ray.get(actor.refresh.remote(), timeout=60)
+    return actor
+
+
+def _wait_gone(name: str, timeout_s: float = 10.0) -> None:
+    from spark_ray.actors.naming import lookup
+
+    deadline = time.monotonic() + timeout_s
+    while lookup(name, NAMESPACE) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def cross_view(exchanges: list[str] | None = None) -> dict[str, Any] | None:
+    """The running cross-venue view (None: none runs, or it covers none of ``exchanges``)."""
+    from spark_ray.actors.naming import lookup
+
+    actor = lookup(CROSS_NAME, NAMESPACE)
+    if actor is None:
+        return None
+    try:
+        view = dict(ray.get(actor.view.remote(), timeout=30))
+    except ray.exceptions.RayError as exc:
+        return {"error": type(exc).__name__}
+    if exchanges is not None and not set(exchanges) & set(view.get("venues", [])):
+        return None
+    return view
+
+
+def cross_down(exchanges: list[str]) -> bool:
+    """Stop the cross-venue actor when it covers any of ``exchanges`` (True: it did)."""
+    from spark_ray.actors.naming import lookup
+
+    actor = lookup(CROSS_NAME, NAMESPACE)
+    if actor is None:
+        return False
+    try:
+        covers = ray.get(actor.describe.remote(), timeout=30)["exchanges"]
+    except ray.exceptions.RayError:
+        covers = exchanges  # broken: remove it
+    if not set(covers) & set(exchanges):
+        return False
+    with contextlib.suppress(ray.exceptions.RayError):
+        ray.get(actor.close.remote(), timeout=15)
+    with contextlib.suppress(ray.exceptions.RayError, ValueError):
+        ray.kill(actor, no_restart=True)
+    _wait_gone(CROSS_NAME)
+    return True
 
 
 def _ready(fabric: Fabric) -> tuple[bool, str]:

@@ -221,8 +221,51 @@ OPTIMIZATION = Dashboard(
     ),
 )
 
+CROSS_VENUE = Dashboard(
+    uid="spark-ray-cross-venue", title="Spark-Ray / Cross-Venue", slug="cross-venue",
+    description="One asset across exchanges (spark-ray streams up --exchange binance,btcturk): "
+                "best bid/ask per venue in the reference quote, cross-venue spread and basis "
+                "in bps, the conversion rate used and its source.",
+    panels=(
+        Panel("Widest cross-venue spread (bps)",
+              (T("max(ray_crossvenue_spread_bps)"),), kind="stat", width=8, height=5,
+              description="Best ask minus best bid across venues over their mid; negative: a "
+                          "venue bids above another's offer (before fees)."),
+        Panel("Largest |basis| (bps)", (T("max(abs(ray_crossvenue_basis_bps))"),), kind="stat",
+              width=8, height=5, description="A venue's mid against the reference venue's."),
+        Panel("Oldest quote in the view", (T("max(ray_crossvenue_quote_age_seconds)"),),
+              kind="stat", unit="s", width=8, height=5,
+              description="Quotes older than --cross-max-age-s leave the view (NaN)."),
+        Panel("Bid/ask by venue (reference quote)",
+              (T("max by (asset, venue, quote) (ray_crossvenue_bid)",
+                 "{{asset}} {{venue}} bid ({{quote}})"),
+               T("max by (asset, venue, quote) (ray_crossvenue_ask)",
+                 "{{asset}} {{venue}} ask ({{quote}})")),
+              description="Each venue's best bid and ask converted into the reference quote; "
+                          "gaps: the venue was excluded (stale, or no conversion rate)."),
+        Panel("Cross-venue spread (bps)",
+              (T("max by (asset, quote) (ray_crossvenue_spread_bps)", "{{asset}}/{{quote}}"),),
+              description="(best ask - best bid) / mid x 10,000 across venues."),
+        Panel("Basis vs the reference venue (bps)",
+              (T("max by (asset, venue, reference) (ray_crossvenue_basis_bps)",
+                 "{{asset}} {{venue}} vs {{reference}}"),),
+              description="(mid_venue / mid_reference - 1) x 10,000; the reference venue is "
+                          "the first --exchange quoting the asset."),
+        Panel("Conversion rate used",
+              (T("max by (currency, quote, source) (ray_crossvenue_rate)",
+                 "{{currency}} per {{quote}}: {{source}}"),),
+              description="Units of the venue's quote currency per reference unit, and where "
+                          "it came from (a venue's book mid, its last trade, or a fixed rate)."),
+        Panel("Quote age by venue",
+              (T("max by (asset, venue, source) (ray_crossvenue_quote_age_seconds)",
+                 "{{asset}} {{venue}} ({{source}})"),), unit="s",
+              description="Seconds since the venue's quote last changed; source last_trade: "
+                          "the venue has no book stream, its last trade stands in."),
+    ),
+)
+
 DASHBOARDS: tuple[Dashboard, ...] = (STREAMS_FABRIC, LAG_GAPS, EVENT_TO_DB, UPTIME, TRADING,
-                                     OPTIMIZATION)
+                                     OPTIMIZATION, CROSS_VENUE)
 
 
 # --- Grafana JSON model -------------------------------------------------------------------------

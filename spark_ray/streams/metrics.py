@@ -26,6 +26,14 @@ DEAD_LETTERS = "streams_dead_letter_total"
 DROPS = "streams_drop_total"
 CLOCK_SKEW = "streams_clock_skew_total"  # events whose event time was ahead of ours
 LABELS = ("exchange", "symbol", "stream")
+# The cross-venue view (spark_ray.streams.crossvenue), exported by the ``crossvenue`` actor:
+# prices in the reference quote (label ``quote``), per asset and venue; NaN while excluded.
+CROSS_BID = "crossvenue_bid"
+CROSS_ASK = "crossvenue_ask"
+CROSS_QUOTE_AGE = "crossvenue_quote_age_seconds"
+CROSS_SPREAD_BPS = "crossvenue_spread_bps"  # best ask vs best bid across venues
+CROSS_BASIS_BPS = "crossvenue_basis_bps"  # a venue's mid vs the reference venue's
+CROSS_RATE = "crossvenue_rate"  # units of ``currency`` per reference unit, label ``source``
 # 300 ms is the event-to-store SLO (alert StreamsEventToStoreSlow): a bucket edge there keeps
 # histogram_quantile from interpolating a p95 of 250 ms to 350 ms across a 200-500 bucket.
 MS_BOUNDARIES: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000, 3000, 5000,

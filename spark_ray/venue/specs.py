@@ -27,6 +27,7 @@ _KNOWN: dict[str, tuple[float, int, int, str]] = {
     "ETHBTC": (0.05, 5, 4, "0.00010000"),
     "ADABTC": (0.0000285, 8, 1, "0.00010000"),
     "BTCTRY": (2000000.0, 0, 5, "10.00000000"),
+    "USDTTRY": (33.33, 2, 1, "10.00000000"),  # ~ BTCTRY / BTCUSDT: a sane cross-venue basis
 }
 
 

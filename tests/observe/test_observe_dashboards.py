@@ -51,6 +51,8 @@ def test_dashboards_cover_the_issue() -> None:
         "Trading": ["Orders/s by status", "Fills", "Position", "PnL", "Breaker state",
                     "Breaker trips"],
         "Optimization": ["Trials running", "Trials finished", "Best objective over time"],
+        "Cross-Venue": ["Bid/ask by venue", "Cross-venue spread", "Basis vs the reference venue",
+                        "Conversion rate used", "Quote age by venue"],
     }
     assert set(titles) == set(want)
     for name, needles in want.items():

@@ -23,7 +23,7 @@ def test_demo_stage_renders_every_dashboard(ray_session: Any, tmp_path: Path) ->
     # 13 platform alerts, 3 fault alerts of the chaos canary and its 2 recording rules
     assert summary["alert_rules"] == summary["alert_rules_ok"] == 18
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == sorted(summary["dashboards"]) and len(pngs) == 6
+    assert pngs == sorted(summary["dashboards"]) and len(pngs) == 7
     for p in tmp_path.glob("*.png"):
         assert p.read_bytes()[:4] == b"\x89PNG"
     facts = json.loads((tmp_path / "observe.json").read_text())

@@ -206,11 +206,23 @@ def test_demo_stage_streams_into_the_lake(ray_session: Any, tmp_path: Path) -> N
         assert out["market_data_connections_peak"] == out["shards"] == 1
         summary = json.loads((tmp_path / "demo" / "p95-summary.json").read_text())
         assert summary["stored"] == out["stored"] and sum(out["stored"].values()) > 50
+        # BTCTurk side by side, one cross-venue line for BTC in USDT, its rate named
+        assert out["side_by_side"] == ["btcturk"]
+        (line,) = [x for x in out["cross_venue"] if x.startswith("BTC/USDT: ")]
+        assert "binance BTCUSDT" in line and "btcturk BTCTRY" in line, line
+        assert "btcturk USDTTRY mid (last_trade)" in line and "spread" in line, line
+        view = json.loads((tmp_path / "demo" / "cross-venue.json").read_text())
+        assert set(view["assets"]["BTC"]["venues"]) == {"binance", "btcturk"}
     finally:
         down = live.down()
     assert down["lake_equals_ground_truth"] is True, down
     assert down["lost"] == 0 and down["lake_duplicates"] == 0
     assert down["fabric_still_running"] is False
+    from spark_ray.actors.naming import NAMESPACE, lookup
+    from spark_ray.app import fabric_service
+
+    assert fabric_service.running("btcturk") is None
+    assert lookup(fabric_service.CROSS_NAME, NAMESPACE) is None
 
 
 def test_streams_cli_runs_the_fabric_into_the_lake(ray_session: Any, make_venue: Any,

@@ -15,6 +15,12 @@ import sys
 from typing import Any
 
 from spark_ray.adapters.registry import exchange_names, get_adapter
+from spark_ray.app.cli.exchanges import (
+    JoinValues,
+    parse_exchanges,
+    per_exchange,
+    per_exchange_url,
+)
 from spark_ray.config import Settings
 from spark_ray.errors import CheckFailed, UserError
 
@@ -27,7 +33,9 @@ def add_actions(p: argparse.ArgumentParser) -> None:
     sub.required = False
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--exchange", choices=exchange_names(), default="binance")
+        q.add_argument("--exchange", default="binance", action=JoinValues, sep=",",
+                       help=f"one or several of {', '.join(exchange_names())}, comma-separated "
+                            "or the flag repeated (one fabric each)")
         q.add_argument("--address", default=None,
                        help="Ray cluster (default: RAY_ADDRESS, else the config's ray.address)")
 
@@ -37,12 +45,26 @@ def add_actions(p: argparse.ArgumentParser) -> None:
                     "detached actors in namespace spark_ray; return once healthy. Refused "
                     "(exit 1) while a fabric for the exchange runs.")
     common(up)
-    up.add_argument("--symbols", default="BTCUSDT", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
-    up.add_argument("--streams", default="trade",
-                    help="comma-separated: trade, aggTrade, depth, bookTicker, kline_1m")
-    up.add_argument("--ws-url", default=None, help="stream base URL (default: the exchange's)")
-    up.add_argument("--rest-url", default=None,
-                    help="REST base for backfill and depth snapshots (default: the exchange's)")
+    up.add_argument("--symbols", default="BTCUSDT", action=JoinValues,
+                    help="comma-separated, e.g. BTCUSDT,ETHUSDT; several exchanges: "
+                         "'binance:BTCUSDT,ETHUSDT;btcturk:BTCTRY,USDTTRY' (or the flag repeated)")
+    up.add_argument("--streams", default="trade", action=JoinValues,
+                    help="comma-separated: trade, aggTrade, depth, bookTicker, kline_1m; per "
+                         "exchange 'trade;binance:trade,bookTicker' (plain: every exchange)")
+    up.add_argument("--ws-url", default=None, action=JoinValues, sep=",",
+                    help="stream base URL (default: the exchange's); several exchanges: "
+                         "EXCHANGE=URL,...")
+    up.add_argument("--rest-url", default=None, action=JoinValues, sep=",",
+                    help="REST base for backfill and depth snapshots (default: the exchange's); "
+                         "several exchanges: EXCHANGE=URL,...")
+    up.add_argument("--cross-quote", default="USDT",
+                    help="several exchanges: the cross-venue view's reference quote currency")
+    up.add_argument("--cross-rate", default=None, action=JoinValues, sep=",",
+                    help="how a quote currency converts to the reference: CURRENCY=RATE (fixed) "
+                         "or CURRENCY=EXCHANGE:SYMBOL (that book's mid), e.g. TRY=btcturk:USDTTRY;"
+                         " default: a carried symbol pairing the two, named in the view")
+    up.add_argument("--cross-max-age-s", type=float, default=10.0,
+                    help="a venue quote (or rate) older than this leaves the cross-venue view")
     up.add_argument("--store", default=None, help="lake root (default: the config's store)")
     up.add_argument("--shards", type=int, default=1, help="normalizer shards (symbol groups)")
     up.add_argument("--ws-client", choices=("aiohttp", "websockets"), default="aiohttp")
@@ -97,73 +119,169 @@ def _progress(line: str) -> None:
 
 
 def handle_up(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.app.cli.streams import _symbols
     from spark_ray.app.fabric import FabricConfig
-    from spark_ray.streams.plan import parse_streams
+    from spark_ray.streams.plan import parse_streams, parse_symbols
 
-    symbols = _symbols(args.symbols)
-    adapter = get_adapter(args.exchange)
-    try:
-        streams = parse_streams(args.streams, adapter.caps.stream_kinds)
-    except ValueError as e:
-        raise UserError(f"--streams: {adapter.title}: {e}") from None
+    exchanges = parse_exchanges(args.exchange)
+    symbols = per_exchange("--symbols", args.symbols, exchanges, shared=False)
+    kinds = per_exchange("--streams", args.streams, exchanges, shared=True)
+    ws_urls = per_exchange_url("--ws-url", args.ws_url, exchanges, ("ws://", "wss://"))
+    rest_urls = per_exchange_url("--rest-url", args.rest_url, exchanges,
+                                 ("http://", "https://"))
     if args.shards < 1:
         raise UserError("--shards: must be >= 1")
     if not args.timeout > 0:
         raise UserError("--timeout: must be > 0")
-    for flag, url, schemes in (("--ws-url", args.ws_url, ("ws://", "wss://")),
-                               ("--rest-url", args.rest_url, ("http://", "https://"))):
-        if url is not None and not url.startswith(schemes):
-            raise UserError(f"{flag}: {url!r} must start with {' or '.join(schemes)}")
-    cfg = FabricConfig(
-        exchange=args.exchange, symbols=symbols, streams=streams,
-        ws_url=args.ws_url or adapter.default_ws_url,
-        rest_url=args.rest_url or adapter.default_rest_url,
-        store=os.path.abspath(args.store or settings.store), shards=args.shards,
-        ws_client=args.ws_client, breaker=None if args.breaker == "none" else args.breaker)
+    cfgs = []
+    for ex in exchanges:
+        adapter = get_adapter(ex)
+        try:
+            syms = parse_symbols(symbols[ex])
+        except ValueError as e:
+            raise UserError(f"--symbols: {e}") from None
+        try:
+            streams = parse_streams(kinds[ex], adapter.caps.stream_kinds)
+        except ValueError as e:
+            raise UserError(f"--streams: {adapter.title}: {e}") from None
+        cfgs.append(FabricConfig(
+            exchange=ex, symbols=syms, streams=streams,
+            ws_url=ws_urls[ex] or adapter.default_ws_url,
+            rest_url=rest_urls[ex] or adapter.default_rest_url,
+            store=os.path.abspath(args.store or settings.store), shards=args.shards,
+            ws_client=args.ws_client, breaker=None if args.breaker == "none" else args.breaker))
+    cross = _cross_config(args, cfgs) if len(cfgs) > 1 else None
     _connect(settings, "up")
     from spark_ray.app import fabric_service
 
-    fabric = fabric_service.up(cfg, _progress, timeout_s=args.timeout)
-    print(f"spark-ray streams: up: {fabric_service.describe(fabric)}; actors "
-          f"{', '.join(sorted(fabric.names.values()))} (namespace spark_ray, detached); "
-          f"`spark-ray streams status` / `down`", flush=True)
+    fabrics = fabric_service.up_many(cfgs, _progress, timeout_s=args.timeout, cross=cross)
+    for fabric in fabrics:
+        print(f"spark-ray streams: up: {fabric_service.describe(fabric)}; actors "
+              f"{', '.join(sorted(fabric.names.values()))} (namespace spark_ray, detached); "
+              f"`spark-ray streams status` / `down`", flush=True)
+    if cross is not None:
+        from spark_ray.streams.crossvenue import format_lines
+
+        view = fabric_service.cross_view() or {}
+        print(f"spark-ray streams: up: cross-venue view {fabric_service.CROSS_NAME} over "
+              f"{','.join(exchanges)} in {cross['reference']}", flush=True)
+        for line in format_lines(view) if view else []:
+            print(f"  {line}", flush=True)
     return 0
+
+
+def _cross_config(args: argparse.Namespace, cfgs: list[Any]) -> dict[str, Any]:
+    """The cross-venue actor's settings from ``--cross-*`` (exit 2 naming the flag)."""
+    from spark_ray.streams.crossvenue import parse_rate
+
+    reference = str(args.cross_quote).strip().upper()
+    if not reference.isalnum():
+        raise UserError(f"--cross-quote: {args.cross_quote!r} must be a currency like USDT")
+    if not args.cross_max_age_s > 0:
+        raise UserError("--cross-max-age-s: must be > 0")
+    exchanges = [c.exchange for c in cfgs]
+    carried = {c.exchange: set(c.symbols) for c in cfgs}
+    rates: dict[str, dict[str, Any]] = {}
+    for raw in ([] if args.cross_rate is None else str(args.cross_rate).split(",")):
+        if not raw.strip():
+            continue
+        try:
+            spec = parse_rate(raw, exchanges)
+        except ValueError as e:
+            raise UserError(f"--cross-rate: {e}") from None
+        if spec.venue is not None and spec.symbol not in carried[spec.venue]:
+            raise UserError(f"--cross-rate: {spec.venue} does not carry {spec.symbol}; add it "
+                            f"to --symbols {spec.venue}:...")
+        rates[spec.currency] = {"currency": spec.currency, "fixed": spec.fixed,
+                                "venue": spec.venue, "symbol": spec.symbol}
+    return {"exchanges": exchanges, "reference": reference, "rates": rates,
+            "max_age_s": float(args.cross_max_age_s)}
 
 
 def handle_status(args: argparse.Namespace, settings: Settings) -> int:
     if not args.max_age_s > 0:
         raise UserError("--max-age-s: must be > 0")
+    exchanges = parse_exchanges(args.exchange)
     _connect(settings, "status")
     from spark_ray.app import fabric_service
 
-    fabric = fabric_service.running(args.exchange)
-    if fabric is None:
-        msg = (f"no fabric for {args.exchange} runs on this cluster; start one with "
-               f"`spark-ray streams up --exchange {args.exchange} --symbols ...`")
+    docs: dict[str, dict[str, Any]] = {}
+    healthy = True
+    absent: list[str] = []
+    for ex in exchanges:
+        fabric = fabric_service.running(ex)
+        if fabric is None:
+            absent.append(ex)
+            docs[ex] = {"status": "absent", "exchange": ex}
+            healthy = False
+            continue
+        ok, docs[ex] = fabric_service.report(fabric, args.max_age_s)
+        healthy = healthy and ok
+    cross = fabric_service.cross_view(exchanges)
+    if len(exchanges) == 1:
+        doc = docs[exchanges[0]]
+        if cross is not None:
+            doc["cross_venue"] = cross
+    else:
+        doc = {"status": "ok" if healthy else ("absent" if len(absent) == len(exchanges)
+                                               else "unhealthy"),
+               "exchanges": exchanges, "fabrics": docs, "cross_venue": cross}
+    if absent:
+        msg = (f"no fabric for {','.join(absent)} runs on this cluster; start one with "
+               f"`spark-ray streams up --exchange {','.join(absent)} --symbols ...`")
+        doc["message"] = msg
         if args.json:
-            print(json.dumps({"status": "absent", "exchange": args.exchange, "message": msg}))
+            print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        elif len(exchanges) > 1:
+            print(format_many(doc))
         raise CheckFailed(f"streams status: {msg}")
-    ok, doc = fabric_service.report(fabric, args.max_age_s)
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True, default=str))
-    else:
+    elif len(exchanges) == 1:
         print(format_report(doc))
-    return 0 if ok else 1
+    else:
+        print(format_many(doc))
+    return 0 if healthy else 1
 
 
 def handle_down(args: argparse.Namespace, settings: Settings) -> int:
+    exchanges = parse_exchanges(args.exchange)
     _connect(settings, "down")
     from spark_ray.app import fabric_service
 
-    result = fabric_service.down(args.exchange, _progress)
-    if result is None:
-        print(f"spark-ray streams: down: no fabric for {args.exchange} runs; nothing to do")
-        return 0
-    print(json.dumps({"rows_written": result.get("rows_written"),
-                      "stored": result.get("stored"),
-                      "parts_compacted": result.get("parts_compacted")}, sort_keys=True))
+    if fabric_service.cross_down(exchanges):
+        print(f"spark-ray streams: down: cross-venue view {fabric_service.CROSS_NAME} stopped")
+    for ex in exchanges:
+        result = fabric_service.down(ex, _progress)
+        if result is None:
+            print(f"spark-ray streams: down: no fabric for {ex} runs; nothing to do")
+            continue
+        out = {"rows_written": result.get("rows_written"), "stored": result.get("stored"),
+               "parts_compacted": result.get("parts_compacted")}
+        if len(exchanges) > 1:
+            out["exchange"] = ex
+        print(json.dumps(out, sort_keys=True))
     return 0
+
+
+def format_many(doc: dict[str, Any]) -> str:
+    """Several fabrics: each one's report, then the cross-venue view."""
+    from spark_ray.streams.crossvenue import format_lines
+
+    parts = []
+    for ex, d in doc["fabrics"].items():
+        parts.append(format_report(d) if d["status"] != "absent"
+                     else f"fabric {ex}: ABSENT")
+    cross = doc.get("cross_venue")
+    if cross and "error" in cross:
+        parts.append(f"cross-venue view unreachable: {cross['error']}")
+    elif cross:
+        rates = "; ".join(f"{c}: {r['value']:.6g} per {r['reference']} from {r['source']}"
+                          if r["value"] is not None else f"{c}: none ({r['reason']})"
+                          for c, r in cross["rates"].items()) or "none needed"
+        parts.append(f"cross-venue in {cross['reference_quote']} (quotes older than "
+                     f"{cross['max_age_s']:g} s excluded; rates: {rates})")
+        parts += [f"  {line}" for line in format_lines(cross)]
+    return "\n".join(parts)
 
 
 def format_report(doc: dict[str, Any]) -> str:

@@ -26,6 +26,10 @@ from spark_ray.app.fabric import Fabric, FabricConfig
 from spark_ray.venue import Venue
 
 EXCHANGE = "binance"
+# Side by side with it, as `streams up --exchange binance,btcturk` runs them: BTCTurk's BTC and
+# the USDTTRY book that converts its TRY prices for the cross-venue view (same venue, /btcturk).
+CROSS_EXCHANGE = "btcturk"
+CROSS_SYMBOLS = ("BTCTRY", "USDTTRY")
 
 
 def market_data_connections(venue: Venue) -> list[dict[str, Any]]:
@@ -41,6 +45,11 @@ class LivePlatform:
     breaker: str | None
     log: Callable[[str], None] = print
     events: list[str] = field(default_factory=list)
+    others: list[Fabric] = field(default_factory=list)  # the other exchanges' fabrics
+
+    def cross_view(self) -> dict[str, Any] | None:
+        """The ``crossvenue`` actor's view over every fabric (``streams status``'s part)."""
+        return fabric_service.cross_view() if self.others else None
 
     @property
     def symbols(self) -> list[str]:
@@ -95,8 +104,12 @@ class LivePlatform:
         truth = {s: ids[ids >= first] for s, ids in truth.items()}
         stored = self.fabric.wait_stored({f"trades:{s}": len(v) for s, v in truth.items()},
                                          timeout_s=drain_timeout_s)
+        fabric_service.cross_down([EXCHANGE])
         result = fabric_service.down(EXCHANGE, self.log) or {}
         still = fabric_service.running(EXCHANGE)
+        for other in self.others:
+            fabric_service.down(other.cfg.exchange, self.log)
+            still = still or fabric_service.running(other.cfg.exchange)
         self.venue.stop()
         store = self.fabric.cfg.store
         check = lake_check(store, EXCHANGE, truth)
@@ -116,18 +129,24 @@ class LivePlatform:
 
     def kill(self) -> None:
         """Last resort after a failure: stop the actors without draining, and the venue."""
-        self.fabric.kill()
+        fabric_service.cross_down([EXCHANGE])
+        for f in [self.fabric, *self.others]:
+            f.kill()
         self.venue.stop()
 
 
 def start(store: Path, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"),
           trades_per_second: float = 40.0, breaker: str | None = None,
-          log: Callable[[str], None] = print) -> LivePlatform:
+          log: Callable[[str], None] = print,
+          cross_symbols: tuple[str, ...] = CROSS_SYMBOLS) -> LivePlatform:
     """A venue (paused until the fabric is up, so the lake holds every trade from the first)
     and the long-lived fabric on it via ``streams up``'s own code; the market stays paused
-    until a stage resumes it. ``breaker``: the breaker the fabric feeds market-data health."""
-    venue = Venue(symbols=symbols, seed=7, speed=10.0, trades_per_second=trades_per_second,
-                  history_minutes=60, start_paused=True).start()
+    until a stage resumes it. ``breaker``: the breaker the fabric feeds market-data health.
+    With ``cross_symbols``, BTCTurk's fabric on them runs beside Binance's, plus the cross-venue
+    view, as ``streams up --exchange binance,btcturk`` starts them (``()``: Binance alone)."""
+    venue = Venue(symbols=(*symbols, *cross_symbols), seed=7, speed=10.0,
+                  trades_per_second=trades_per_second, history_minutes=60,
+                  start_paused=True).start()
     try:
         cfg = FabricConfig(exchange=EXCHANGE, symbols=list(symbols), streams=["trade"],
                            ws_url=venue.ws_url, rest_url=venue.rest_url,
@@ -138,8 +157,18 @@ def start(store: Path, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"),
                            sink_flush_ms=300, ping_s=1.0,
                            start_ids={f"trades:{s}": venue.config.first_trade_id
                                       for s in symbols})
-        fabric = fabric_service.up(cfg, lambda line: log(f"streams up: {line}"))
+        cfgs = [cfg]
+        if cross_symbols:
+            cfgs.append(FabricConfig(exchange=CROSS_EXCHANGE, symbols=list(cross_symbols),
+                                     streams=["trade"], ws_url=venue.btcturk_ws_url,
+                                     rest_url=None, store=cfg.store, sink_flush_ms=300,
+                                     # the trading stages' breaker watches Binance's symbols
+                                     ping_s=1.0, breaker=None))
+        cross = {"exchanges": [c.exchange for c in cfgs], "reference": "USDT", "rates": {},
+                 "max_age_s": 10.0} if len(cfgs) > 1 else None
+        fabric, *others = fabric_service.up_many(
+            cfgs, lambda line: log(f"streams up: {line}"), cross=cross)
     except BaseException:
         venue.stop()
         raise
-    return LivePlatform(venue=venue, fabric=fabric, breaker=breaker, log=log)
+    return LivePlatform(venue=venue, fabric=fabric, breaker=breaker, log=log, others=others)
