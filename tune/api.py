@@ -47,7 +47,8 @@ def reproduce(p: Prepared, strategy: str, params: dict[str, Any], store: str) ->
 
     start, end = backtest_window(p)
     res = run_bars(p.bars, strategy, params, costs=p.costs)
-    cmd = ["spark-ray", "backtest", "--store", store, "--symbol", p.scenario.symbol,
+    cmd = ["spark-ray", "backtest", "--store", store, "--exchange", p.scenario.exchange,
+           "--symbol", p.scenario.symbol,
            "--interval", p.scenario.interval, "--strategy", strategy,
            *[a for k, v in sorted(params.items()) for a in ("--param", f"{k}={v}")],
            "--fee-bps", f"{p.scenario.fee_bps:g}", "--slippage-bps",

@@ -50,7 +50,8 @@ def slice_bars(data: BarData, w: Window) -> BarData:
                    close={s: a[sl] for s, a in data.close.items()},
                    volume={s: a[sl] for s, a in data.volume.items()},
                    symbols=data.symbols, interval=data.interval,
-                   fingerprint=f"{data.fingerprint}[{w.start}:{w.end}]")
+                   fingerprint=f"{data.fingerprint}[{w.start}:{w.end}]",
+                   exchange=data.exchange)
 
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float]:

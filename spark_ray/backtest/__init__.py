@@ -26,8 +26,15 @@ def run_bars(data: BarData, strategy: str | type[Strategy] | Strategy,
              params: dict[str, Any] | None = None, cash: float = 10_000.0,
              costs: CostModel | None = None, guard: Guard | None = None,
              every_bar: bool | None = None, benchmark: bool = True) -> BacktestResult:
-    """Backtest ``strategy`` on prepared bars (used by the CLI, Tune trials and tests)."""
+    """Backtest ``strategy`` on prepared bars (used by the CLI, Tune trials and tests).
+
+    ``data.exchange`` picks the trading calendar (:mod:`spark_ray.sessions`): bars outside its
+    sessions are not traded (dropped, counted in the report), and the metrics annualize with its
+    bars a year."""
+    from spark_ray.backtest.data import session_bars
     from spark_ray.backtest.metrics import compute
+    from spark_ray.fills.conventions import conventions
+    from spark_ray.sessions import calendar_code, periods_per_year
     from spark_ray.strategy.builtins import BuyAndHold
 
     if isinstance(strategy, Strategy):
@@ -36,8 +43,13 @@ def run_bars(data: BarData, strategy: str | type[Strategy] | Strategy,
         cls = load_strategy(strategy) if isinstance(strategy, str) else strategy
         strat = make_strategy(cls, params or {})
     cost = costs or CostModel()
+    data, closed_bars = session_bars(data)
     out = Engine(data, strat, cash=cash, costs=cost, guard=guard, every_bar=every_bar).run()
     step = INTERVAL_MS.get(data.interval) or 1
+    per_year, annualization = periods_per_year(data.exchange, data.interval, step)
+    code = calendar_code(data.exchange)
+    sessions = (f"{code} sessions: {closed_bars} bar(s) outside a session dropped, not traded"
+                if code else None)
     import numpy as np
 
     trades = out.trades
@@ -48,12 +60,12 @@ def run_bars(data: BarData, strategy: str | type[Strategy] | Strategy,
     for q in out.positions.values():
         in_market |= q > 0
     metrics = compute(out.equity, data.time, step, pnls, rets, hold, in_market, out.fees,
-                      out.turnover)
+                      out.turnover, per_year)
     bench: dict[str, Any] = {}
     if benchmark and strat.name != "buy_and_hold" and len(data):
         b = Engine(data, BuyAndHold(), cash=cash, costs=cost).run()
         bm = compute(b.equity, data.time, step, np.zeros(0), np.zeros(0), np.zeros(0),
-                     b.positions[data.symbols[0]] > 0, b.fees, b.turnover)
+                     b.positions[data.symbols[0]] > 0, b.fees, b.turnover, per_year)
         bench = {k: bm[k] for k in ("total_return", "cagr", "sharpe", "max_drawdown")}
     guard_info: dict[str, Any] = {"blocked_entries": out.blocked_entries}
     if guard is not None and hasattr(guard, "summary"):
@@ -67,8 +79,10 @@ def run_bars(data: BarData, strategy: str | type[Strategy] | Strategy,
                 "slippage_range_frac": cost.slippage_range_frac, "lot_step": cost.lot_step,
                 "min_notional": cost.min_notional,
                 "mode": "every_bar" if out.on_bar_calls == len(data) else "signal_bars",
-                "on_bar_calls": out.on_bar_calls},
-        data_fingerprint=data.fingerprint, guard=guard_info)
+                "on_bar_calls": out.on_bar_calls, "exchange": data.exchange or None,
+                "calendar": code, "bars_outside_sessions": closed_bars},
+        data_fingerprint=data.fingerprint, guard=guard_info,
+        conventions=conventions(annualization, sessions))
 
 
 def backtest(store: Any, symbol: str | list[str], interval: str,

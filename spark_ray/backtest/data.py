@@ -14,14 +14,14 @@ from spark_ray.strategy.bars import BarData, fingerprint
 
 def bars_from_arrays(symbol: str, interval: str, time: np.ndarray, open_: np.ndarray,
                      high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                     volume: np.ndarray | None = None) -> BarData:
+                     volume: np.ndarray | None = None, exchange: str = "") -> BarData:
     vol = np.zeros(len(time)) if volume is None else np.asarray(volume, dtype=np.float64)
     cols = [np.ascontiguousarray(a, dtype=np.float64) for a in (open_, high, low, close)]
     t = np.ascontiguousarray(time, dtype=np.int64)
     return BarData(time=t, open={symbol: cols[0]}, high={symbol: cols[1]},
                    low={symbol: cols[2]}, close={symbol: cols[3]}, volume={symbol: vol},
                    symbols=[symbol], interval=interval,
-                   fingerprint=fingerprint(t, [*cols, vol]))
+                   fingerprint=fingerprint(t, [*cols, vol]), exchange=exchange)
 
 
 def bars_from_store(store: Any, symbols: list[str], interval: str,
@@ -50,7 +50,31 @@ def bars_from_store(store: Any, symbols: list[str], interval: str,
             cols.append(data[k][s])
     return BarData(time=common, open=data["open"], high=data["high"], low=data["low"],
                    close=data["close"], volume=data["volume"], symbols=list(symbols),
-                   interval=interval, fingerprint=fingerprint(common, cols))
+                   interval=interval, fingerprint=fingerprint(common, cols), exchange=exchange)
+
+
+def session_bars(data: BarData) -> tuple[BarData, int]:
+    """The bars that may trade, and how many were dropped: for an exchange with a trading
+    calendar (:func:`spark_ray.sessions.in_session`) only the bars inside a session; the market
+    was closed for the others, so nothing decides or fills on them. Venues that never close
+    (and bars of unknown origin) keep every bar, the same object."""
+    from spark_ray.sessions import in_session
+
+    mask = in_session(data.exchange, data.interval, data.time) if data.exchange else None
+    if mask is None or bool(mask.all()):
+        return data, 0
+    keep = np.flatnonzero(mask)
+
+    def take(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {s: np.ascontiguousarray(a[keep]) for s, a in d.items()}
+
+    o, h, lo, c, v = (take(d) for d in (data.open, data.high, data.low, data.close,
+                                         data.volume))
+    t = np.ascontiguousarray(data.time[keep])
+    cols = [a for s in data.symbols for a in (o[s], h[s], lo[s], c[s], v[s])]
+    return BarData(time=t, open=o, high=h, low=lo, close=c, volume=v, symbols=data.symbols,
+                   interval=data.interval, fingerprint=fingerprint(t, cols),
+                   extra=data.extra, exchange=data.exchange), len(data) - len(keep)
 
 
 def bars_from_trades(trades: pa.Table, symbol: str) -> BarData:

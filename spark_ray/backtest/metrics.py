@@ -1,4 +1,15 @@
-"""Performance metrics. Crypto trades 24/7: a year is 365 days, scaled by the bar interval."""
+"""Performance metrics from an equity curve and closed trades.
+
+Per-bar statistics are annualized with the venue's bars a year, ``periods_per_year``
+(:func:`spark_ray.sessions.periods_per_year`): crypto trades 24/7, so a year is 365 days of
+bars; an exchange with sessions (BIST) has about 250 trading days of session bars. Volatility,
+Sharpe and Sortino scale by sqrt(periods a year), the conversion that holds for IID returns:
+SR(q) = sqrt(q) * SR for q-period returns (Andrew W. Lo, "The Statistics of Sharpe Ratios",
+Financial Analysts Journal 58(4), 2002, the IID case of its section on time aggregation,
+https://rpc.cfainstitute.org/research/financial-analysts-journal/2002/the-statistics-of-sharpe-ratios).
+The risk-free rate is taken as 0. CAGR divides by calendar time (a year is a year, whether or
+not the market was open).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +28,11 @@ def _f(x: float) -> float | None:
 
 def compute(equity: np.ndarray, times: np.ndarray, interval_ms: int,
             trade_pnls: np.ndarray, trade_rets: np.ndarray, holding_ms: np.ndarray,
-            positions_any: np.ndarray, fees: float, turnover: float) -> dict[str, Any]:
-    """All metrics from the equity curve (one value per bar close) and the closed trades."""
+            positions_any: np.ndarray, fees: float, turnover: float,
+            periods_per_year: float | None = None) -> dict[str, Any]:
+    """All metrics from the equity curve (one value per bar close) and the closed trades;
+    ``periods_per_year`` defaults to 365 days of ``interval_ms`` bars (a venue that never
+    closes)."""
     n = len(equity)
     if n == 0:
         return {"bars": 0}
@@ -32,7 +46,7 @@ def compute(equity: np.ndarray, times: np.ndarray, interval_ms: int,
     except OverflowError:
         cagr = math.inf
     rets = np.diff(equity) / equity[:-1] if n > 1 else np.zeros(0)
-    per_year = YEAR_MS / interval_ms
+    per_year = float(periods_per_year) if periods_per_year else YEAR_MS / interval_ms
     vol = float(np.std(rets, ddof=1)) * math.sqrt(per_year) if len(rets) > 1 else math.nan
     mean = float(np.mean(rets)) if len(rets) else math.nan
     sharpe = mean / float(np.std(rets, ddof=1)) * math.sqrt(per_year) \
@@ -59,6 +73,7 @@ def compute(equity: np.ndarray, times: np.ndarray, interval_ms: int,
         "start": int(times[0]),
         "end": int(times[-1]),
         "years": years,
+        "periods_per_year": per_year,
         "start_equity": start_equity,
         "end_equity": end,
         "total_return": _f(total_return),

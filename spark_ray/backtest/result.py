@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spark_ray.backtest.engine import EngineOutput
-from spark_ray.fills.conventions import CONVENTIONS
+from spark_ray.fills.conventions import conventions
 from spark_ray.schemas import iso_ms
 
 ENGINE_VERSION = "1.0"
@@ -36,6 +36,8 @@ class BacktestResult:
     config: dict[str, Any]
     data_fingerprint: str
     guard: dict[str, Any] = field(default_factory=dict)
+    # The fill conventions with this run's annualization and sessions filled in.
+    conventions: dict[str, Any] = field(default_factory=conventions)
 
     @property
     def equity(self) -> pd.Series:
@@ -72,7 +74,7 @@ class BacktestResult:
                        "filled": sum(o.status == "FILLED" for o in self.output.orders),
                        "rejected": sum(o.status == "REJECTED" for o in self.output.orders),
                        "canceled": sum(o.status == "CANCELED" for o in self.output.orders)},
-            "conventions": CONVENTIONS,
+            "conventions": self.conventions,
         }
 
     def save(self, directory: Path, png: bool = True) -> dict[str, Path]:
@@ -128,4 +130,8 @@ class BacktestResult:
             ("profit factor", num(m["profit_factor"])),
             ("exposure", pct(m["exposure"])),
             ("fees", num(m["fees"], ".4f")),
+            ("annualization", str(self.conventions.get("annualization", "-"))),
+            *([("sessions", str(self.config["calendar"]) + ": "
+                + f"{self.config.get('bars_outside_sessions', 0)} bar(s) outside a session "
+                "not traded")] if self.config.get("calendar") else []),
         ]

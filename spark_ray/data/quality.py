@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from spark_ray.data.sessions import session_grid
 from spark_ray.lake import DataStore
 from spark_ray.lake.layout import month_bounds, partition_month
 from spark_ray.schemas import interval_ms, iso_ms
+from spark_ray.sessions import session_grid
 
 OUTLIER_SIGMAS = 10.0  # |log return| beyond this many robust sigmas (MAD) is an outlier
 MAX_LISTED = 50  # gaps/outliers listed per month; counts are always complete
@@ -84,7 +84,7 @@ def assess_arrays(t_ms: np.ndarray, o: np.ndarray, h: np.ndarray, low: np.ndarra
                   c: np.ndarray, v: np.ndarray, step: int, lo: int, hi: int,
                   month: str, grid: np.ndarray | None = None) -> MonthQuality:
     """Quality of one month's candles; expected candles are those in [lo, hi] on the grid, or
-    exactly ``grid`` (the exchange's session candles, :mod:`~spark_ray.data.sessions`): then a
+    exactly ``grid`` (the exchange's session candles, :mod:`~spark_ray.sessions`): then a
     candle off it (outside a session) counts as misaligned, never as present.
 
     Gaps are found over the whole series by :func:`assess_table` (a gap may cross months).

@@ -3,6 +3,8 @@ knows exactly how its fills were simulated (the same rules paper trading fills b
 
 from __future__ import annotations
 
+from typing import Any
+
 CONVENTIONS = {
     "decision": "strategies decide on bar t after its close; no order acts on bar t itself",
     "market": "a market order decided on bar t fills at bar t+1's open (plus slippage)",
@@ -25,5 +27,28 @@ CONVENTIONS = {
                "notional is rejected",
     "end": "positions still open at the end are marked to market at the last close, reported "
            "as open, and not counted as closed trades",
-    "annualization": "365 days a year, 24/7, scaled by the bar interval",
+    "sessions": "an exchange with a trading calendar (BIST: exchange_calendars XIST) trades "
+                "only inside its sessions: bars outside a session are dropped before the run "
+                "(the market was closed: no decision, no fill), so an order decided on a "
+                "session's last bar fills on the next session's first bar (a market order at "
+                "its open), never overnight; backtrader likewise fills a market order at the "
+                "next bar's open, https://www.backtrader.com/docu/order-creation-execution/"
+                "order-creation-execution/ ('Market ... the opening price of the next bar'). "
+                "Venues that never close (crypto) trade every bar",
+    "annualization": "365 days a year, 24/7, scaled by the bar interval; an exchange with a "
+                     "trading calendar: its trading days a year (XIST about 250) times the bars "
+                     "a session holds; volatility, Sharpe and Sortino scale by sqrt(bars a year) "
+                     "(IID returns, Lo 2002, The Statistics of Sharpe Ratios)",
 }
+
+
+def conventions(annualization: str | None = None, sessions: str | None = None
+                ) -> dict[str, Any]:
+    """The conventions with what one run actually used: its annualization (e.g. "XIST trading
+    calendar: 250.4 trading days a year x 477.10 1m bars a session = ...") and its sessions."""
+    out: dict[str, Any] = dict(CONVENTIONS)
+    if annualization:
+        out["annualization"] = annualization
+    if sessions:
+        out["sessions"] = sessions
+    return out

@@ -37,6 +37,9 @@ class BarData:
     interval: str
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the bars come from ("" when unknown): the backtest asks ``spark_ray.sessions`` for
+    # this exchange's trading calendar (which bars may trade, how many bars make a year).
+    exchange: str = ""
 
     def __len__(self) -> int:
         return len(self.time)

@@ -9,7 +9,10 @@ Modules
 - API and settings: :mod:`venue` (:class:`Venue`, thread or process), :mod:`config`
   (:class:`VenueConfig`, checked by pydantic), :mod:`cli`, :mod:`demo`.
 - Market model: :mod:`specs`, :mod:`market` (plans, trades, :class:`SymbolMarket`),
-  :mod:`sources` (synthetic and replayed candles), :mod:`replay` (reading the lake),
+  :mod:`sources` (synthetic and replayed candles), :mod:`replay` (reading the lake, any
+  exchange's partition: the replay speaks Binance's protocol whatever the data's origin),
+  :mod:`hours` (a replayed exchange that closes, e.g. BIST: no trade or kline outside its
+  sessions, the clock jumps the closed hours),
   :mod:`candles` (klines), :mod:`book`, :mod:`ledger` (ground truth), :mod:`engine` (all
   symbols behind one clock).
 - Wire formats: :mod:`formats` (stream payloads, REST rows, errors), :mod:`exchange_info`.

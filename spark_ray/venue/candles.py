@@ -159,16 +159,15 @@ def select(
         lo_idx = int(np.searchsorted(times, interval_open(interval, start), side="left"))
     if end is not None:
         hi_idx = int(np.searchsorted(times, end, side="right"))
+    # Only limit (+1) intervals are needed: at most that many intervals' worth of minute rows
+    # (months: 31 days). Counted in rows, not time, so a market that closes (a replayed BIST
+    # night has no rows) still gives the next `limit` klines, as Binance gives the next ones.
+    step = INTERVAL_MS[interval] or 31 * 86_400_000
+    span = (limit + 1) * max(1, step // 60_000)
     if start is None:
-        # Only the tail is needed: limit intervals back from the upper bound (months: 31 days).
-        top = int(times[hi_idx - 1]) if hi_idx > 0 else 0
-        step = INTERVAL_MS[interval] or 31 * 86_400_000
-        lo_time = interval_open(interval, top - (limit + 1) * step)
-        lo_idx = max(lo_idx, int(np.searchsorted(times, lo_time, side="left")))
+        lo_idx = max(lo_idx, hi_idx - span)
     else:
-        step = INTERVAL_MS[interval] or 31 * 86_400_000
-        hi_time = interval_open(interval, start) + (limit + 1) * step
-        hi_idx = min(hi_idx, int(np.searchsorted(times, hi_time, side="left")))
+        hi_idx = min(hi_idx, lo_idx + span)
     if lo_idx >= hi_idx:
         return []
     klines = aggregate(rows[lo_idx:hi_idx], interval)

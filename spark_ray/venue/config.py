@@ -72,6 +72,9 @@ class VenueConfig:
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
     seed: int = 0
     store: Path | None = None  # replay 1m candles from this lake directory
+    # whose candles: the lake's exchange= partition; an exchange with a trading calendar (bist)
+    # is closed outside its sessions (spark_ray.venue.hours)
+    store_exchange: str = "binance"
     speed: PositiveFloat = 1.0
     # per symbol, wall clock; None: 20 (replay: stored)
     trades_per_second: PositiveFloat | None = None

@@ -16,6 +16,7 @@ import pyarrow as pa
 from spark_ray.venue.book import OrderBook
 from spark_ray.venue.config import VenueConfig
 from spark_ray.venue.formats import SymbolFormatter
+from spark_ray.venue.hours import MarketHours, market_hours
 from spark_ray.venue.ledger import TradeColumns, TradeLedger
 from spark_ray.venue.market import CandleRow, CandleSource, SymbolMarket, TradeBatch, mix64
 from spark_ray.venue.replay import load_lake, split_candles
@@ -62,15 +63,25 @@ class MarketEngine:
         symbols = config.symbols
         stored = None
         if candles is None and config.store is not None:
-            candles = load_lake(config.store, symbols)
+            candles = load_lake(config.store, symbols, config.store_exchange)
+        self.hours: MarketHours | None = None
         if candles is not None:
             stored = split_candles(candles, symbols)
+            firsts = [rows[0].open_time for _, rows in stored.values() if rows]
+            lasts = [rows[-1].open_time for _, rows in stored.values() if rows]
+            if firsts:
+                self.hours = market_hours(config.store_exchange, min(firsts), max(lasts))
+            hours = self.hours
+            if hours is not None:  # a stored print outside a session never traded: drop it
+                stored = {s: (spec, [r for r in rows if hours.is_open(r.open_time)])
+                          for s, (spec, rows) in stored.items()}
         specs: dict[str, SymbolSpec] = {}
         sources: dict[str, CandleSource] = {}
         if stored is not None:
             start = config.start_time_ms
             if start is None:
-                start = min(rows[0].open_time for _, rows in stored.values() if rows)
+                start = min((rows[0].open_time for _, rows in stored.values() if rows),
+                            default=int(time.time() * 1000))
             for sym, (spec, rows) in stored.items():
                 specs[sym] = spec
                 rate = (TradeRate(config.trades_per_second, config.speed)
@@ -99,6 +110,7 @@ class MarketEngine:
                 start_ms=start,
                 first_trade_id=config.first_trade_id,
                 max_trades=config.max_trades_per_symbol,
+                hours=self.hours,
             )
             for s in symbols
         }
@@ -130,18 +142,24 @@ class MarketEngine:
         published = min(m.emitted_until for m in self.markets.values()) - 1
         return min(now, published)
 
+    def _current(self, m: SymbolMarket) -> list[CandleRow]:
+        """The forming candle, unless the market is closed in its minute (no kline then)."""
+        if self.hours is None or self.hours.is_open(m.current.open_time):
+            return [m.current]
+        return []
+
     def minute_rows(self, symbol: str) -> list[CandleRow]:
         m = self.markets[symbol]
-        return [*m.history, *m.closed, m.current]
+        return [*m.history, *m.closed, *self._current(m)]
 
     def rows_since(self, symbol: str, open_time: int) -> list[CandleRow]:
         """1m rows with open >= open_time (cheap for recent times: no full-history copy)."""
         m = self.markets[symbol]
         if open_time >= m.current.open_time:
-            return [m.current]
+            return self._current(m)
         if m.closed and open_time >= m.closed[0].open_time:
             i = bisect.bisect_left(m.closed, open_time, key=lambda r: r.open_time)
-            return [*m.closed[i:], m.current]
+            return [*m.closed[i:], *self._current(m)]
         rows = self.minute_rows(symbol)
         return rows[bisect.bisect_left(rows, open_time, key=lambda r: r.open_time):]
 
@@ -171,7 +189,22 @@ class MarketEngine:
             self.ledger.append(batch, event_time)
             self.books[sym].move_to(int(batch.price[-1]), not bool(batch.maker[-1]))
             out[sym] = batch
+        self._skip_closed_hours(now)
         return event_time, out
+
+    def _skip_closed_hours(self, now: int) -> None:
+        """Outside a session (every market has published up to ``now``), move the clock to the
+        next session's open: the closed hours print nothing, so nothing is skipped but waiting.
+        The next step walks the markets over the closed minutes (no trade, no kline)."""
+        hours = self.hours
+        if hours is None or self.clock.paused or not self.markets:
+            return
+        minute = now - now % 60_000
+        if hours.is_open(minute) or any(m.emitted_until <= now for m in self.markets.values()):
+            return
+        nxt = hours.next_open(minute)
+        if nxt is not None and nxt > now:
+            self.clock.start_ms += nxt - now
 
     def pause(self) -> None:
         self.clock.pause()

@@ -277,6 +277,12 @@ class CandleSource(Protocol):
         ...
 
 
+class MarketHoursView(Protocol):
+    """Which minutes the market is open (:class:`spark_ray.venue.hours.MarketHours`)."""
+
+    def is_open(self, open_time: int) -> bool: ...
+
+
 class SymbolMarket:
     """One symbol's live market: walks the plans forward in market time, emitting trades."""
 
@@ -288,8 +294,10 @@ class SymbolMarket:
         start_ms: int,
         first_trade_id: int = 1,
         max_trades: int | None = None,
+        hours: MarketHoursView | None = None,
     ) -> None:
         self.spec = spec
+        self.hours = hours  # None: open around the clock
         self.source = source
         self.start_ms = start_ms
         self.first_trade_id = first_trade_id
@@ -340,7 +348,8 @@ class SymbolMarket:
         cur = self.current
         if cur.trades == 0:
             cur.o = cur.h = cur.low = cur.c = self.last_price
-        self.closed.append(cur)
+        if self.hours is None or self.hours.is_open(cur.open_time):
+            self.closed.append(cur)  # a closed market's minute has no candle
         open_time = self.plan.end
         self.plan = self.source.plan(open_time, open_time, self.last_price, self.next_id)
         self.current = CandleRow(open_time, self.last_price, self.last_price, self.last_price,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_ray.data.sessions import session_grid, sessions_per_year
 from spark_ray.lake import DataStore
+from spark_ray.sessions import session_grid, sessions_per_year
 
 from helpers import run_cli
 

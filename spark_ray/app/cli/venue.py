@@ -1,7 +1,11 @@
 """`spark-ray venue`: run the local Binance-compatible venue until interrupted.
 
     spark-ray venue --host 127.0.0.1 --port 8400 --symbols BTCUSDT,ETHUSDT \
-        [--store DIR | --seed N] [--speed 1.0] [--trades-per-second N]
+        [--store DIR [--lake-exchange bist] | --seed N] [--speed 1.0] [--trades-per-second N]
+
+Replay serves any exchange's stored 1m candles over Binance's protocol (whatever the data's
+origin); for an exchange with a trading calendar (bist: XIST) the market is closed outside its
+sessions: no trades, no klines for those minutes, and the clock jumps to the next open.
 
 Bad flags raise UserError naming the flag (CLI exit 2). The admin endpoint is enabled only when
 SPARK_RAY_VENUE_TOKEN is set. Trading (signed endpoints, user data streams) is enabled only for the
@@ -45,8 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--symbols", default="BTCUSDT,ETHUSDT",
                    help="comma-separated symbols (default BTCUSDT,ETHUSDT)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--store", default=None,
+    src.add_argument("--store", "--lake", dest="store", default=None,
                      help="replay 1m candles from this Parquet lake instead of a synthetic market")
+    p.add_argument("--lake-exchange", default="binance",
+                   help="whose candles to replay: the lake's exchange= partition (default "
+                   "binance; e.g. bist, served over Binance's protocol, closed outside its "
+                   "sessions)")
     src.add_argument("--seed", default=None, help="seed of the synthetic market (default 0)")
     p.add_argument("--speed", default="1.0", help="market time per wall time (default 1.0)")
     p.add_argument("--trades-per-second", default=None,
@@ -77,6 +85,15 @@ def _number(flag: str, raw: str, kind: type[int] | type[float], *, positive: boo
     return value
 
 
+def _exchange(raw: str) -> str:
+    """A lake partition name: lower-case letters, digits, '_' or '-' (it names a folder)."""
+    name = str(raw).strip()
+    if not name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in name) \
+            or name != name.lower():
+        raise UserError(f"--lake-exchange: {raw!r} is not an exchange name like binance or bist")
+    return name
+
+
 def config_from_args(args: argparse.Namespace) -> VenueConfig:
     """Parse the flags into a VenueConfig (which checks them); UserError names the flag."""
     symbols = tuple(s.strip() for s in str(args.symbols).split(",") if s.strip())
@@ -104,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
             symbols=symbols,
             seed=seed,
             store=Path(args.store) if args.store is not None else None,
+            store_exchange=_exchange(getattr(args, "lake_exchange", "binance")),
             speed=_number("--speed", args.speed, float, positive=False),
             trades_per_second=tps,
             start_time_ms=start,
@@ -134,6 +152,7 @@ _FLAGS = {"trades_per_second": "--trades-per-second", "ping_interval_s": "--ping
           "pong_timeout_s": "--pong-timeout", "max_lifetime_s": "--max-lifetime",
           "starting_balances": "--balances", "maker_commission": "--maker-fee",
           "taker_commission": "--taker-fee", "start_time_ms": "--start",
+          "store_exchange": "--lake-exchange",
           "api_keys": API_KEYS_ENV}  # keys come from the environment, not a flag
 
 
