@@ -399,12 +399,23 @@ def test_btcturk_corrupted_recorded_trades_are_dead_lettered_with_the_field() ->
 
 
 def test_every_recorded_file_has_its_source_named() -> None:
-    """A payload without a named source is not evidence: each data file has a row in
-    tests/data/README.md naming a repository and commit (or the project's shared data)."""
-    readme = (DATA / "README.md").read_text()
-    rows = [line for line in readme.splitlines() if line.startswith("| `")]
-    files = sorted(p for d in (BINANCE, BTCTURK) for p in d.iterdir() if p.name != "README.md")
-    assert len(files) == 20
+    """A payload without a named source is not evidence: each data file has a row naming its
+    source, in tests/data/README.md (a repository and commit, or the project's shared data) or
+    in the README of its own folder (a repository, a documentation URL)."""
+    rows = [line for line in (DATA / "README.md").read_text().splitlines()
+            if line.startswith("| `")]
+    files = sorted(p for d in (BINANCE, BTCTURK) for p in d.rglob("*")
+                   if p.is_file() and p.name != "README.md")
+    assert len(files) >= 26
     for p in files:
-        (row,) = [r for r in rows if f"`{p.name}`" in r.split(" | ")[0]]
-        assert "commit `" in row or "shared" in row, p.name
+        top = [r for r in rows if f"`{p.name}`" in r.split(" | ")[0]]
+        if top:
+            (row,) = top
+            assert "commit `" in row or "shared" in row, p.name
+            continue
+        folder = p.relative_to(DATA).parts[0]
+        rel = p.relative_to(DATA / folder).as_posix()
+        local = [line for line in (DATA / folder / "README.md").read_text().splitlines()
+                 if line.startswith(f"| `{rel}`")]
+        assert len(local) == 1, f"{p.relative_to(DATA)} has no row naming its source"
+        assert "github.com/" in local[0] or "https://" in local[0], p.name
