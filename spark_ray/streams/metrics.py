@@ -25,6 +25,7 @@ WS_ROUNDTRIP = "streams_ws_roundtrip_ms"
 DEAD_LETTERS = "streams_dead_letter_total"
 DROPS = "streams_drop_total"
 CLOCK_SKEW = "streams_clock_skew_total"  # events whose event time was ahead of ours
+BOOK_RESYNCS = "streams_book_resync_total"  # local books that fell out of sync and started over
 LABELS = ("exchange", "symbol", "stream")
 # 300 ms is the event-to-store SLO (alert StreamsEventToStoreSlow): a bucket edge there keeps
 # histogram_quantile from interpolating a p95 of 250 ms to 350 ms across a 200-500 bucket.
