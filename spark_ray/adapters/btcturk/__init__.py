@@ -38,7 +38,11 @@ class BTCTurkAdapter(Adapter):
         return [list(channels)]  # one connection joins every pair
 
     def subscribe_messages(self, channels: list[str], request_id: int) -> list[str]:
-        return [websocket.channel_messages(c) for c in channels]
+        # Trade channels first: joins are paced (5 a second) and a trade that prints before its
+        # channel is joined comes back only within the 50 of the join's 421 list, while a book
+        # joined later loses nothing (it starts from its 431).
+        ordered = sorted(channels, key=lambda c: not c.startswith("trade:"))
+        return [websocket.channel_messages(c) for c in ordered]
 
     def resubscribe_messages(self, channels: list[str]) -> list[str]:
         return [m for c in channels for m in (websocket.channel_messages(c, join=False),
