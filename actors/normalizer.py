@@ -87,6 +87,8 @@ class NormalizerActor:
                               tag_keys=tags)
         self._c_dead = Counter(m.DEAD_LETTERS, "Frames sent to the dead-letter store.",
                                tag_keys=(*tags, "reason"))
+        self._c_resync = Counter(m.BOOK_RESYNCS, "Local order books that fell out of sync and "
+                                                 "started over.", tag_keys=tags)
         self._c_skew = Counter(m.CLOCK_SKEW, "Events whose event time was ahead of the receive "
                                              "clock (their lag counts as 0).", tag_keys=tags)
         self._g_lag = Gauge(m.INGEST_LAG, "Receive time minus exchange event time (s).",
@@ -132,8 +134,11 @@ class NormalizerActor:
     # --- the hot path -----------------------------------------------------------------------------
     async def ingest(self, seq: int, frames: list[bytes], recv_ms: list[int],
                      marks: list[str] | None = None, sender: str = "",
-                     low: int = 0) -> dict[str, int]:
+                     low: int = 0) -> dict[str, Any]:
         """Take one batch; returns once its rows are durable in the sink.
+
+        The acknowledgement may carry ``resubscribe``: channels whose local book fell out of
+        sync, for the connector to leave and re-join (a fresh full book; BTCTurk).
 
         ``sender`` and ``low`` (the sender's lowest unacknowledged batch) put one sender's
         batches back in order: Ray may start async calls out of order (see :mod:`.ordering`).
@@ -159,7 +164,10 @@ class NormalizerActor:
         if t is not None and t.num_rows:
             self._recent.append(t)  # a reference: the feed poll reads last trades from it
         self._publish(out)
-        return {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
+        ack: dict[str, Any] = {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
+        if out.resubscribe:  # books out of sync: the connector re-joins their channels
+            ack["resubscribe"] = out.resubscribe
+        return ack
 
     def _last_trades(self) -> dict[str, dict[str, Any]]:
         """Each symbol's last stored trade (the cross-venue view's quote for a symbol with no
@@ -260,6 +268,9 @@ class NormalizerActor:
         page_size = adapter.rest_page
         try:
             while True:
+                if req.latest:  # the venue's latest page, once: on_repair keeps what is new
+                    rows = await self.rest.trades_page(req.dataset, req.symbol, frm, page_size)
+                    break
                 limit = page_size if req.hi is None else min(page_size, req.hi - frm + 1)
                 page = await self.rest.trades_page(req.dataset, req.symbol, frm, limit)
                 pages += 1
@@ -302,7 +313,8 @@ class NormalizerActor:
                                      (self._c_dups, "dups", c.dups),
                                      (self._c_ooo, "ooo", c.out_of_order),
                                      (self._c_gaps, "gaps", c.gaps_unrepaired),
-                                     (self._c_skew, "skew", c.clock_skew)):
+                                     (self._c_skew, "skew", c.clock_skew),
+                                     (self._c_resync, "resync", c.book_resyncs)):
             seen = self._exported.setdefault(name, {})
             for (sym, stream), n in values.items():
                 d = n - seen.get((sym, stream), 0)
@@ -346,7 +358,8 @@ class NormalizerActor:
             "batches_waiting": self.order.pending(),
             "last_batch_age_s": (now - last) / 1000 if last else None,
             "lag": self.lag.summary(), "lag_hist": self.lag.to_sparse(),
-            "books": {s: ds.synced for s, ds in self.core.depth.items()},
+            "books": {**{s: ds.synced for s, ds in self.core.depth.items()},
+                      **{s: bs.synced for s, bs in self.core.stream_books.items()}},
             "dead_letter_file": str(self.dead.path), "subscribers": self.fanout.view(),
         }
 

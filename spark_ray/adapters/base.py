@@ -39,6 +39,9 @@ class Capabilities:
     kline_history: bool  # candles can be fetched over REST (spark-ray data fetch)
     trading: bool  # signed order entry and a user data stream (a live broker)
     max_streams_per_connection: int  # streams one WebSocket connection may carry
+    # The depth stream sends its own full book on (re)joining (BTCTurk's obdiff 431): a book out
+    # of sync is recovered by leaving and re-joining its channel, not by a REST snapshot.
+    book_from_stream: bool = False
 
 
 class FrameParser(Protocol):
@@ -154,6 +157,15 @@ class Adapter:
     def subscribe_messages(self, channels: list[str], request_id: int) -> list[str]:
         """The messages that subscribe one connection to ``channels``."""
         raise NotImplementedError
+
+    def resubscribe_messages(self, channels: list[str]) -> list[str]:
+        """Leave and re-join ``channels`` on a live connection (``caps.book_from_stream``): the
+        venue answers with a fresh full book."""
+        raise NotImplementedError
+
+    def depth_channel(self, symbol: str) -> str:
+        """The channel (as :meth:`channels` names it) carrying ``symbol``'s depth stream."""
+        return self.channels([symbol], ["depth"])[0]
 
     def is_data_frame(self, head: bytes) -> bool:
         """From a frame's first 10 bytes: data for the parser (True) or a control message."""

@@ -67,13 +67,21 @@ class TradeCols:
 
 @dataclass(frozen=True)
 class DepthEvent:
+    """A book change with its id range; ``snapshot``: a full book from the stream itself
+    (BTCTurk's 431), which replaces the local book instead of changing it."""
+
     symbol: str
     first_id: int
     last_id: int
     bids: list[tuple[float, float]]
     asks: list[tuple[float, float]]
-    event_time: int
+    event_time: int | None
     recv_time: int
+    snapshot: bool = False
+
+
+# A book ticker without a venue sequence number: the normalizer numbers its rows.
+NO_UPDATE_ID = -1
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ class _Conn:
     shard: int
     ws: WsConn
     opened: float
+    streams: frozenset[str] = frozenset()  # the channels it subscribed to
     live: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     rollover: asyncio.Event = field(default_factory=asyncio.Event)
@@ -124,6 +125,7 @@ class ConnectorCore:
         self._queue: deque[tuple[int, list[bytes], list[int], list[str]]] = deque()
         self._inflight = 0
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._side_tasks: set[asyncio.Task[None]] = set()  # re-joins asked by the normalizer
         self._seq = 0
         # Who we are to the normalizer's batch order: new after a restart (seq starts over).
         self._sender_id = f"{name}:{uuid.uuid4().hex[:12]}"
@@ -137,7 +139,7 @@ class ConnectorCore:
             "connects": 0, "reconnects": 0, "rollovers": 0, "age_rollovers": 0,
             "server_shutdowns": 0,
             "control": 0, "backpressure_waits": 0, "chaos_dropped": 0, "chaos_duplicated": 0,
-            "chaos_reordered": 0,
+            "chaos_reordered": 0, "resubscribes": 0,
             "last_frame_ms": 0, "last_rtt_ms": None, "errors": 0,
         }
 
@@ -197,7 +199,7 @@ class ConnectorCore:
                 log.info("%s: connect failed (%s); retrying", self.name, e)
                 await asyncio.sleep(backoff.next())
                 continue
-            conn = _Conn(shard, ws, time.monotonic())
+            conn = _Conn(shard, ws, time.monotonic(), frozenset(streams))
             try:
                 await self._subscribe(ws, streams)
             except OSError:
@@ -388,8 +390,8 @@ class ConnectorCore:
             while True:
                 try:
                     # ``low``: every batch below it is acked (the normalizer need not wait)
-                    await self.send(seq, frames, recv, marks, self._sender_id,
-                                    min(self._unacked))
+                    ack = await self.send(seq, frames, recv, marks, self._sender_id,
+                                          min(self._unacked))
                     break
                 except self.retryable as e:
                     # The normalizer is restarting (or failed this batch): keep it, send again.
@@ -400,6 +402,11 @@ class ConnectorCore:
                     delay = min(2.0, delay * 2)
             self.stats["acked_batches"] += 1
             self.stats["acked_frames"] += len(frames)
+            if isinstance(ack, dict) and ack.get("resubscribe"):
+                task = asyncio.get_running_loop().create_task(
+                    self._resubscribe(list(ack["resubscribe"])))
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
         finally:
             self._unacked.discard(seq)
             self._inflight -= 1
@@ -407,6 +414,26 @@ class ConnectorCore:
             self._work.set()
             if len(self._queue) + self._inflight < self.cfg.max_pending:
                 self._room.set()
+
+    async def _resubscribe(self, channels: list[str]) -> None:
+        """The normalizer found these channels' books out of sync: leave and re-join them on
+        every live connection carrying them, so the venue sends fresh full books (BTCTurk; the
+        adapter's ``caps.book_from_stream``). A connection that fails here is reconnecting,
+        and a new connection joins afresh anyway."""
+        want = set(channels)
+        pace = self.adapter.subscribe_pacing_s
+        for conn in list(self._conns.values()):
+            mine = [c for c in channels if c in conn.streams and c in want]
+            if not mine or conn.closed.is_set():
+                continue
+            self.stats["resubscribes"] += len(mine)
+            try:
+                for i, msg in enumerate(self.adapter.resubscribe_messages(mine)):
+                    if i and pace:
+                        await asyncio.sleep(pace)
+                    await conn.ws.send(msg)
+            except OSError as e:
+                log.info("%s: re-join of %s failed (%s)", self.name, mine, e)
 
     # --- chaos (POST /chaos) ------------------------------------------------------------------
     async def chaos(self, kind: str, count: int = 10, delay_ms: float = 500.0) -> dict[str, Any]:

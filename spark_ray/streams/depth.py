@@ -127,3 +127,59 @@ class DepthSync:
         """A new connection may have missed events: resync from a fresh snapshot."""
         if self.synced:
             self._restart()
+
+
+REJOIN_RETRY_MS = 5_000  # a re-join whose full book never came is asked for again
+
+
+@dataclass
+class StreamBookSync:
+    """One symbol's book on a venue whose depth stream sends its own full book on joining
+    (``caps.book_from_stream``; BTCTurk, https://docs.btcturk.com/websocket-feed/models):
+    a snapshot event (431) resets the book and its change set ``CS`` starts the chain; each diff
+    (432) must carry ``CS`` = previous + 1. A diff at or below the book's ``CS`` was applied
+    already (a duplicated frame, a resend): skipped. Any other ``CS`` means the book is out of
+    sync: count a resync, drop diffs until a new full book, and ask the shell to leave and
+    re-join the channel (``want_rejoin``), which makes the venue send one. Diffs before any full
+    book (a restarted normalizer) ask for a re-join too. The shell sends the request; this class
+    decides."""
+
+    symbol: str
+    book: LocalBook = field(default_factory=LocalBook)
+    synced: bool = False
+    want_rejoin: bool = False
+    rejoin_asked_ms: int | None = None  # receive time of the diff that last asked
+    resyncs: int = 0
+    gaps: int = 0
+
+    def on_event(self, ev: DepthEvent) -> list[DepthEvent]:
+        """Take one event; returns the events applied to the book (0 or 1)."""
+        if ev.snapshot:
+            self.book.reset(ev.last_id, ev.bids, ev.asks)
+            self.synced = True
+            self.want_rejoin = False
+            self.rejoin_asked_ms = None
+            return [ev]
+        if not self.synced:
+            asked = self.rejoin_asked_ms
+            if asked is None or ev.recv_time - asked >= REJOIN_RETRY_MS:
+                self._ask(ev.recv_time)
+            return []
+        if ev.last_id <= self.book.last_update_id:
+            return []  # applied already (duplicate frame or a resent batch)
+        if ev.first_id != self.book.last_update_id + 1:
+            self.gaps += 1
+            self.resyncs += 1
+            self.synced = False
+            self._ask(ev.recv_time)
+            return []
+        self.book.apply(ev)
+        return [ev]
+
+    def _ask(self, now_ms: int) -> None:
+        self.want_rejoin = True
+        self.rejoin_asked_ms = now_ms
+
+    def rejoin_requested(self) -> None:
+        """The shell took the request (it travels with the batch's acknowledgement)."""
+        self.want_rejoin = False

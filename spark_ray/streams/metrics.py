@@ -25,6 +25,7 @@ WS_ROUNDTRIP = "streams_ws_roundtrip_ms"
 DEAD_LETTERS = "streams_dead_letter_total"
 DROPS = "streams_drop_total"
 CLOCK_SKEW = "streams_clock_skew_total"  # events whose event time was ahead of ours
+BOOK_RESYNCS = "streams_book_resync_total"  # local books that fell out of sync and started over
 LABELS = ("exchange", "symbol", "stream")
 # The cross-venue view (spark_ray.streams.crossvenue), exported by the ``crossvenue`` actor:
 # prices in the reference quote (label ``quote``), per asset and venue; NaN while excluded.

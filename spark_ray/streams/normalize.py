@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from spark_ray.adapters.events import (
+    NO_UPDATE_ID,
     BookTicker,
     DeadLetter,
     DepthEvent,
@@ -23,7 +24,7 @@ from spark_ray.adapters.events import (
 )
 from spark_ray.adapters.registry import get_adapter
 from spark_ray.schemas import BOOK_SCHEMA, CANDLE_SCHEMA, TIMESTAMP_MS_UTC, TRADE_SCHEMA
-from spark_ray.streams.depth import DepthSync
+from spark_ray.streams.depth import DepthSync, StreamBookSync
 from spark_ray.streams.ids import Gap, IdRanges, SeriesState
 from spark_ray.streams.skew import clamp_lags
 
@@ -37,6 +38,9 @@ class RepairRequest:
     lo: int
     hi: int | None
     gap: Gap | None = None  # None: a tail check (after a reconnect, or when a series goes idle)
+    # A poll of the venue's latest trades (one page, ids ignored): what a venue without
+    # contiguous trade ids offers instead of ranges (see ``NormalizerConfig.latest_poll_ms``).
+    latest: bool = False
 
 
 @dataclass
@@ -59,6 +63,12 @@ class NormalizerConfig:
     detect_gaps: bool = True  # the fabric sets both from the adapter's capabilities
     repair: bool = True
     symbol_map: dict[str, str] = field(default_factory=dict)
+    # Poll each series' latest trades over REST this often (0: never). The hook for venues whose
+    # trade ids are not contiguous (BTCTurk): a dropped frame leaves no detectable gap there,
+    # so the latest page (BTCTurk: <= 50 trades), deduplicated against what is stored, is what
+    # fills it. Needs ``repair`` and the adapter's ``market_rest``; the fabric does not set it
+    # yet (BTCTurk's REST client is not wired to it).
+    latest_poll_ms: int = 0
 
 
 @dataclass
@@ -72,6 +82,9 @@ class Output:
     candles: pa.Table | None = None
     dead: list[DeadLetter] = field(default_factory=list)
     control: list[dict[str, Any]] = field(default_factory=list)
+    # channels (adapter.channels names) whose book is out of sync: the connector leaves and
+    # re-joins them, and the venue sends a fresh full book (``caps.book_from_stream``)
+    resubscribe: list[str] = field(default_factory=list)
 
     def rows(self) -> int:
         n = sum(t.num_rows for t in self.trades.values())
@@ -93,6 +106,7 @@ class Counters:
     skipped_ids: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
     depth_resyncs: int = 0
+    book_resyncs: dict[tuple[str, str], int] = field(default_factory=dict)  # (symbol, "depth")
     frames: int = 0
     ignored: int = 0
     # events whose event time was ahead of our receive clock (see :mod:`.skew`)
@@ -116,6 +130,9 @@ class NormalizerCore:
         self.parser = self.adapter.parser(set(config.symbols), config.symbol_map or None)
         self.series: dict[tuple[str, str], SeriesState] = {}
         self.depth: dict[str, DepthSync] = {}
+        self.stream_books: dict[str, StreamBookSync] = {}
+        # (symbol, source) -> last book row id, for rows whose venue gives none that grows
+        self._row_ids: dict[tuple[str, str], int] = {}
         self.best: dict[str, dict[str, Any]] = {}
         self.counters = Counters()
         self.last_ids: dict[tuple[str, str], int] = {}
@@ -174,7 +191,11 @@ class NormalizerCore:
             table = self._dedup_trades(dataset, cols, now_ms, live=True)
             if table is not None and table.num_rows:
                 out.trades[dataset] = table
-        book_rows = self._books(parsed.depth, parsed.tickers)
+        if self.adapter.caps.book_from_stream:
+            book_rows = self._stream_books(parsed.depth, out)
+            book_rows += self._books([], parsed.tickers)
+        else:
+            book_rows = self._books(parsed.depth, parsed.tickers)
         if book_rows:
             out.book = _book_table(self.exchange, book_rows)
         closed = [k for k in parsed.klines if k.closed]
@@ -225,12 +246,55 @@ class NormalizerCore:
                     rows.append((ev.symbol, "depth", applied.last_id, *best, applied.event_time,
                                  applied.recv_time))
                     self._set_best(ev.symbol, "depth", applied.last_id, best)
-            self.counters.depth_resyncs += ds.resyncs - before
+            self._resynced(ev.symbol, ds.resyncs - before)
         for t in tickers:
             best = (t.bid_price, t.bid_qty, t.ask_price, t.ask_qty)
-            rows.append((t.symbol, "bookTicker", t.update_id, *best, None, t.recv_time))
-            self._set_best(t.symbol, "bookTicker", t.update_id, best)
+            uid = t.update_id
+            if uid == NO_UPDATE_ID:
+                uid = self._row_id(t.symbol, "bookTicker", t.recv_time)
+            rows.append((t.symbol, "bookTicker", uid, *best, None, t.recv_time))
+            self._set_best(t.symbol, "bookTicker", uid, best)
         return rows
+
+    def _stream_books(self, depth: list[DepthEvent], out: Output) -> list[tuple[Any, ...]]:
+        """Books kept from the stream alone (:class:`StreamBookSync`); out-of-sync books add
+        their channel to ``out.resubscribe``."""
+        rows: list[tuple[Any, ...]] = []
+        for ev in depth:
+            bs = self.stream_books.get(ev.symbol)
+            if bs is None:
+                bs = self.stream_books[ev.symbol] = StreamBookSync(ev.symbol)
+            before = bs.resyncs
+            for applied in bs.on_event(ev):
+                best = bs.book.best()
+                if best is not None:
+                    uid = self._row_id(ev.symbol, "depth", applied.recv_time)
+                    rows.append((ev.symbol, "depth", uid, *best, applied.event_time,
+                                 applied.recv_time))
+                    self._set_best(ev.symbol, "depth", uid, best)
+            self._resynced(ev.symbol, bs.resyncs - before)
+            if bs.want_rejoin:
+                bs.rejoin_requested()
+                channel = self.adapter.depth_channel(ev.symbol)
+                if channel not in out.resubscribe:
+                    out.resubscribe.append(channel)
+        return rows
+
+    def _resynced(self, symbol: str, n: int) -> None:
+        self.counters.depth_resyncs += n
+        _bump(self.counters.book_resyncs, (symbol, "depth"), n)
+
+    def _row_id(self, symbol: str, source: str, recv_ms: int) -> int:
+        """A book row id that only grows: ``recv_ms * 1000``, or one more than the last.
+
+        The sink keeps a book row only when its id is above the last one stored for (symbol,
+        source) (:mod:`spark_ray.streams.store`). BTCTurk's change set restarts with every join
+        and its ticker has no sequence at all, so the receive time (which a resent batch keeps)
+        numbers the rows instead; a restarted normalizer continues above what was stored."""
+        key = (symbol, source)
+        uid = max(recv_ms * 1000, self._row_ids.get(key, -1) + 1)
+        self._row_ids[key] = uid
+        return uid
 
     def _set_best(self, symbol: str, source: str, uid: int,
                   best: tuple[float, float, float, float]) -> None:
@@ -239,7 +303,7 @@ class NormalizerCore:
 
     # --- depth snapshots (the shell fetches them) ---------------------------------------------
     def snapshots_wanted(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for sym, ds in self.depth.items():
             if ds.want_snapshot:
                 ds.snapshot_requested()
@@ -261,7 +325,7 @@ class NormalizerCore:
             if best is not None:
                 rows.append((symbol, "depth", ev.last_id, *best, ev.event_time, ev.recv_time))
                 self._set_best(symbol, "depth", ev.last_id, best)
-        self.counters.depth_resyncs += ds.resyncs - before
+        self._resynced(symbol, ds.resyncs - before)
         return _book_table(self.exchange, rows) if rows else None
 
     # --- gap repair -----------------------------------------------------------------------------
@@ -311,7 +375,12 @@ class NormalizerCore:
             if due and st.seen.max is not None:
                 self._tail_due.discard((dataset, sym))
                 st.last_tail_check_ms = now_ms
-                out.append(RepairRequest(dataset, sym, st.seen.max + 1, None, None))
+                out.append(RepairRequest(dataset, sym, st.seen.max + 1, None, None,
+                                         latest=self.cfg.latest_poll_ms > 0))
+            elif self.cfg.latest_poll_ms > 0 and st.seen.max is not None \
+                    and now_ms - st.last_tail_check_ms >= self.cfg.latest_poll_ms:
+                st.last_tail_check_ms = now_ms
+                out.append(RepairRequest(dataset, sym, st.seen.max + 1, None, None, latest=True))
         return out
 
     def _retry_unrepaired(self, st: SeriesState, now_ms: int) -> None:

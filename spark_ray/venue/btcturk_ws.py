@@ -1,9 +1,10 @@
-"""BTCTurk's public WebSocket at `/btcturk`: trade, obdiff and orderbook channels.
+"""BTCTurk's public WebSocket at `/btcturk`: trade, obdiff, orderbook and ticker channels.
 
 Clients join and leave with `[151, {"type":151,"channel":..,"event":<pair>,"join":bool}]`; the
-venue answers with model 100, sends the recent trades (421) or a full book (431) on joining,
-then single trades (422) with every engine step and book frames (431 full, 432 differences with
-a per-connection change set) about every `btcturk_push_s`.
+venue answers with model 100, sends the recent trades (421), a full book (431) or the ticker
+(402) on joining, then single trades (422) with every engine step and book frames (431 full, 432
+differences with a per-connection change set) and tickers (402, the engine book's best levels
+and last trade price, when they changed) about every `btcturk_push_s`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class BtcturkFeed:
         self.hub = hub
         self.subs: dict[tuple[str, str], set[Connection]] = {}
         self.state: dict[str, BookState] = {}  # the book each obdiff chain is computed from
+        self.tickers: dict[str, bytes] = {}  # the last 402 sent per pair (sent when it changes)
         self.last_push = 0.0
 
     # --- connections ------------------------------------------------------------------------
@@ -93,6 +95,8 @@ class BtcturkFeed:
                                           cols.maker[last].tolist(), strict=True)
             ]
             self.hub.send_control(c, fmt.btcturk_trade_list(items))
+        elif ch == "ticker":
+            self.hub.send_control(c, self._ticker(ev))
         elif ch in ("obdiff", "orderbook"):
             c.bt_cs[key] = 1 + mix64(c.id, *ev.encode()) % 4_000_000
             if ch == "obdiff":
@@ -120,6 +124,12 @@ class BtcturkFeed:
             return
         self.last_push = wall
         for sym in self.engine.specs:
+            tick = self.subs.get(("ticker", sym))
+            if tick:
+                frame = self._ticker(sym)
+                if frame != self.tickers.get(sym):
+                    self.tickers[sym] = frame
+                    self.hub.fanout(tick, "ticker", sym, "btcturk.ticker", [frame], None, None)
             ob = self.subs.get(("obdiff", sym))
             full = self.subs.get(("orderbook", sym))
             if not ob and not full:
@@ -147,6 +157,10 @@ class BtcturkFeed:
                     self.hub.fanout([c], "orderbook", sym, "btcturk.orderbook",
                                     [fmt.btcturk_book_full("orderbook", cs, bids, asks)], None,
                                     None)
+
+    def _ticker(self, sym: str) -> bytes:
+        return self.engine.formatters[sym].btcturk_ticker(self.engine.books[sym].best(),
+                                                          self.engine.markets[sym].last_price)
 
     def _snapshot(self, sym: str) -> BookState:
         uid, bids, asks = self.engine.books[sym].snapshot(100)

@@ -46,7 +46,7 @@ MALFORMED_VARIANTS = ("bad_json", "wrong_types", "missing_fields", "oversized")
 TRADE_STREAM_KINDS = ("trade", "aggTrade", "btcturk.trade")
 STREAM_KINDS = (
     "trade", "aggTrade", "kline", "depth", "bookTicker",
-    "btcturk.trade", "btcturk.obdiff", "btcturk.orderbook", "userData",
+    "btcturk.trade", "btcturk.obdiff", "btcturk.orderbook", "btcturk.ticker", "userData",
 )
 
 

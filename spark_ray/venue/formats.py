@@ -255,6 +255,26 @@ class SymbolFormatter:
             }]
         )
 
+    def btcturk_ticker(self, best: tuple[int, int, int, int], last_price: int) -> bytes:
+        """Model 402 (TickerPair) on channel ``ticker``: ``B``/``BA`` best bid price/amount,
+        ``A``/``AA`` best ask price/amount, ``LA`` last price, ``PS`` the pair
+        (https://docs.btcturk.com/websocket-feed/models); the 24 h statistics BTCTurk adds
+        (``H``, ``L``, ``O``, ``V``, ...) are left out: nothing here reads them."""
+        bp, bq, ap, aq = best
+        return dumps(
+            [402, {
+                "PS": self.symbol,
+                "B": _trim(self.price(bp)),
+                "BA": _trim(self.qty(bq)),
+                "A": _trim(self.price(ap)),
+                "AA": _trim(self.qty(aq)),
+                "LA": _trim(self.price(last_price)),
+                "channel": "ticker",
+                "event": self.symbol,
+                "type": 402,
+            }]
+        )
+
     def btcturk_book_diff(
         self, change_set: int, bids: Sequence[tuple[int, int, int]],
         asks: Sequence[tuple[int, int, int]],

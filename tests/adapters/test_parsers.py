@@ -64,8 +64,11 @@ def test_connection_plans() -> None:
                                                                  "btcusdt@depth@100ms"]
     btcturk = get_adapter("btcturk")
     assert btcturk.connection_shards(["BTCTRY", "ETHTRY"], 1) == [["BTCTRY", "ETHTRY"]]
-    with pytest.raises(ValueError, match="BTCTurk supports trade only"):
-        btcturk.channels(["BTCTRY"], ["depth"])
+    assert btcturk.channels(["BTC_TRY", "ETHTRY"], ["trade", "depth", "ticker"]) == [
+        "trade:BTCTRY", "obdiff:BTCTRY", "ticker:BTCTRY", "trade:ETHTRY", "obdiff:ETHTRY",
+        "ticker:ETHTRY"]
+    with pytest.raises(ValueError, match="BTCTurk supports trade, depth, ticker only"):
+        btcturk.channels(["BTCTRY"], ["kline"])
     with pytest.raises(ValueError, match="exchange 'kraken'"):
         get_adapter("kraken")
 
@@ -79,5 +82,10 @@ def test_control_messages_are_classified_per_venue() -> None:
     assert binance.is_data_frame(trade(1)[:10]) and not binance.is_data_frame(b'{"result":')
     btcturk = get_adapter("btcturk")
     assert not btcturk.is_data_frame(b"[991,{}]") and btcturk.is_data_frame(b"[422,{}]")
-    assert json.loads(btcturk.subscribe_messages(["BTCTRY"], 1)[0]) == [
+    assert json.loads(btcturk.subscribe_messages(["trade:BTCTRY"], 1)[0]) == [
         151, {"type": 151, "channel": "trade", "event": "BTCTRY", "join": True}]
+    # A book out of sync: leave the channel, then join it again (BTCTurk sends a new 431).
+    assert [json.loads(m) for m in btcturk.resubscribe_messages(["obdiff:BTCTRY"])] == [
+        [151, {"type": 151, "channel": "obdiff", "event": "BTCTRY", "join": False}],
+        [151, {"type": 151, "channel": "obdiff", "event": "BTCTRY", "join": True}]]
+    assert btcturk.depth_channel("BTC_TRY") == "obdiff:BTCTRY"

@@ -33,10 +33,10 @@ def total(status: dict[str, Any], role: str, key: str) -> int:
     return n
 
 
-def assert_lake_equals_truth(venue: Venue, store: str) -> None:
+def assert_lake_equals_truth(venue: Venue, store: str, exchange: str = "binance") -> None:
     for s in venue.config.symbols:
         truth = venue.ground_truth(s)
-        lake = DataStore(store).read("trades", "binance", s)
+        lake = DataStore(store).read("trades", exchange, s)
         ids = lake["trade_id"].to_pylist()
         want = truth["trade_id"].to_pylist()
         assert ids == want, (f"{s}: {len(ids)} ids stored, {len(want)} published; missing "
@@ -45,4 +45,4 @@ def assert_lake_equals_truth(venue: Venue, store: str) -> None:
         for col in ("price", "qty", "is_buyer_maker", "trade_time"):
             assert lake[col].to_pylist() == truth[col].to_pylist(), f"{s}: {col} differs"
         # Compacted: what DataStore (and the backtest) reads is the same.
-        assert DataStore(store).trades(s)["trade_id"].to_pylist() == ids
+        assert DataStore(store).trades(s, exchange)["trade_id"].to_pylist() == ids

@@ -100,3 +100,32 @@ def test_obdiff_change_sets_rebuild_the_book(make_venue: Any) -> None:
     assert bids == {Decimal(p): Decimal(q) for p, q in depth["bids"]}
     assert asks == {Decimal(p): Decimal(q) for p, q in depth["asks"]}
     assert {Decimal(r["P"]): Decimal(r["A"]) for r in whole[-1]["BO"]} == bids
+
+
+def test_ticker_channel_sends_the_best_bid_and_offer(make_venue: Any) -> None:
+    v = make_venue(btcturk_push_s=0.2)
+
+    async def main() -> tuple[list[Any], Any, Any]:
+        async with connect(v.btcturk_ws_url) as ws:
+            await ws.recv()
+            await ws.send(_join("ticker", "BTCUSDT"))
+            frames = await collect(ws, 1.2)
+            await asyncio.to_thread(v.pause)
+            frames += await collect(ws, 0.5)
+            _, _, depth = await asyncio.to_thread(
+                http, f"{v.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=5")
+            _, _, last = await asyncio.to_thread(
+                http, f"{v.rest_url}/api/v3/trades?symbol=BTCUSDT&limit=1")
+            return frames, depth, last
+
+    frames, depth, last = asyncio.run(main())
+    assert frames[0] == [100, {"type": 100, "ok": True, "message": "join|ticker:BTCUSDT"}]
+    ticks = [f[1] for f in frames if f[0] == 402]
+    assert len(ticks) >= 2  # one on joining, then with the book's changes
+    assert all((t["channel"], t["event"], t["PS"], t["type"]) == ("ticker", "BTCUSDT",
+                                                                  "BTCUSDT", 402) for t in ticks)
+    assert all(Decimal(t["B"]) < Decimal(t["A"]) for t in ticks)
+    t = ticks[-1]  # after the pause: the book and the last trade as REST shows them
+    assert (Decimal(t["B"]), Decimal(t["BA"])) == tuple(Decimal(x) for x in depth["bids"][0])
+    assert (Decimal(t["A"]), Decimal(t["AA"])) == tuple(Decimal(x) for x in depth["asks"][0])
+    assert Decimal(t["LA"]) == Decimal(last[0]["price"])

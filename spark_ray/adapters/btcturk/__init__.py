@@ -1,10 +1,13 @@
 """BTCTurk: the public WebSocket feed (``websocket.py``) and public REST (``rest.py``).
 
-What BTCTurk offers here: trades over WebSocket, TRY-quoted pairs mapped to our symbols
-(``BTC_TRY`` / ``BTCTRY``), and over REST the latest <= 50 trades, order book snapshots and
-candle history from its graph API (``spark-ray data fetch --exchange btcturk``). Its trade ids
-are not one contiguous sequence per pair and its REST trades cannot be paged by id, so the
-fabric neither detects gaps nor back-fills them for it (capabilities below).
+What BTCTurk offers here: over WebSocket, trades (channel ``trade``), the order book
+(``depth``: channel ``obdiff``, a full book on joining then change sets) and the best bid/offer
+(``ticker``); over REST, the latest <= 50 trades, order book snapshots and candle history from
+its graph API (``spark-ray data fetch --exchange btcturk``); TRY-quoted pairs mapped to our
+symbols (``BTC_TRY`` / ``BTCTRY``). Its trade ids are not one contiguous sequence per pair and
+its REST trades cannot be paged by id, so the fabric detects no trade gaps for it: what a
+disconnect missed comes back with the recent-trades list (421) BTCTurk sends on every join, and
+is deduplicated. A book out of sync is re-joined (``book_from_stream``), no REST snapshot.
 """
 
 from __future__ import annotations
@@ -31,21 +34,31 @@ class BTCTurkAdapter(Adapter):
     default_ws_url: ClassVar[str] = DEFAULT_WS_URL
     default_rest_url: ClassVar[str | None] = rest.DEFAULT_REST_URL
     caps: ClassVar[Capabilities] = Capabilities(
-        stream_kinds=("trade",), contiguous_trade_ids=False, rest_backfill=(),
+        stream_kinds=websocket.STREAM_KINDS, contiguous_trade_ids=False, rest_backfill=(),
         depth_snapshots=False, kline_history=True, trading=False,
-        max_streams_per_connection=1_000_000)  # one connection joins every pair
+        max_streams_per_connection=1_000_000,  # one connection joins every pair
+        book_from_stream=True)
     subscribe_pacing_s: ClassVar[float] = websocket.JOIN_PACING_S
     rest_page: ClassVar[int] = rest.TRADES_MAX
 
     def channels(self, symbols: list[str], kinds: list[str]) -> list[str]:
         self.check_streams(kinds)
-        return [websocket.btcturk_pair(s) for s in symbols]
+        return [websocket.channel_name(k, websocket.btcturk_pair(s))
+                for s in symbols for k in kinds]
 
     def connection_shards(self, channels: list[str], max_per_connection: int) -> list[list[str]]:
         return [list(channels)]  # one connection joins every pair
 
     def subscribe_messages(self, channels: list[str], request_id: int) -> list[str]:
-        return [websocket.join_message(pair) for pair in channels]
+        # Trade channels first: joins are paced (5 a second) and a trade that prints before its
+        # channel is joined comes back only within the 50 of the join's 421 list, while a book
+        # joined later loses nothing (it starts from its 431).
+        ordered = sorted(channels, key=lambda c: not c.startswith("trade:"))
+        return [websocket.channel_messages(c) for c in ordered]
+
+    def resubscribe_messages(self, channels: list[str]) -> list[str]:
+        return [m for c in channels for m in (websocket.channel_messages(c, join=False),
+                                              websocket.channel_messages(c))]
 
     def is_data_frame(self, head: bytes) -> bool:
         return websocket.is_data_frame(head)

@@ -5,7 +5,19 @@ message is ``[type, {...}]``; a client joins a channel with ``[151, {"type": 151
 "trade", "event": "BTCTRY", "join": true}]`` (at most 5 messages a second); 991 is the welcome,
 100 a join result, 422 TradeSingle and 421 TradeList carry trades (``PS`` pair, ``I`` trade id
 as a decimal string, ``D`` time in ms as a string, ``P`` price, ``A`` amount, ``S`` taker side:
-0 buy, 1 sell), 431/432 order-book models.
+0 buy, 1 sell).
+
+The order book (channel ``obdiff``, https://docs.btcturk.com/websocket-feed/models and
+https://docs.btcturk.com/websocket-feed/channel-event-and-model): on joining, 431 OrderBookFull
+(``CS`` change set, ``PS`` pair, ``BO`` bids and ``AO`` asks as ``{"A": amount, "P": price}``
+rows, best first); then 432 OrderBookDifference, whose ``CS`` is the previous one + 1 and whose
+``BO``/``AO`` rows carry ``CP``: 0 the level's new amount, 1 a new level, 3 the level deleted.
+A 431 becomes a :class:`DepthEvent` with ``snapshot=True`` (the book starts over from it), a 432 a
+diff with ``first_id == last_id == CS`` (a deleted level has quantity 0); whether the chain holds
+is the normalizer's decision (:class:`spark_ray.streams.depth.StreamBookSync`). The ticker
+(channel ``ticker``, 402 TickerPair: ``B``/``BA`` best bid price/amount, ``A``/``AA`` best ask
+price/amount, ``PS`` pair) becomes a :class:`BookTicker`; it carries no sequence number, so its
+``update_id`` is left to the normalizer (``NO_UPDATE_ID``).
 """
 
 from __future__ import annotations
@@ -20,16 +32,24 @@ from spark_ray.adapters.events import (
     MAX_TIME_MS,
     MIN_TIME_MS,
     MISSING,
+    NO_UPDATE_ID,
     PARSE_ERRORS,
     SYMBOL_RE,
+    BookTicker,
     DeadLetter,
+    DepthEvent,
     Invalid,
     ParsedBatch,
     as_bytes,
     dec_field,
     decode_frame,
+    int_field,
 )
 
+# our stream kind -> BTCTurk's channel
+CHANNELS = {"trade": "trade", "depth": "obdiff", "ticker": "ticker"}
+STREAM_KINDS = tuple(CHANNELS)
+CHANGE_CODES = (0, 1, 3)  # 432 CP: amount updated, level new, level deleted
 JOIN_PACING_S = 0.25  # 5 incoming messages per second at most
 MAX_PAIRS_PER_CONNECTION = 10_000  # no documented limit; one connection joins every pair
 
@@ -45,7 +65,8 @@ def btcturk_pair(symbol: str) -> str:
 
 class BTCTurkParser:
     """Parses BTCTurk's ``[type, {...}]`` models: 422 TradeSingle and 421 TradeList into the
-    canonical trade columns; welcome/result (991/100) are control; book models are counted."""
+    canonical trade columns, 431/432 into depth events, 402 into book tickers; welcome/result
+    (991/100) are control; anything else is dead-lettered."""
 
     exchange = "btcturk"
 
@@ -81,7 +102,9 @@ class BTCTurkParser:
                 elif model in (991, 100):
                     out.control.append({"type": model, **body})
                 elif model in (431, 432):
-                    out.ignored += 1
+                    self._book(model, body, int(recv), out)
+                elif model == 402:
+                    self._ticker(body, int(recv), out)
                 else:
                     raise Invalid("unknown_event")
             except Invalid as e:
@@ -91,13 +114,33 @@ class BTCTurkParser:
                                            int(recv), self.exchange))
         return out
 
-    def _trade(self, d: dict[str, Any], recv: int, out: ParsedBatch) -> None:
+    def _symbol(self, d: dict[str, Any]) -> str:
         pair = d.get("PS")
         if type(pair) is not str:
             raise Invalid("missing_field:PS" if pair is None else "bad_type:PS")
         sym = self.pairs.get(pair)
         if sym is None:
             raise Invalid("unknown_symbol")
+        return sym
+
+    def _book(self, model: int, d: dict[str, Any], recv: int, out: ParsedBatch) -> None:
+        """431 (full book) or 432 (differences) -> one depth event; the change set is its id."""
+        sym = self._symbol(d)
+        cs = int_field(d, "CS")
+        full = model == 431
+        bids = _levels(d, "BO", full)
+        asks = _levels(d, "AO", full)
+        out.depth.append(DepthEvent(sym, cs, cs, bids, asks, None, recv, snapshot=full))
+        out.count(sym, "depth", None)
+
+    def _ticker(self, d: dict[str, Any], recv: int, out: ParsedBatch) -> None:
+        sym = self._symbol(d)
+        out.tickers.append(BookTicker(sym, NO_UPDATE_ID, dec_field(d, "B"), dec_field(d, "BA"),
+                                      dec_field(d, "A"), dec_field(d, "AA"), recv))
+        out.count(sym, "ticker", None)
+
+    def _trade(self, d: dict[str, Any], recv: int, out: ParsedBatch) -> None:
+        sym = self._symbol(d)
         tid = _numstr_int(d, "I")
         ttime = _numstr_int(d, "D", MIN_TIME_MS, MAX_TIME_MS)
         price = dec_field(d, "P")
@@ -122,8 +165,41 @@ def _numstr_int(d: dict[str, Any], k: str, lo: int = 0, hi: int = MAX_ID) -> int
     return i
 
 
-def join_message(pair: str, channel: str = "trade") -> str:
-    return json.dumps([151, {"type": 151, "channel": channel, "event": pair, "join": True}])
+def _levels(d: dict[str, Any], k: str, full: bool) -> list[tuple[float, float]]:
+    """``BO``/``AO`` rows -> (price, amount); in a 432 a deleted level (CP 3) has amount 0."""
+    rows = d.get(k, MISSING)
+    if rows is MISSING:
+        raise Invalid(f"missing_field:{k}")
+    if type(rows) is not list:
+        raise Invalid(f"bad_type:{k}")
+    out: list[tuple[float, float]] = []
+    for r in rows:
+        if type(r) is not dict:
+            raise Invalid(f"bad_type:{k}")
+        price = dec_field(r, "P")
+        if full:
+            out.append((price, dec_field(r, "A")))
+            continue
+        cp = r.get("CP")
+        if type(cp) is not int or cp not in CHANGE_CODES:
+            raise Invalid(f"bad_value:{k}.CP")
+        out.append((price, 0.0 if cp == 3 else dec_field(r, "A")))
+    return out
+
+
+def channel_name(kind: str, pair: str) -> str:
+    """Our name for one joined (BTCTurk channel, pair): ``obdiff:BTCTRY``."""
+    return f"{CHANNELS[kind]}:{pair}"
+
+
+def join_message(pair: str, channel: str = "trade", join: bool = True) -> str:
+    return json.dumps([151, {"type": 151, "channel": channel, "event": pair, "join": join}])
+
+
+def channel_messages(name: str, join: bool = True) -> str:
+    """The join (or leave) message of a channel named by :func:`channel_name`."""
+    channel, _, pair = name.partition(":")
+    return join_message(pair, channel, join)
 
 
 def is_data_frame(head: bytes) -> bool:
