@@ -210,7 +210,6 @@ class SymbolFormatter:
             "I": str(t),
             "A": _trim(self.qty(q)),
             "P": _trim(self.price(p)),
-            "PS": self.symbol,
             "S": 1 if m else 0,  # taker side: 0 buy, 1 sell (a maker buyer means a taker sell)
         }
 

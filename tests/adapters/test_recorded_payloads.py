@@ -368,8 +368,6 @@ def test_btcturk_recorded_control_and_book_frames_are_not_dead_lettered() -> Non
         "join|trade:BTCTRY", "join|obdiff:BTCUSDT", "join|trade:AVAXUSDT", "join|obdiff:BTCTRY"}
 
 
-@pytest.mark.xfail(strict=True, reason="BTCTurkParser reads PS from every 421 item; the "
-                   "recorded TradeLists carry the pair once, as the envelope's symbol/event")
 def test_btcturk_recorded_421_trade_lists() -> None:
     frames = recorded_btcturk(421)
     assert len(frames) == 2

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from spark_ray.schemas import CANDLE_SCHEMA
 
@@ -252,8 +251,6 @@ def test_btcturk_frames_match_the_recorded_ones(venue: Any) -> None:
     assert compared == 16
 
 
-@pytest.mark.xfail(strict=True, reason="the venue writes PS into every 421 item; the recorded "
-                   "TradeLists name the pair only on the envelope (symbol, event)")
 def test_btcturk_trade_list_matches_the_recorded_ones(venue: Any) -> None:
     mine = _btcturk_session(venue)[421][0]
     for name, ordered in [(_BT_ORDERED[1], True), (_BT_SORTED[0], False)]:

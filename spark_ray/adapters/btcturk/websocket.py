@@ -95,9 +95,14 @@ class BTCTurkParser:
                     items = body.get("items")
                     if type(items) is not list:
                         raise Invalid("bad_type:items")
+                    # Recorded TradeLists name the pair once, on the envelope (``symbol``,
+                    # ``event``), not in each item; an item's own ``PS`` wins when present.
+                    pair = body.get("symbol", body.get("event"))
                     for item in items:
                         if type(item) is not dict:
                             raise Invalid("bad_type:items")
+                        if "PS" not in item and pair is not None:
+                            item = {**item, "PS": pair}
                         self._trade(item, int(recv), out)
                 elif model in (991, 100):
                     out.control.append({"type": model, **body})
