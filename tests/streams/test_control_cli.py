@@ -210,7 +210,7 @@ def test_demo_stage_streams_into_the_lake(ray_session: Any, tmp_path: Path) -> N
         assert out["side_by_side"] == ["btcturk"]
         (line,) = [x for x in out["cross_venue"] if x.startswith("BTC/USDT: ")]
         assert "binance BTCUSDT" in line and "btcturk BTCTRY" in line, line
-        assert "btcturk USDTTRY mid (last_trade)" in line and "spread" in line, line
+        assert "btcturk USDTTRY mid (bookTicker)" in line and "spread" in line, line
         view = json.loads((tmp_path / "demo" / "cross-venue.json").read_text())
         assert set(view["assets"]["BTC"]["venues"]) == {"binance", "btcturk"}
     finally:

@@ -1,8 +1,8 @@
 """Binance and BTCTurk side by side in one ``spark-ray streams up``, end to end: a real venue
 simulator on 127.0.0.1 speaks both protocols, the CLI (a real subprocess) starts one fabric per
 exchange on a real Ray plus the ``crossvenue`` actor; ``streams status --json`` shows both
-fabrics healthy and BTC quoted by both venues in USDT (Binance's bookTicker; BTCTurk's last
-trade, marked so, converted by BTCTurk's own USDTTRY, named as the rate source); the gauges
+fabrics healthy and BTC quoted by both venues in USDT (Binance's bookTicker; BTCTurk's ticker
+channel, converted by BTCTurk's own USDTTRY, named as the rate source); the gauges
 appear on Ray's metrics export; one ``streams down`` stops both fabrics and the view.
 """
 
@@ -53,7 +53,7 @@ def test_one_streams_up_with_binance_and_btcturk_and_the_cross_venue_view(
     t0 = time.monotonic()
     try:
         up = cli("up", *both, "--symbols", "binance:BTCUSDT;btcturk:BTCTRY,USDTTRY",
-                 "--streams", "trade;binance:trade,bookTicker",
+                 "--streams", "trade;binance:trade,bookTicker;btcturk:trade,ticker",
                  "--ws-url", f"binance={venue.ws_url},btcturk={venue.btcturk_ws_url}",
                  "--rest-url", f"binance={venue.rest_url}", "--store", str(tmp_path / "lake"),
                  "--breaker", "none", "--timeout", "90")
@@ -81,10 +81,11 @@ def test_one_streams_up_with_binance_and_btcturk_and_the_cross_venue_view(
         assert (bn["pair"], bn["source"], bn["rate_source"]) == \
             ("BTC/USDT", "bookTicker", "native USDT")
         assert bn["bid"] <= bn["ask"]
-        # BTCTurk has no book stream here yet: its last trade stands in, marked as such
-        assert (bt["pair"], bt["source"]) == ("BTC/TRY", "last_trade")
+        # BTCTurk's best bid/offer comes from its ticker channel (402), parsed as a book ticker
+        assert (bt["pair"], bt["source"]) == ("BTC/TRY", "bookTicker")
+        assert bt["bid"] <= bt["ask"]
         rate = view["rates"]["TRY"]
-        assert rate["source"] == "btcturk USDTTRY mid (last_trade)", rate
+        assert rate["source"] == "btcturk USDTTRY mid (bookTicker)", rate
         assert bt["rate"] == rate["value"] and "btcturk USDTTRY mid" in bt["rate_source"]
         assert bt["bid"] == bt["native_bid"] / rate["value"]
         # the simulator starts BTCTRY at 2,000,000 and USDTTRY at 33.33: ~60,000 USDT a BTC
@@ -111,7 +112,7 @@ def test_one_streams_up_with_binance_and_btcturk_and_the_cross_venue_view(
         assert _gauge(text, "ray_crossvenue_basis_bps", asset="BTC", venue="btcturk",
                       reference="binance") is not None
         assert _gauge(text, "ray_crossvenue_rate", currency="TRY", quote="USDT",
-                      source="btcturk USDTTRY mid (last_trade)") is not None
+                      source="btcturk USDTTRY mid (bookTicker)") is not None
     finally:
         down = cli("down", *both)
     assert down.code == 0, down.err
