@@ -42,6 +42,10 @@ class Capabilities:
     # The depth stream sends its own full book on (re)joining (BTCTurk's obdiff 431): a book out
     # of sync is recovered by leaving and re-joining its channel, not by a REST snapshot.
     book_from_stream: bool = False
+    # Trade ids with holes and REST that cannot page by id (BTCTurk: the latest <= 50 trades):
+    # the fabric polls that latest page this often per series and keeps what it lacks, which
+    # fills frames dropped mid-stream while the hole is still within the page. 0: never.
+    latest_trades_poll_ms: int = 0
 
 
 class FrameParser(Protocol):

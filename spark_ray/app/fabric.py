@@ -177,7 +177,8 @@ class Fabric:
                                     grace_ms=cfg.grace_ms, idle_check_ms=cfg.idle_check_ms,
                                     start_ids=dict(cfg.start_ids),
                                     detect_gaps=adapter.caps.contiguous_trade_ids,
-                                    repair=bool(adapter.caps.rest_backfill))
+                                    repair=bool(adapter.caps.rest_backfill),
+                                    latest_poll_ms=adapter.caps.latest_trades_poll_ms)
             norm = NormalizerActor.options(name=nname, **{**opts, **cfg.normalizer_options}).remote(
                 ncfg, actor_ref(sink_name, cfg.namespace), cfg.rest_url, self.deadletter_dir,
                 nname)

@@ -66,8 +66,8 @@ class NormalizerConfig:
     # Poll each series' latest trades over REST this often (0: never). The hook for venues whose
     # trade ids are not contiguous (BTCTurk): a dropped frame leaves no detectable gap there,
     # so the latest page (BTCTurk: <= 50 trades), deduplicated against what is stored, is what
-    # fills it. Needs ``repair`` and the adapter's ``market_rest``; the fabric does not set it
-    # yet (BTCTurk's REST client is not wired to it).
+    # fills it. Needs ``repair`` and the adapter's ``market_rest``; the fabric sets it from
+    # ``caps.latest_trades_poll_ms``.
     latest_poll_ms: int = 0
 
 
@@ -280,6 +280,20 @@ class NormalizerCore:
                     out.resubscribe.append(channel)
         return rows
 
+    def unsynced_book_channels(self) -> list[str]:
+        """The depth channels of this normalizer's symbols whose stream-fed book is not in sync
+        (``caps.book_from_stream``). A restarted normalizer has no books, and on a quiet market
+        no diff may ever come to make it ask: the shell asks for these at once (the connector
+        re-joins only the channels it carries)."""
+        if not self.adapter.caps.book_from_stream:
+            return []
+        out = []
+        for sym in self.cfg.symbols:
+            bs = self.stream_books.get(sym)
+            if bs is None or not bs.synced:
+                out.append(self.adapter.depth_channel(sym))
+        return out
+
     def _resynced(self, symbol: str, n: int) -> None:
         self.counters.depth_resyncs += n
         _bump(self.counters.book_resyncs, (symbol, "depth"), n)
@@ -375,12 +389,14 @@ class NormalizerCore:
             if due and st.seen.max is not None:
                 self._tail_due.discard((dataset, sym))
                 st.last_tail_check_ms = now_ms
-                out.append(RepairRequest(dataset, sym, st.seen.max + 1, None, None,
-                                         latest=self.cfg.latest_poll_ms > 0))
+                latest = self.cfg.latest_poll_ms > 0
+                out.append(RepairRequest(dataset, sym, 0 if latest else st.seen.max + 1, None,
+                                         None, latest=latest))
             elif self.cfg.latest_poll_ms > 0 and st.seen.max is not None \
                     and now_ms - st.last_tail_check_ms >= self.cfg.latest_poll_ms:
                 st.last_tail_check_ms = now_ms
-                out.append(RepairRequest(dataset, sym, st.seen.max + 1, None, None, latest=True))
+                # from id 0: the page's every row, so holes below the newest id are filled too
+                out.append(RepairRequest(dataset, sym, 0, None, None, latest=True))
         return out
 
     def _retry_unrepaired(self, st: SeriesState, now_ms: int) -> None:

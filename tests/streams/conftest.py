@@ -44,8 +44,8 @@ def make_fabric(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., Fabr
             sink_flush_ms=300, ping_s=1.0,
             start_ids={f"trades:{s}": venue.config.first_trade_id for s in venue.config.symbols},
         )
-        if overrides.get("exchange") == "btcturk":  # the venue's BTCTurk protocol, no REST
-            kw.update(ws_url=venue.btcturk_ws_url, rest_url=None)
+        if overrides.get("exchange") == "btcturk":  # the venue's BTCTurk protocol and REST
+            kw.update(ws_url=venue.btcturk_ws_url, rest_url=venue.btcturk_rest_url)
         kw.update(overrides)
         f = Fabric(FabricConfig(**kw)).start()
         started.append(f)

@@ -55,7 +55,8 @@ def test_one_streams_up_with_binance_and_btcturk_and_the_cross_venue_view(
         up = cli("up", *both, "--symbols", "binance:BTCUSDT;btcturk:BTCTRY,USDTTRY",
                  "--streams", "trade;binance:trade,bookTicker;btcturk:trade,ticker",
                  "--ws-url", f"binance={venue.ws_url},btcturk={venue.btcturk_ws_url}",
-                 "--rest-url", f"binance={venue.rest_url}", "--store", str(tmp_path / "lake"),
+                 "--rest-url", f"binance={venue.rest_url},btcturk={venue.btcturk_rest_url}",
+                 "--store", str(tmp_path / "lake"),
                  "--breaker", "none", "--timeout", "90")
         assert up.code == 0, up.err
         assert "up: fabric:binance" in up.out and "up: fabric:btcturk" in up.out, up.out
@@ -142,7 +143,8 @@ def test_a_failed_multi_exchange_up_stops_what_it_started(
     up = run_cli("streams", "up", "--exchange", "binance,btcturk",
                  "--symbols", "binance:BTCUSDT;btcturk:BTCTRY",
                  "--ws-url", f"binance={venue.ws_url},btcturk={dead}",
-                 "--rest-url", f"binance={venue.rest_url}", "--store", str(tmp_path / "lake"),
+                 "--rest-url", f"binance={venue.rest_url},btcturk={venue.btcturk_rest_url}",
+                 "--store", str(tmp_path / "lake"),
                  "--breaker", "none", "--timeout", "6", "--address", ray_session.address,
                  env=cli_env(), timeout=180)
     assert up.code == 1, (up.out, up.err)

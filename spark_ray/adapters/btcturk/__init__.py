@@ -7,7 +7,9 @@ its graph API (``spark-ray data fetch --exchange btcturk``); TRY-quoted pairs ma
 symbols (``BTC_TRY`` / ``BTCTRY``). Its trade ids are not one contiguous sequence per pair and
 its REST trades cannot be paged by id, so the fabric detects no trade gaps for it: what a
 disconnect missed comes back with the recent-trades list (421) BTCTurk sends on every join, and
-is deduplicated. A book out of sync is re-joined (``book_from_stream``), no REST snapshot.
+is deduplicated; frames dropped mid-stream come back from a poll of its REST latest-trades page
+(``latest_trades_poll_ms``). A book out of sync is re-joined (``book_from_stream``), no REST
+snapshot.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ class BTCTurkAdapter(Adapter):
     default_ws_url: ClassVar[str] = DEFAULT_WS_URL
     default_rest_url: ClassVar[str | None] = rest.DEFAULT_REST_URL
     caps: ClassVar[Capabilities] = Capabilities(
-        stream_kinds=websocket.STREAM_KINDS, contiguous_trade_ids=False, rest_backfill=(),
-        depth_snapshots=False, kline_history=True, trading=False,
+        stream_kinds=websocket.STREAM_KINDS, contiguous_trade_ids=False,
+        rest_backfill=("trades",), depth_snapshots=False, kline_history=True, trading=False,
         max_streams_per_connection=1_000_000,  # one connection joins every pair
-        book_from_stream=True)
+        book_from_stream=True,
+        # One page of 50 per pair every 2 s: a dropped frame comes back while fewer than 50
+        # trades printed after it (25 trades/s per pair), within BTCTurk's public limits.
+        latest_trades_poll_ms=2_000)
     subscribe_pacing_s: ClassVar[float] = websocket.JOIN_PACING_S
     rest_page: ClassVar[int] = rest.TRADES_MAX
 

@@ -162,7 +162,8 @@ def start(store: Path, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"),
             cfgs.append(FabricConfig(exchange=CROSS_EXCHANGE, symbols=list(cross_symbols),
                                      streams=["trade", "ticker"],
                                      ws_url=venue.btcturk_ws_url,
-                                     rest_url=None, store=cfg.store, sink_flush_ms=300,
+                                     rest_url=venue.btcturk_rest_url, store=cfg.store,
+                                     sink_flush_ms=300,
                                      # the trading stages' breaker watches Binance's symbols
                                      ping_s=1.0, breaker=None))
         cross = {"exchanges": [c.exchange for c in cfgs], "reference": "USDT", "rates": {},
