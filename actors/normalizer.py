@@ -57,6 +57,9 @@ class NormalizerActor:
         prefer_live_work()
         self.cfg = config
         self.core = NormalizerCore(config)
+        # A restarted incarnation lost its stream-fed books: its first acknowledgement asks the
+        # connector to re-join their channels (see NormalizerCore.unsynced_book_channels).
+        self._ask_books = ray.get_runtime_context().was_current_actor_reconstructed
         self.sink = resolve_actor(sink)  # a name (fabric) or a handle (tests)
         self.name = name
         adapter = self.core.adapter
@@ -165,8 +168,13 @@ class NormalizerActor:
             self._recent.append(t)  # a reference: the feed poll reads last trades from it
         self._publish(out)
         ack: dict[str, Any] = {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
-        if out.resubscribe:  # books out of sync: the connector re-joins their channels
-            ack["resubscribe"] = out.resubscribe
+        resubscribe = list(out.resubscribe)
+        if self._ask_books:
+            self._ask_books = False
+            resubscribe += [c for c in self.core.unsynced_book_channels()
+                            if c not in resubscribe]
+        if resubscribe:  # books out of sync: the connector re-joins their channels
+            ack["resubscribe"] = resubscribe
         return ack
 
     def _last_trades(self) -> dict[str, dict[str, Any]]:

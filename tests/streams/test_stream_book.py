@@ -93,6 +93,18 @@ def test_a_restarted_normalizer_asks_for_a_full_book() -> None:
     assert out.resubscribe == ["obdiff:BTCTRY"] and core.counters.depth_resyncs == 0
 
 
+def test_unsynced_book_channels_name_every_symbol_without_a_book() -> None:
+    """What a restarted normalizer asks to re-join at once, before any diff (a quiet market may
+    send none): every symbol's depth channel until its full book came; none for Binance."""
+    core = NormalizerCore(NormalizerConfig(exchange="btcturk", symbols=("BTCTRY", "ETHTRY"),
+                                           detect_gaps=False, repair=False))
+    assert core.unsynced_book_channels() == ["obdiff:BTCTRY", "obdiff:ETHTRY"]
+    core.process([full(56)], [T0], T0)
+    assert core.unsynced_book_channels() == ["obdiff:ETHTRY"]
+    binance = NormalizerCore(NormalizerConfig(exchange="binance", symbols=("BTCUSDT",)))
+    assert binance.unsynced_book_channels() == []
+
+
 def test_binance_depth_gaps_still_go_to_a_rest_snapshot() -> None:
     core = NormalizerCore(NormalizerConfig(symbols=("BTCUSDT",)))
     depth = json.dumps({"stream": "btcusdt@depth@100ms", "data": {
@@ -129,7 +141,8 @@ def test_trade_lists_on_rejoin_are_deduplicated_and_fill_what_a_disconnect_misse
 
 
 def test_latest_trades_poll_hook() -> None:
-    """Off by default; when set, each series gets a one-page "latest trades" request at that
+    """Off by default (the fabric sets it from ``caps.latest_trades_poll_ms``); when set, each
+    series gets a one-page "latest trades" request at that
     cadence (and after a reconnect), whose rows on_repair deduplicates."""
     cfg = NormalizerConfig(exchange="btcturk", symbols=("BTCTRY",), detect_gaps=False,
                            idle_check_ms=0)
@@ -138,7 +151,8 @@ def test_latest_trades_poll_hook() -> None:
     assert core.repairs_due(T0 + 60_000) == []
     cfg.latest_poll_ms = 1_000
     (req,) = core.repairs_due(T0 + 1_000)
-    assert req.latest and (req.dataset, req.symbol, req.lo, req.hi) == ("trades", "BTCTRY", 8,
+    # from id 0: every row of the page counts, so holes below the newest id are filled too
+    assert req.latest and (req.dataset, req.symbol, req.lo, req.hi) == ("trades", "BTCTRY", 0,
                                                                         None)
     assert core.repairs_due(T0 + 1_500) == []
     core.on_reconnect()
