@@ -101,6 +101,41 @@ def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
     return Fabric(cfg).start()
 
 
+def _start_cross_venue(store: Path) -> Any:
+    """Binance and BTCTurk side by side with the cross-venue view, as ``streams up --exchange
+    binance,btcturk`` starts them (detached fabrics, the ``crossvenue`` actor), on a venue of
+    their own, so the Cross-Venue dashboard has data."""
+    from spark_ray.app import fabric_service
+    from spark_ray.app.fabric import FabricConfig
+    from spark_ray.venue import Venue
+
+    v = Venue(symbols=("BTCUSDT", "BTCTRY", "USDTTRY"), seed=5, trades_per_second=5,
+              history_minutes=30).start()
+    common: dict[str, Any] = dict(store=str(store), breaker=None, ping_s=1.0, sink_flush_ms=300)
+    cfgs = [FabricConfig(exchange="binance", symbols=["BTCUSDT"], streams=["trade", "bookTicker"],
+                         ws_url=v.ws_url, rest_url=v.rest_url, **common),
+            FabricConfig(exchange="btcturk", symbols=["BTCTRY", "USDTTRY"],
+                         streams=["trade", "ticker"], ws_url=v.btcturk_ws_url,
+                         rest_url=v.btcturk_rest_url, **common)]
+    try:
+        fabric_service.up_many(cfgs, lambda line: None, cross={
+            "exchanges": ["binance", "btcturk"], "reference": "USDT", "rates": {},
+            "max_age_s": 10.0})
+    except BaseException:
+        v.stop()
+        raise
+    return v
+
+
+def _stop_cross_venue(v: Any) -> None:
+    from spark_ray.app import fabric_service
+
+    fabric_service.cross_down(["binance", "btcturk"])
+    for ex in ("binance", "btcturk"):
+        fabric_service.down(ex, lambda line: None)
+    v.stop()
+
+
 def _small_sweep(tmp: Path) -> None:
     """A real (tiny) Ray Tune sweep on a real sample, so the Optimization panels have data."""
     from spark_ray.data.importer import import_files
@@ -129,7 +164,7 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
     namespace = f"observe-{uuid.uuid4().hex[:8]}"
     state = prom.start(tmp / "prom", sd_path=prom.sd_file(current_session_dir()),
                        port=E2E_PROM_PORT or prom.free_port())
-    venue = fabric = breaker = trade_venue = trading = None
+    venue = fabric = breaker = trade_venue = trading = cross = None
     try:
         client = PromClient(state.url)
         venue = Venue(symbols=("BTCUSDT", "ETHUSDT"), seed=11, history_minutes=30,
@@ -150,10 +185,13 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
         venue.inject("malformed", count=2, symbol="ETHUSDT")
         trade_venue, trading = _start_trading(tmp, namespace, f"breaker:{namespace}-trade")
         _small_sweep(tmp)  # tune_* metrics for the Optimization dashboard
+        cross = _start_cross_venue(tmp / "cross-lake")  # the Cross-Venue dashboard's gauges
         trading.supervise()
         yield Scenario(client, state, venue, fabric, breaker, breaker_name, namespace,
                        started, trading.name)
     finally:
+        if cross is not None:
+            _stop_cross_venue(cross)
         if trading is not None:
             trading.stop(collect=False)
             if trading.breaker is not None:
