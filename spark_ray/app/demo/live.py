@@ -92,6 +92,21 @@ class LivePlatform:
                 raise RuntimeError(f"fabric: no fresh data after {timeout_s:g} s: {ages}")
             time.sleep(0.5)
 
+    def down_others(self) -> dict[str, Any]:
+        """``streams down`` for the side-by-side exchanges and the cross-venue view, once they
+        have been shown: the later stages (trading, the SLO measurement) run on Binance alone,
+        as a 2-core machine cannot carry a second venue's feed and keep event-to-store p95
+        under its SLO. Idempotent; :meth:`down` and :meth:`kill` skip what is already down."""
+        if not self.others:
+            return {}
+        cross = fabric_service.cross_down([EXCHANGE])
+        drained = {}
+        for other in self.others:
+            result = fabric_service.down(other.cfg.exchange, self.log) or {}
+            drained[other.cfg.exchange] = result.get("rows_written")
+        self.others = []
+        return {"cross_view_stopped": cross, "rows_written": drained}
+
     def down(self, drain_timeout_s: float = 120.0) -> dict[str, Any]:
         """Pause the market (ground truth at rest), wait until the sink holds every published
         trade, then ``streams down`` (drain, seal, stop); compare the lake with the truth."""

@@ -3,7 +3,9 @@ duplicates injected half-way, and reports itself the way ``spark-ray streams sta
 BTCTurk's fabric runs beside Binance's (one ``streams up --exchange binance,btcturk``), and the
 stage prints the cross-venue line: BTC on both venues in USDT, spread and basis in bps.
 
-The fabric is left running (market paused) for the later stages to join; the demo's
+Once the cross-venue lines are shown, BTCTurk's fabric and the view go down (``streams down
+--exchange btcturk``): the later stages measure Binance's SLO on 2 cores without a second feed.
+Binance's fabric is left running (market paused) for the later stages to join; the demo's
 ``streams-down`` stage drains it and checks the lake against the venue's ground truth.
 ``run_demo`` expects Ray to be connected already (the platform demo does that).
 """
@@ -48,8 +50,10 @@ def run_demo(out_dir: Path, live: LivePlatform, seconds: float = 5.0) -> dict[st
             break
         time.sleep(1.0)
     cross = _cross_venue(out_dir, live)
+    side_by_side = [f.cfg.exchange for f in live.others]
     stats = fabric.slo_stats()
     live.pause()
+    others_down = live.down_others()
     (out_dir / "status.txt").write_text(text + "\n")
     (out_dir / "status.json").write_text(json.dumps(doc, indent=2, sort_keys=True,
                                                     default=str) + "\n")
@@ -66,6 +70,9 @@ def run_demo(out_dir: Path, live: LivePlatform, seconds: float = 5.0) -> dict[st
     print("   " + text.replace("\n", "\n   "), flush=True)
     for line in cross:
         print(f"   cross-venue: {line}", flush=True)
+    for exchange, rows in others_down.get("rows_written", {}).items():
+        print(f"   streams down --exchange {exchange}: drained ({rows} rows); the later stages "
+              "run on binance alone", flush=True)
     return {
         "fabric": doc["fabric"], "namespace": fabric.cfg.namespace,
         "detached": fabric.cfg.detached, "actors": live.actor_names,
@@ -76,7 +83,7 @@ def run_demo(out_dir: Path, live: LivePlatform, seconds: float = 5.0) -> dict[st
         "market_data_connections_peak": peak,
         "market_data_connection_ids": sorted(connections), "shards": fabric.cfg.shards,
         "lake": fabric.cfg.store, "status_report": str(out_dir / "status.txt"),
-        "cross_venue": cross, "side_by_side": [f.cfg.exchange for f in live.others],
+        "cross_venue": cross, "side_by_side": side_by_side, "others_down": others_down,
     }
 
 
