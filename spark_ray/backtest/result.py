@@ -95,11 +95,18 @@ class BacktestResult:
                             repr(t.fees), repr(t.pnl), repr(t.ret), t.tag])
         with paths["equity.csv"].open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["time", "equity", "cash", *[f"position_{s}" for s in self.symbols]])
+            # close_<SYM>: the price each bar closed at, so a chart (the console's) can draw
+            # price, equity, entries and exits from this file alone.
+            close = np.asarray(self.close, dtype=float)
+            closes = ([close] if close.ndim == 1 else [close[:, i] for i in range(close.shape[1])])
+            close_syms = self.symbols[:len(closes)]
+            w.writerow(["time", "equity", "cash", *[f"position_{s}" for s in self.symbols],
+                        *[f"close_{s}" for s in close_syms]])
             pos = [self.output.positions[s] for s in self.symbols]
             for k, ms in enumerate(self.times.tolist()):
                 w.writerow([iso_ms(ms), repr(float(self.output.equity[k])),
-                            repr(float(self.output.cash[k])), *[repr(float(p[k])) for p in pos]])
+                            repr(float(self.output.cash[k])), *[repr(float(p[k])) for p in pos],
+                            *[repr(float(c[k])) for c in closes]])
         if png:
             from spark_ray.backtest.plot import plot_report
 
