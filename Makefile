@@ -11,8 +11,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.spark-ray-installed
 # apt packages the tests and demo need, installed only when missing: prometheus (the real
 # Prometheus and promtool), openssh-server and rsync (the `ray up` test's SSH node and Ray's
-# file-mount sync).
-APT_PACKAGES ?= prometheus openssh-server rsync
+# file-mount sync), chromium (the console's browser tests, driven by Playwright) and
+# prometheus-alertmanager (alerts routed to the console).
+APT_PACKAGES ?= prometheus openssh-server rsync chromium prometheus-alertmanager
 PYTEST_ARGS ?=
 # Two pytest workers, a test file at a time: a module's fixtures (a Prometheus scenario, a
 # three-node cluster) start once and its tests run in order. (xdist 3.8's loadgroup does not

@@ -151,6 +151,7 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
         backtest,
         breaker,
         chaos,
+        console,
         data,
         observe,
         optimize,
@@ -159,7 +160,8 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
         venue,
     )
 
-    for module in (venue, data, backtest, optimize, breaker, streams, observe, trade, chaos):
+    for module in (venue, data, backtest, optimize, breaker, streams, observe, trade, chaos,
+                   console):
         module.add_parser(sub)
 
 

@@ -1,0 +1,195 @@
+"""The console's JSON API on Ray Serve against the live platform (tests/console/conftest.py):
+what each page shows, the guard on every mutation, the journal, approvals and evidence."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from console_helpers import TOKEN
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def call(url: str, method: str = "GET", body: Any = None, token: str | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def wait(fn: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def test_health_lists_every_service_and_the_node(platform: Any) -> None:
+    code, doc = call(platform.url + "/api/health")
+    assert code == 200
+    kinds = {s["kind"]: s for s in doc["services"]}
+    assert {"fabric", "executor", "breaker", "console"} <= set(kinds), doc["services"]
+    names = {s["name"] for s in doc["services"]}
+    assert {"fabric:binance", platform.executor, platform.breaker} <= names
+    assert kinds["console"]["ok"] and kinds["breaker"]["ok"]
+    (node,) = doc["nodes"]
+    assert node["alive"] and node["resources"]["CPU"] >= 1
+    assert node["available"] is not None
+
+
+def test_streams_show_live_numbers_and_the_event_stream_updates(platform: Any) -> None:
+    def row() -> dict[str, Any] | None:
+        doc = call(platform.url + "/api/streams")[1]
+        rows = [r for e in doc["exchanges"] for r in e["symbols"] if r["symbol"] == "BTCUSDT"]
+        return rows[0] if rows and rows[0]["messages"] else None
+
+    first = wait(row)
+    assert first and first["rate_per_s"] > 0 and first["last_message_age_s"] < 10
+    assert first["dead_letters"] == 0 and first["gaps_unrepaired"] == 0
+    # Server-sent events: two documents a second apart, the count of messages moving on.
+    with urllib.request.urlopen(platform.url + "/api/streams/live", timeout=30) as r:
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        docs = []
+        while len(docs) < 3:
+            line = r.readline().decode()
+            if line.startswith("data: "):
+                docs.append(json.loads(line[6:]))
+    counts = [d["exchanges"][0]["symbols"][0]["messages"] for d in docs]
+    assert docs[-1]["at"] - docs[0]["at"] >= 1.5
+    assert counts[-1] > counts[0], counts
+
+
+def test_trading_shows_the_executor_and_the_breaker_tree(platform: Any) -> None:
+    def doc() -> dict[str, Any] | None:
+        d = call(platform.url + "/api/trading")[1]
+        ex = [e for e in d["executors"] if e["name"] == platform.executor]
+        return d if ex and len(ex[0]["equity_curve"]) >= 2 else None
+
+    d = wait(doc)
+    assert d, "no equity curve"
+    (ex,) = [e for e in d["executors"] if e["name"] == platform.executor]
+    assert ex["mode"] == "paper" and "BTCUSDT" in ex["positions"]
+    assert ex["latency_ms"]["count"] >= 0 and "pnl" in ex
+    (br,) = [b for b in d["breakers"] if b["name"] == platform.breaker]
+    assert br["scopes"][0]["scope"] == "global"
+    assert br["state"] == "ARMED"
+
+
+def _breaker_scope_state(platform: Any, scope: str = "global") -> str:
+    d = call(platform.url + "/api/trading")[1]
+    (br,) = [b for b in d["breakers"] if b["name"] == platform.breaker]
+    return {s["scope"]: s["state"] for s in br["scopes"]}[scope]
+
+
+def test_mutations_are_refused_without_token_cross_site_or_not_json(platform: Any) -> None:
+    url = platform.url + "/api/breaker/trip"
+    body = {"who": "mallory", "reason": "test", "breaker": platform.breaker}
+    assert call(url, "POST", body)[0] == 401
+    code, err = call(url, "POST", body, token="wrong-token")
+    assert code == 401 and err["error"] == "wrong operator token"
+    assert TOKEN not in json.dumps(err)
+    # A page on another site cannot post, even with a token a browser might attach.
+    assert call(url, "POST", body, token=TOKEN,
+                headers={"Origin": "http://evil.example"})[0] == 403
+    req = urllib.request.Request(url, data=b"who=m&reason=x", method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Bearer {TOKEN}"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=30)
+    assert exc.value.code == 415
+    assert call(url, "POST", {"reason": "no who"}, token=TOKEN)[0] == 400
+    assert _breaker_scope_state(platform) == "ARMED"
+    journal = platform.runs / "console-journal.jsonl"
+    assert not journal.exists() or "mallory" not in journal.read_text()
+
+
+def test_trip_reset_and_dry_run_with_the_token_are_journaled(platform: Any) -> None:
+    base = {"who": "alice", "reason": "console test", "breaker": platform.breaker}
+    code, res = call(platform.url + "/api/breaker/trip", "POST", base, token=TOKEN)
+    assert code == 200, res
+    assert _breaker_scope_state(platform) == "TRIPPED"
+    code, res = call(platform.url + "/api/breaker/reset", "POST", base, token=TOKEN)
+    assert code == 200, res
+    assert _breaker_scope_state(platform) == "ARMED"
+    code, res = call(platform.url + "/api/breaker/dry-run", "POST", {**base, "on": True},
+                     token=TOKEN)
+    assert code == 200
+    call(platform.url + "/api/breaker/dry-run", "POST", {**base, "on": False}, token=TOKEN)
+    assert call(platform.url + "/api/breaker/trip", "POST", {**base, "scope": "nonsense:x"},
+                token=TOKEN)[0] == 400
+    lines = [json.loads(x) for x in (platform.runs / "console-journal.jsonl").read_text()
+             .splitlines()]
+    mine = [e for e in lines if e["who"] == "alice"]
+    assert [e["action"] for e in mine[:4]] == ["breaker-trip", "breaker-reset",
+                                               "breaker-dry-run", "breaker-dry-run"]
+    assert all(e["reason"] == "console test" and e["result"] == "ok" for e in mine[:4])
+    assert TOKEN not in (platform.runs / "console-journal.jsonl").read_text()
+    # the breaker's own journal names the console operator
+    d = call(platform.url + "/api/trading")[1]
+    (br,) = [b for b in d["breakers"] if b["name"] == platform.breaker]
+    assert any(e.get("who") == "console:alice" for e in br["events"]), br["events"][:3]
+
+
+def test_runs_backtest_leaderboard_and_approval(platform: Any) -> None:
+    code, doc = call(platform.url + "/api/runs")
+    assert code == 200 and doc["count"] >= 100
+    trials = sum(r["summary"].get("optimization", {}).get("trials", 0) for r in doc["runs"])
+    assert trials >= 1000
+    bt = call(platform.url + f"/api/runs/{platform.ids['backtest']}")[1]["backtest"]
+    assert bt["metrics"]["trades"] == 138 and len(bt["trades"]) == 138
+    assert len(bt["equity"]["time"]) == len(bt["equity"]["price"]) > 1000
+    big = call(platform.url + f"/api/runs/{platform.ids['big_leaderboard']}")[1]
+    assert len(big["optimization"]["trials"]) == 1000
+    assert big["optimization"]["trials"][0]["rank"] == 1
+    assert call(platform.url + "/api/runs/..%2Fetc")[0] == 404
+    # a failed review cannot be approved; a passed one can, once
+    fail, ok = platform.ids["review_fail"], platform.ids["review_pass"]
+    assert call(platform.url + f"/api/runs/{fail}")[1]["approvable"] is False
+    code, err = call(platform.url + "/api/approve", "POST",
+                     {"run": fail, "who": "bob", "reason": "try"}, token=TOKEN)
+    assert code == 409 and "FAILED" in err["error"]
+    assert not (platform.runs / fail / "approved.json").exists()
+    if call(platform.url + f"/api/runs/{ok}")[1]["approvable"]:  # the browser test may be first
+        code, res = call(platform.url + "/api/approve", "POST",
+                         {"run": ok, "who": "bob", "reason": "reviewed"}, token=TOKEN)
+        assert code == 200, res
+    approval = json.loads((platform.runs / ok / "approved.json").read_text())
+    from spark_ray.approval.approved import check
+
+    assert check(platform.runs / ok / "approved.json")["params"] == approval["params"]
+    assert call(platform.url + "/api/approve", "POST", {"run": ok, "who": "bob",
+                                                        "reason": "again"}, token=TOKEN)[0] == 409
+
+
+def test_data_chaos_and_evidence_verify_names_the_tampered_file(platform: Any) -> None:
+    data = call(platform.url + "/api/data")[1]
+    (cov,) = [c for c in data["coverage"] if c["symbol"] == "ETHBTC"]
+    assert cov["interval"] == "5m" and cov["rows"] > 5000
+    assert any(q["symbol"] == "ETHBTC" for q in data["quality"])
+    chaos = call(platform.url + "/api/chaos")[1]
+    assert chaos["table"]["rows"][0]["experiment"] == "lag_spike"
+    bundle = platform.ids["evidence"]
+    assert any(b["id"] == bundle for b in call(platform.url + "/api/evidence")[1]["bundles"])
+    assert call(platform.url + f"/api/evidence/verify?bundle={bundle}")[1]["ok"] is True
+    (platform.runs / bundle / "summary.json").write_text('{"ok": false}\n')
+    res = call(platform.url + f"/api/evidence/verify?bundle={bundle}")[1]
+    assert res["ok"] is False and res["tampered"] == ["summary.json"]
+    (platform.runs / bundle / "summary.json").write_text('{\n  "ok": true\n}\n')
