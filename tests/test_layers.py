@@ -21,8 +21,8 @@ from helpers import REPO
 # Import name -> folder, as setuptools' package-dir maps them.
 EDGE_DIRS = {"spark_ray.actors": "actors", "spark_ray.tune": "tune", "spark_ray.chaos": "chaos",
              "spark_ray.app": "spark_ray/app"}
-DOMAIN = ("adapters", "approval", "backtest", "breaker", "data", "execution", "fills", "lake",
-          "observe", "strategy", "streams", "venue")
+DOMAIN = ("adapters", "approval", "backtest", "breaker", "console", "data", "execution", "fills",
+          "lake", "observe", "strategy", "streams", "venue")
 EXCHANGES = {"binance", "btcturk"}
 
 

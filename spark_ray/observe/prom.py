@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -80,11 +80,13 @@ def rule_files(grafana: Path | None = None) -> list[Path]:
 
 def render_config(sd_path: Path, rules: Iterable[Path], *, scrape_interval: str = "2s",
                   evaluation_interval: str = "2s", static_targets: Iterable[str] = (),
-                  external_labels: dict[str, str] | None = None) -> str:
+                  external_labels: dict[str, str] | None = None,
+                  alertmanagers: Iterable[str] = ()) -> str:
     """prometheus.yml: scrape Ray via its file-SD JSON (job ``ray``), evaluate our rules.
 
     ``static_targets`` (host:port) are scraped as job ``static`` (used to scrape e.g. a test
-    exporter); Ray's own targets always come from the SD file.
+    exporter); Ray's own targets always come from the SD file. ``alertmanagers`` (host:port)
+    receive the firing alerts (:mod:`spark_ray.observe.alertmanager` routes them on).
     """
     cfg: dict[str, Any] = {
         "global": {
@@ -101,6 +103,9 @@ def render_config(sd_path: Path, rules: Iterable[Path], *, scrape_interval: str 
             },
         ],
     }
+    managers = list(alertmanagers)
+    if managers:
+        cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": managers}]}]}
     targets = list(static_targets)
     if targets:
         cfg["scrape_configs"].append({"job_name": "static",
@@ -192,7 +197,14 @@ def _zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
-def is_ours(state: PromState) -> bool:
+class Running(Protocol):
+    """A process we started and recorded: its PID and the config file it runs."""
+
+    pid: int
+    config_file: str
+
+
+def is_ours(state: Running) -> bool:
     """The recorded PID is alive and is still the Prometheus running our config file."""
     cmd = _cmdline(state.pid)
     return (not _zombie(state.pid) and bool(cmd)
@@ -203,7 +215,7 @@ def start(state_dir: Path, *, sd_path: Path, port: int | None = None,
           rules: Iterable[Path] | None = None, scrape_interval: str = "2s",
           evaluation_interval: str = "2s", static_targets: Iterable[str] = (),
           grafana_url: str | None = None, retention: str = "2d",
-          timeout_s: float = 30.0) -> PromState:
+          timeout_s: float = 30.0, alertmanagers: Iterable[str] = ()) -> PromState:
     """Start our Prometheus (detached) and wait until it is ready; returns its state."""
     binary = require_binary("prometheus")
     state_dir = Path(state_dir).resolve()
@@ -222,10 +234,12 @@ def start(state_dir: Path, *, sd_path: Path, port: int | None = None,
         shutil.copy2(r, target)
         copied.append(target)
     chosen = pick_port(port)
+    managers = list(alertmanagers)
     config_file = state_dir / "prometheus.yml"
     config_file.write_text(render_config(sd_path, copied, scrape_interval=scrape_interval,
                                          evaluation_interval=evaluation_interval,
-                                         static_targets=static_targets))
+                                         static_targets=static_targets,
+                                         alertmanagers=managers))
     data_dir = state_dir / "data"
     data_dir.mkdir(exist_ok=True)
     log_file = state_dir / "prometheus.log"
@@ -234,6 +248,11 @@ def start(state_dir: Path, *, sd_path: Path, port: int | None = None,
            f"--web.listen-address={LOOPBACK}:{chosen}",
            f"--storage.tsdb.retention.time={retention}", "--web.enable-lifecycle",
            f"--web.external-url={url}/"]
+    if managers:
+        # Prometheus finds its Alertmanagers a few seconds after start, and an alert that fires
+        # before that counts as sent: the default 1 m resend delay would hold it back for a
+        # minute. Alertmanager deduplicates the resends.
+        cmd.append("--rules.alert.resend-delay=5s")
     with log_file.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=state_dir)
@@ -257,8 +276,9 @@ def start(state_dir: Path, *, sd_path: Path, port: int | None = None,
     raise PrometheusError(f"prometheus not ready on {url} after {timeout_s:.0f} s")
 
 
-def stop(state: PromState, timeout_s: float = 10.0) -> bool:
-    """SIGTERM (then SIGKILL) the recorded PID if it is still our Prometheus. True if stopped."""
+def stop(state: Running, timeout_s: float = 10.0) -> bool:
+    """SIGTERM (then SIGKILL) the recorded PID if it is still our Prometheus (or Alertmanager).
+    True if stopped."""
     if not is_ours(state):
         _reap(state.pid)
         return False

@@ -55,6 +55,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     help="scrape and rule evaluation interval (default 2s; Ray exports every 10s)")
     up.add_argument("--grafana-url", default=os.environ.get("RAY_GRAFANA_HOST"),
                     help="a Grafana for the Ray dashboard to embed (default: $RAY_GRAFANA_HOST)")
+    up.add_argument("--alertmanager", action="store_true",
+                    help="also start Alertmanager (Debian's prometheus-alertmanager) on "
+                         "127.0.0.1 and send it Prometheus's alerts")
+    up.add_argument("--alertmanager-port", type=int, default=None,
+                    help="Alertmanager port (default 9093 if free, else a free one)")
+    up.add_argument("--console-url", default=None,
+                    help="operator console Alertmanager routes every alert to (its "
+                         "/api/alerts/webhook, with $SPARK_RAY_CONSOLE_TOKEN)")
+    up.add_argument("--webhook", default=None,
+                    help="your own webhook Alertmanager also routes every alert to")
     state_dir(up)
     state_dir(sub.add_parser("down", help="stop the Prometheus that 'up' started"))
     status = sub.add_parser("status", help="is it running; targets, firing alerts")
@@ -101,20 +111,43 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     if prom.find_binary("prometheus") is None:
         raise UserError(f"prometheus is not installed: apt-get install -y {prom.APT_PACKAGE} "
                         "(make demo / make test install it when missing)")
+    for flag, url in (("--console-url", args.console_url), ("--webhook", args.webhook)):
+        if url and not url.startswith(("http://", "https://")):
+            raise UserError(f"{flag}: expected an http(s):// URL, got {url!r}")
+        if url and not args.alertmanager:
+            raise UserError(f"{flag}: needs --alertmanager (it is Alertmanager that routes)")
     session_dir = resolve_session_dir(args, settings)
     sd = prom.sd_file(session_dir)
+    manager = None
+    if args.alertmanager:
+        from spark_ray.console.guard import TOKEN_ENV
+        from spark_ray.observe import alertmanager
+
+        try:
+            manager = alertmanager.start(_state_dir(args), console_url=args.console_url,
+                                         token=os.environ.get(TOKEN_ENV) or None,
+                                         webhook_url=args.webhook,
+                                         port=args.alertmanager_port)
+        except prom.PrometheusError as e:
+            raise CheckFailed(f"observe up: {e}") from None
     try:
         state = prom.start(_state_dir(args), sd_path=sd, port=args.port,
                            scrape_interval=args.scrape_interval,
                            evaluation_interval=args.scrape_interval,
-                           grafana_url=args.grafana_url)
+                           grafana_url=args.grafana_url,
+                           alertmanagers=[f"{prom.LOOPBACK}:{manager.port}"] if manager else [])
     except prom.PrometheusError as e:
+        if manager is not None:
+            prom.stop(manager)
         raise CheckFailed(f"observe up: {e}") from None
     env = prom.dashboard_env(state.url, args.grafana_url)
     os.environ.update(env)  # a Ray this process starts later picks it up
     print(f"prometheus: {state.url}  (pid {state.pid}, state {state.state_dir})")
     print(f"alerts:     {state.url}/alerts   api: {state.url}/api/v1/alerts")
     print(f"targets:    {state.url}/targets  (Ray file-SD: {sd})")
+    if manager is not None:
+        print(f"alertmanager: {manager.url}  (pid {manager.pid}; routes to "
+              f"{', '.join(manager.receivers) or 'nobody'})")
     print(f"rules:      {', '.join(Path(r).name for r in state.rule_files)}")
     print(f"grafana:    dashboards {grafana_dir() / 'dashboards'}, provisioning "
           f"{grafana_dir() / 'provisioning'} (SPARK_RAY_PROMETHEUS_URL={state.url})")
@@ -129,6 +162,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    from spark_ray.observe import alertmanager
+
+    manager = alertmanager.AlertmanagerState.load(_state_dir(args))
+    if manager is not None:
+        if prom.stop(manager):
+            print(f"observe: stopped alertmanager pid {manager.pid} ({manager.url})")
+        (Path(manager.state_dir) / alertmanager.STATE_FILE).unlink(missing_ok=True)
     state = prom.PromState.load(_state_dir(args))
     if state is None:
         print(f"observe: nothing recorded in {_state_dir(args)}; nothing to stop")
