@@ -127,7 +127,8 @@ class RayLive:
         for f in self._fabrics_now():
             try:
                 _, doc = fabric_service.report(f, self.max_age_s)
-                exchanges.append(views.stream_rows(doc, f.status(timeout_s=10)))
+                exchanges.append(views.stream_rows(doc, f.status(timeout_s=10),
+                                                   f.stored_counts()))
             except ray.exceptions.RayError as exc:
                 self._fabrics.pop((f.cfg.namespace, f.cfg.exchange), None)
                 exchanges.append({"exchange": f.cfg.exchange, "status": "UNREACHABLE",

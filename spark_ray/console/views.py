@@ -17,10 +17,12 @@ def _num(v: Any, scale: float = 1.0) -> float | None:
     return round(float(v) * scale, 3)
 
 
-def stream_rows(report: dict[str, Any], status: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def stream_rows(report: dict[str, Any], status: dict[str, dict[str, Any]],
+                stored: dict[str, int] | None = None) -> dict[str, Any]:
     """One exchange of ``GET /api/streams`` from its ``streams status`` document (``report``)
     and its actors' raw status (``Fabric.status()``: per-symbol duplicates, dead letters and
-    gaps live in the normalizers, the event-to-store histogram in the sink).
+    gaps live in the normalizers, the event-to-store histogram in the sink); ``stored``: the
+    sink's rows per ``"<dataset>:<SYMBOL>"`` (trades shown).
 
     Ingest lag and event-to-store p95 are measured per fabric (one histogram per normalizer
     shard and one in the sink), so every symbol of an exchange shows its fabric's value."""
@@ -50,6 +52,7 @@ def stream_rows(report: dict[str, Any], status: dict[str, dict[str, Any]]) -> di
             "gaps_repaired": int(p.get("gaps_repaired", s.get("gaps", 0) or 0)),
             "gaps_unrepaired": int(p.get("gaps_unrepaired", s.get("unrepaired_gaps", 0) or 0)),
             "dead_letters": int(p.get("dead_letters", 0)), "messages": s.get("messages"),
+            "stored": (stored or {}).get(f"trades:{sym}"),
             "status": "OK" if "reason" not in s else "UNHEALTHY", "reason": s.get("reason"),
         })
     return {"exchange": report.get("exchange"), "status": str(report.get("status", "")).upper(),

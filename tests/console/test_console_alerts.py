@@ -11,13 +11,12 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from console_helpers import TOKEN
+from console_helpers import TOKEN, call
 from helpers import free_port
-from test_console_api import call
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -32,9 +31,9 @@ RULE = """groups:
 
 
 class Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         Hook.received.append(json.loads(body))
         self.send_response(200)

@@ -11,27 +11,9 @@ from typing import Any
 
 import pytest
 
-from console_helpers import TOKEN
+from console_helpers import TOKEN, call
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def call(url: str, method: str = "GET", body: Any = None, token: str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 def wait(fn: Any, timeout: float = 30.0) -> Any:
@@ -73,7 +55,7 @@ def test_streams_show_live_numbers_and_the_event_stream_updates(platform: Any) -
             line = r.readline().decode()
             if line.startswith("data: "):
                 docs.append(json.loads(line[6:]))
-    counts = [d["exchanges"][0]["symbols"][0]["messages"] for d in docs]
+    counts = [d["exchanges"][0]["symbols"][0]["stored"] for d in docs]
     assert docs[-1]["at"] - docs[0]["at"] >= 1.5
     assert counts[-1] > counts[0], counts
 
