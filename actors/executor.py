@@ -337,6 +337,10 @@ class ExecutorActor:
         """Tick-to-order samples (ms) kept by the core (the last 100,000)."""
         return list(self.core.t2o) if self.core is not None else []
 
+    def equity_curve(self) -> list[tuple[float, float]]:
+        """(bar time s, equity) per bar, the last 2,000 (the console's chart)."""
+        return list(self.core.equity_curve) if self.core is not None else []
+
     def fills(self) -> list[dict[str, Any]]:
         return self.core.fills_view() if self.core is not None else []
 

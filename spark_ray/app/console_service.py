@@ -11,7 +11,6 @@ settings: paths, URLs, and the operator token's SHA-256 (never the token).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import time
 import urllib.error
@@ -28,7 +27,6 @@ from spark_ray.httpopen import urlopen
 
 APP_NAME = "spark-ray-console"
 DEFAULT_PORT = 3003
-CURVE_POINTS = 600  # equity samples kept per executor (one per /api/trading call)
 Progress = Callable[[str], None]
 
 
@@ -38,7 +36,6 @@ class RayLive:
     def __init__(self, max_age_s: float = 30.0) -> None:
         self.max_age_s = max_age_s
         self._fabrics: dict[tuple[str, str], Any] = {}
-        self._curves: dict[str, collections.deque[list[float]]] = {}
 
     # --- discovery ---------------------------------------------------------------------
     @staticmethod
@@ -141,18 +138,16 @@ class RayLive:
         for ns, name in self._named("executor:"):
             try:
                 h = ray.get_actor(name, namespace=ns)
-                st, orders, fills, lat = self._get([h.status.remote(), h.orders.remote(),
-                                                    h.fills.remote(), h.latencies.remote()])
+                st, orders, fills, lat, curve = self._get([
+                    h.status.remote(), h.orders.remote(), h.fills.remote(),
+                    h.latencies.remote(), h.equity_curve.remote()])
             except (ray.exceptions.RayError, ValueError) as exc:
                 executors.append({"name": name, "healthy": False,
                                   "reasons": [f"unreachable ({type(exc).__name__})"]})
                 continue
             ok, body = executor_health(st, now)
-            curve = self._curves.setdefault(name, collections.deque(maxlen=CURVE_POINTS))
-            if isinstance(st.get("equity"), int | float):
-                curve.append([now, float(st["equity"])])
             executors.append(views.executor_view(st, (ok, body["reasons"]), orders, fills,
-                                                 lat[-5000:], list(curve)))
+                                                 lat[-5000:], [list(p) for p in curve]))
         breakers = []
         for ns, name in self._named("breaker:"):
             try:

@@ -79,7 +79,27 @@ def breaker_view(name: str, snap: dict[str, Any], events: list[dict[str, Any]]
             for n, s in scopes.items()]
     rows.sort(key=lambda r: (r["scope"] != "global", r["scope"]))
     return {"name": name, "state": snap.get("state"), "dry_run": snap.get("dry_run"),
-            "scopes": rows, "events": list(reversed(events))}
+            "scopes": rows, "events": [breaker_event(e) for e in reversed(events)]}
+
+
+def breaker_event(e: dict[str, Any]) -> dict[str, Any]:
+    """A breaker journal event for the history table: what happened, where, by whom, why."""
+    kind = e.get("kind") or e.get("event")
+    frm, to = e.get("from_state"), e.get("to_state")
+    return {"time": e.get("time"), "seq": e.get("seq"), "scope": e.get("scope"),
+            "event": f"{kind}" + (f" ({e['rule']})" if e.get("rule") else ""),
+            "who": e.get("who"), "reason": e.get("reason") or e.get("rule") or "",
+            "from_state": frm, "to_state": to, "dry_run": e.get("dry_run")}
+
+
+def fill_row(f: dict[str, Any]) -> dict[str, Any]:
+    """A fill for the fills table (the executor's fills carry ``time_ms`` and ``commission``)."""
+    t = f.get("time_ms")
+    return {"time": t / 1000.0 if isinstance(t, int | float) else f.get("time"),
+            "symbol": f.get("symbol"), "side": f.get("side"), "qty": f.get("qty"),
+            "price": f.get("price"), "fee": f.get("commission", f.get("fee")),
+            "fee_asset": f.get("commission_asset"), "maker": f.get("maker"),
+            "trade_id": f.get("trade_id")}
 
 
 def latency_summary(values: list[float]) -> dict[str, Any]:
@@ -115,6 +135,6 @@ def executor_view(status: dict[str, Any], health: tuple[bool, list[str]],
         "equity_curve": curve,
         "open_orders": [o for o in orders if o.get("status") in
                         ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")],
-        "orders": orders[-50:], "fills": fills[-50:],
+        "orders": orders[-50:], "fills": [fill_row(f) for f in fills[-50:]],
         "latency_ms": latency_summary(latencies_ms),
     }

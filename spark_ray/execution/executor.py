@@ -64,6 +64,7 @@ from spark_ray.schemas import INTERVAL_MS
 from spark_ray.strategy.base import Strategy
 
 log = logging.getLogger(__name__)
+EQUITY_POINTS = 2000  # equity samples kept per executor for the console (one per bar)
 
 Klines = Callable[[str, str, int, int], Awaitable[list[ClosedBar]]]
 TradeCols = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -193,6 +194,8 @@ class ExecutorCore:
         self.lock = asyncio.Lock()
         self.metrics = Metrics()
         self.t2o: deque[float] = deque(maxlen=100_000)
+        # (bar open time in s, equity after the bar): the console's equity curve; bounded.
+        self.equity_curve: deque[tuple[float, float]] = deque(maxlen=EQUITY_POINTS)
         self.first_bar_pending = dict.fromkeys(config.symbols, True)
         self.signals: list[Signal] = []
         self.stats: Counter[str] = Counter()
@@ -421,6 +424,7 @@ class ExecutorCore:
             bar = chosen
         self.apply(self.broker.on_bar(bar))
         self.positions.mark(sym, bar.close)
+        self.equity_curve.append((bar.time / 1000.0, self.positions.equity()))
         # The breaker sees the price, position and equity before it is asked about this bar's
         # orders (its notional rules need a price): they travel in the same message as the
         # orders (``_ask``), or after the bar when it places none.

@@ -71,6 +71,10 @@ def test_trading_shows_the_executor_and_the_breaker_tree(platform: Any) -> None:
     (ex,) = [e for e in d["executors"] if e["name"] == platform.executor]
     assert ex["mode"] == "paper" and "BTCUSDT" in ex["positions"]
     assert ex["latency_ms"]["count"] >= 0 and "pnl" in ex
+    times = [t for t, _ in ex["equity_curve"]]
+    assert times == sorted(times) and len(set(times)) == len(times)  # one point per bar
+    assert all(f["time"] and f["side"] for f in ex["fills"])
+    assert all(e["event"] and e["time"] for e in d["breakers"][0]["events"])
     (br,) = [b for b in d["breakers"] if b["name"] == platform.breaker]
     assert br["scopes"][0]["scope"] == "global"
     assert br["state"] == "ARMED"

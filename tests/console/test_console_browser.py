@@ -1,5 +1,5 @@
 """The console in a real browser (Playwright driving Debian's Chromium) against the live
-platform of conftest.py: every page paints fast and without script errors, live numbers move,
+platform of conftest.py: every page renders without script or API errors, live numbers move,
 the breaker is tripped and reset from the page (and not without the token), a backtest chart
 and a 1,000-trial leaderboard open, a passed review is approved, a tampered bundle is named.
 Screenshots of every page land in the test's folder (the demo puts its own in its bundle)."""
@@ -51,19 +51,16 @@ def _login(page: Any, token: str = TOKEN) -> None:
     page.fill("#reason", "browser test")
 
 
-def test_every_page_paints_under_a_second_without_errors(platform: Any, page: Any,
-                                                          tmp_path: Path) -> None:
-    paints = {}
+def test_every_page_renders_its_data_without_errors(platform: Any, page: Any,
+                                                    tmp_path: Path) -> None:
+    """(How fast they paint is measured by ``make bench``'s console benchmark.)"""
     for path in PAGES:
         page.goto(platform.url + path, wait_until="load")
         page.wait_for_function("document.querySelector('#updated').textContent.trim() !== '—'",
                                timeout=15_000)
-        fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')"
-                            "[0]?.startTime ?? null")
-        paints[path] = fcp
+        assert page.locator("#api-error").inner_text().strip() == "", path
         page.screenshot(path=str(tmp_path / f"console{path.replace('/', '-') or '-'}.png"))
     assert page.errors == [], page.errors  # type: ignore[attr-defined]
-    assert all(v is not None and v < 1000 for v in paints.values()), paints
     assert len(list(tmp_path.glob("*.png"))) == len(PAGES)
 
 
