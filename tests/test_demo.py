@@ -33,6 +33,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (run / "backtest" / "report.png").is_file()
     assert summary["optimize"]["trials"] >= 20 and summary["optimize"]["review"] == "PASS"
     assert (run / "optimize" / "approved.json").is_file()
+    # the operator console ran on Ray Serve, and every page is photographed into the bundle
+    assert summary["console"]["url"].startswith("http://127.0.0.1:")
+    assert "console: http://127.0.0.1:" in res.out
+    shots = sorted(p.name for p in (run / "console").glob("*.png"))
+    assert shots == sorted(f"console-{n}.png" for n in ("overview", "streams", "trading",
+                                                        "research", "data", "alerts", "chaos"))
+    assert all((run / "console" / n).stat().st_size > 20_000 for n in shots)
     assert verify(run).ok
     assert "evidence bundle:" in res.out
 

@@ -29,6 +29,8 @@ class DemoContext:
     lake: Any = None  # the demo's DataStore, once the data stage built it
     approved: Any = None  # the approved.json path, once the optimize stage approved a result
     live: Any = None  # the long-lived fabric and its venue (demo.live), from the streams stage
+    console: str | None = None  # the operator console's URL, from the console stage
+    shots: dict[str, Any] | None = None  # the live pages' screenshots, taken while trading
 
 
 Stage = Callable[[DemoContext], dict[str, Any]]
@@ -251,6 +253,39 @@ def _stage_streams(ctx: DemoContext) -> dict[str, Any]:
     return summary
 
 
+def _stage_console(ctx: DemoContext) -> dict[str, Any]:
+    """``spark-ray console``: the operator console as a Ray Serve application on the demo's
+    Ray, reading the running fabric, executor and breaker and this run folder; open its URL
+    to watch the rest of the demo."""
+    from spark_ray.app.demo import console
+
+    ctx.console = console.start(ctx.settings.out, str(ctx.run.path / "lake"), ctx.run.path.name,
+                                log=lambda line: print(f"   {line}", flush=True))
+    return {"url": ctx.console, "serve_application": "spark-ray-console",
+            "pages": [*console.LIVE_PAGES, *console.RUN_PAGES]}
+
+
+def _stage_console_pages(ctx: DemoContext) -> dict[str, Any]:
+    """Screenshots of every console page for the bundle: the live ones were taken while the
+    executor traded, the research, data, alerts and chaos pages now, over this run's folder."""
+    from spark_ray.app.demo import console
+
+    if not ctx.console:
+        return {"result": "skipped", "reason": "the console did not start"}
+    out = ctx.run.path / "console"
+    later = console.screenshots(ctx.console, console.RUN_PAGES, out, run_id=ctx.run.path.name)
+    live = ctx.shots or {"skipped": "the trade stage did not run"}
+    for path in sorted(out.glob("*.png")) if out.is_dir() else []:
+        ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "console page screenshot"
+    shots = [*live.get("screenshots", []), *later.get("screenshots", [])]
+    errors = [*live.get("page_errors", []), *later.get("page_errors", [])]
+    if errors:
+        raise RuntimeError(f"console pages raised script errors: {errors[:3]}")
+    return {"url": ctx.console, "screenshots": shots,
+            **({"skipped": live.get("skipped") or later.get("skipped")}
+               if "skipped" in live or "skipped" in later else {})}
+
+
 def _stage_streams_down(ctx: DemoContext) -> dict[str, Any]:
     """``spark-ray streams down``: the market paused, the fabric drained into the lake, the WAL
     sealed, the actors stopped; the lake must equal the venue's ground truth."""
@@ -286,8 +321,16 @@ def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
     from spark_ray.app.demo.trade import run_demo as trade_demo
 
     out = ctx.run.path / "trade"
+
+    def shoot_live_pages() -> None:
+        from spark_ray.app.demo import console
+
+        if ctx.console:
+            ctx.shots = console.screenshots(ctx.console, console.LIVE_PAGES,
+                                            ctx.run.path / "console")
+
     summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0,
-                              live=ctx.live))
+                              live=ctx.live, during=shoot_live_pages))
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "trade: " + path.name
     return summary
@@ -335,11 +378,13 @@ STAGES: list[tuple[str, Stage]] = [
     ("backtest", _stage_backtest),
     ("breaker", _stage_breaker),
     ("streams", _stage_streams),
+    ("console", _stage_console),
     ("optimize", _stage_optimize),
     ("trade", _stage_trade),
     ("observe", _stage_observe),
     ("streams-down", _stage_streams_down),
     ("chaos", _stage_chaos),
+    ("console-pages", _stage_console_pages),
 ]
 
 

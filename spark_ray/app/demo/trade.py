@@ -17,6 +17,7 @@ import secrets
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,12 @@ def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
 
 
 def run_demo(out_dir: Path, approved_path: Path | str | None,
-             seconds: float = 15.0, live: LivePlatform | None = None) -> dict[str, Any]:
+             seconds: float = 15.0, live: LivePlatform | None = None,
+             during: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Paper-trade on the running long-lived fabric ``live`` (joined, never stopped here; the
     market is resumed for the run and paused after). Without ``live`` the stage brings one up
-    itself, exactly as the demo does, and takes it down at the end."""
+    itself, exactly as the demo does, and takes it down at the end. ``during`` is called once,
+    half-way, while the executor trades (the console's screenshots of the live pages)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if approved_path is None or not Path(approved_path).is_file():
@@ -61,7 +64,7 @@ def run_demo(out_dir: Path, approved_path: Path | str | None,
         live = live_platform.start(out_dir / "lake", symbols=("BTCUSDT",),
                                    breaker=f"breaker:demo-{tag}")
     try:
-        result = _trade(out_dir, approved, seconds, live, tag)
+        result = _trade(out_dir, approved, seconds, live, tag, during)
     except BaseException:
         if own:
             live.kill()
@@ -73,7 +76,7 @@ def run_demo(out_dir: Path, approved_path: Path | str | None,
 
 
 def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
-           tag: str) -> dict[str, Any]:
+           tag: str, during: Callable[[], Any] | None = None) -> dict[str, Any]:
     from spark_ray.app import fabric_service
 
     symbol = "BTCUSDT"
@@ -112,6 +115,9 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
             time.sleep(1.0)
             st = run.supervise()
             counts.append(len(live.connections()))
+            if during is not None and deadline - time.monotonic() < seconds / 2:
+                during()
+                during = None
         url = st["control_url"]
         health = _http(url + "/health")
         killed = _http(url + "/kill", token, {"reason": "demo over", "flatten": True})
