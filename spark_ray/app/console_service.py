@@ -187,7 +187,10 @@ class RayLive:
                 "scope": (st.get("scopes") or {}).get(scope, {}).get("state")}
 
 
-@serve.deployment(name="console", num_replicas=1, ray_actor_options={"num_cpus": 0})
+# No access log: the pages poll every 2 s, which would write a line per request for months;
+# every mutation is journaled by the console itself (who, why, what, result).
+@serve.deployment(name="console", num_replicas=1, ray_actor_options={"num_cpus": 0},
+                  logging_config={"enable_access_log": False})
 @serve.ingress()
 class ConsoleDeployment:
     """The Serve replica: plain settings in, the ASGI app built on the replica."""
@@ -201,7 +204,26 @@ class ConsoleDeployment:
 
         s = dict(self.settings)
         token = TokenHash(s.pop("token_sha256", None))
-        return build_app(RayLive(), Settings(token=token, **s))
+        return quiet_disconnects(build_app(RayLive(), Settings(token=token, **s)))
+
+
+def quiet_disconnects(app: Any) -> Any:
+    """The ASGI app, with a client that goes away seen as ``http.disconnect``.
+
+    When a browser leaves a live page, Serve's ``receive`` raises (the request's task was
+    cancelled) inside Starlette's streaming response, which then logs a traceback for a normal
+    event; ASGI's own message for it is ``http.disconnect``, which ends the stream quietly."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def safe_receive() -> Any:
+            try:
+                return await receive()
+            except ray.exceptions.RayError:
+                return {"type": "http.disconnect"}
+
+        await app(scope, safe_receive, send)
+
+    return wrapped
 
 
 def up(host: str, port: int, settings: dict[str, Any], progress: Progress,

@@ -10,8 +10,11 @@ Playwright and Chromium (``make demo`` installs both); without them the demo say
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,62 @@ def screenshots(url: str, pages: tuple[str, ...], out: Path, run_id: str | None 
         finally:
             browser.close()
     return {"screenshots": shots, "page_errors": errors}
+
+
+# Breaker rules for a paper executor that churns on purpose (1 s bars at 10x): no trip on a
+# losing streak or on the order rate of ten bars a second.
+QUIET_RULES: dict[str, Any] = {"cooldown_s": 3600, "consecutive_losses": {"enabled": False},
+                               "order_rate": {"limit": 100_000},
+                               "daily_loss": {"limit": 0.5}, "max_drawdown": {"limit": 0.5}}
+
+
+@contextlib.contextmanager
+def paper_platform(root: Path, symbol: str = "BTCUSDT") -> Iterator[dict[str, Any]]:
+    """What the console watches, running: the venue, the long-lived fabric (``streams up``'s
+    code) and a paper executor joined to it with its breaker, trading a fast SMA cross under an
+    approval the chaos canary's way (``synthetic_approval``). Expects Ray connected; everything
+    is stopped on exit. Yields the names and handles (``live``, ``run``, ``breaker``,
+    ``executor``)."""
+    import ray
+
+    from spark_ray.app import fabric_service
+    from spark_ray.app.demo import live as live_platform
+    from spark_ray.app.trading import TradingRun
+    from spark_ray.breaker.models import BreakerConfig
+    from spark_ray.chaos.approval import synthetic_approval
+    from spark_ray.execution.executor import ExecutorConfig
+    from spark_ray.execution.params import load_approved
+    from spark_ray.execution.spec import ExecutorSpec
+
+    tag = uuid.uuid4().hex[:6]
+    breaker, executor = f"breaker:console-{tag}", f"executor:console-{tag}"
+    live = live_platform.start(root / "streams-lake", symbols=(symbol,), breaker=breaker,
+                               cross_symbols=(), log=lambda line: None)
+    run: Any = None
+    try:
+        live.resume()
+        live.wait_fresh([symbol])
+        shared = fabric_service.join(live_platform.EXCHANGE, [symbol])
+        if shared is None:
+            raise RuntimeError("paper platform: the fabric did not come up")
+        ap = load_approved(synthetic_approval(root / "params", "sma_cross",
+                                              {"fast": 2, "slow": 3}, "1s"))
+        spec = ExecutorSpec(
+            config=ExecutorConfig(name=f"console-{tag}", symbols=(symbol,), interval="1s",
+                                  cash=10_000.0, warmup_bars=30),
+            strategy=ap.strategy, params=ap.params,
+            journal_path=str(root / "executor-journal.jsonl"), approved_path=ap.path,
+            approval=ap.approval, rest_url=live.venue.rest_url, ws_url=live.venue.ws_url,
+            breaker_name=breaker, control_port=0)
+        run = TradingRun(spec, executor, shared.cfg, shared=shared,
+                         breaker_config=BreakerConfig.model_validate(QUIET_RULES),
+                         breaker_journal=str(root / "breaker-journal.jsonl")).start()
+        yield {"live": live, "run": run, "breaker": breaker, "executor": executor}
+    finally:
+        if run is not None:
+            with contextlib.suppress(Exception):
+                run.stop(collect=False)
+            if run.breaker is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(run.breaker, no_restart=True)
+        live.kill()
