@@ -115,3 +115,47 @@ def test_no_token_names_exactly_what_to_set(head: tuple[str, Path], tmp_path: Pa
     last = res.stderr.strip().splitlines()[-1]
     assert "RAY_AUTH_TOKEN" in last and "token differs" in last, last
     assert "0" * 32 not in res.stderr  # the secret itself never reaches the output
+
+
+def test_console_deploys_on_the_cluster_and_outlives_the_command(
+        head: tuple[str, Path], tmp_path: Path) -> None:
+    """``spark-ray console`` joins the token-auth cluster by itself, deploys the Serve app,
+    prints its URL and returns; the console still answers; ``console down`` removes it."""
+    import urllib.error
+    import urllib.request
+
+    address, home = head
+    port = free_port()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    res = _cli(home, "console", "--address", address, "--port", str(port), "--runs", str(runs),
+               SPARK_RAY_CONSOLE_TOKEN="cli-console-token")
+    assert res.returncode == 0, res.stderr[-3000:]
+    url = res.stdout.strip().splitlines()[-1]
+    assert url == f"http://127.0.0.1:{port}"
+    assert "cli-console-token" not in res.stdout + res.stderr
+    with urllib.request.urlopen(url + "/api/health", timeout=30) as r:  # after the CLI exited
+        names = [s["name"] for s in json.loads(r.read())["services"]]
+    assert "console" in names
+    with urllib.request.urlopen(url + "/api/runs", timeout=30) as r:
+        assert json.loads(r.read())["root"] == str(runs.resolve())
+    res = _cli(home, "console", "down", "--address", address)
+    assert res.returncode == 0 and "deleted spark-ray-console" in res.stderr, res.stderr[-2000:]
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with urllib.request.urlopen(url + "/api/health", timeout=5) as r:
+                if r.status != 200:
+                    break
+            time.sleep(0.5)
+        raise AssertionError("the console still answers after `console down`")
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["--port", "0"], "--port"), (["--prometheus", "ftp://x"], "--prometheus"),
+    ([], "--address")])
+def test_console_bad_arguments_exit_2_naming_the_field(tmp_path: Path, args: list[str],
+                                                       field: str) -> None:
+    res = _cli(tmp_path, "console", *args, timeout=60)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert field in res.stderr.strip().splitlines()[-1]
