@@ -186,6 +186,19 @@ class RayLive:
         return {"breaker": breaker, "state": st.get("state"),
                 "scope": (st.get("scopes") or {}).get(scope, {}).get("state")}
 
+    def kill(self, executor: str, flatten: bool, who: str, reason: str) -> dict[str, Any]:
+        """The executor's kill switch (its control plane's ``POST /kill``): halt for good,
+        cancel open orders, trip its breaker, flatten when asked."""
+        match = [(ns, n) for ns, n in self._named("executor:") if n == executor]
+        if not match:
+            names = [n for _, n in self._named("executor:")]
+            raise UserError(f"executor: no executor {executor!r} (running: {names})")
+        handle = ray.get_actor(executor, namespace=match[0][0])
+        result: dict[str, Any] = self._get(handle.kill.remote(f"{who}: {reason}", flatten), 60)
+        if result.get("error"):
+            raise RuntimeError(f"executor {executor}: {result['error']}")
+        return result
+
 
 # No access log: the pages poll every 2 s, which would write a line per request for months;
 # every mutation is journaled by the console itself (who, why, what, result).

@@ -46,6 +46,7 @@ class Live(Protocol):
     def trading(self) -> dict[str, Any]: ...
     def breaker(self, action: str, breaker: str | None, scope: str, who: str, reason: str,
                 on: bool) -> dict[str, Any]: ...
+    def kill(self, executor: str, flatten: bool, who: str, reason: str) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -197,6 +198,13 @@ def build_app(live: Live, settings: Settings) -> Starlette:
             "breaker": b.get("breaker"), "scope": b.get("scope") or "global",
             **({"on": bool(b.get("on", True))} if action == "dry-run" else {})})
 
+    def kill(b: dict[str, Any]) -> Any:
+        executor = str(b.get("executor") or "").strip()
+        if not executor:
+            raise ValueError("executor: name the executor to halt")
+        return live.kill(executor, bool(b.get("flatten", False)), "console:" + b["who"],
+                         b["reason"])
+
     def approve(b: dict[str, Any]) -> Any:
         return runs.approve(str(b.get("run") or ""), b["who"], "console: " + b["reason"])
 
@@ -237,6 +245,9 @@ def build_app(live: Live, settings: Settings) -> Starlette:
         *[Route(f"/api/breaker/{a}", breaker_action(a), methods=["POST"])
           for a in BREAKER_ACTIONS],
         Route("/api/approve", mutation("approve", approve, lambda b: {"run": b.get("run")}),
+              methods=["POST"]),
+        Route("/api/executor/kill", mutation("executor-kill", kill, lambda b: {
+            "executor": b.get("executor"), "flatten": bool(b.get("flatten", False))}),
               methods=["POST"]),
         Route("/api/alerts/silence", mutation("alert-silence", silence, lambda b: {
             "alert": b.get("alert"), "minutes": b.get("minutes") or 60}), methods=["POST"]),

@@ -137,3 +137,14 @@ def test_silence_and_acknowledge_need_the_token(alerting: dict[str, Any]) -> Non
     assert alert and alert["acknowledged"]["who"] == "carol"
     journal = (alerting["root"] / "runs" / "console-journal.jsonl").read_text()
     assert "alert-ack" in journal and "alert-silence" in journal
+
+
+def test_console_finds_what_observe_up_started(alerting: dict[str, Any]) -> None:
+    """``spark-ray console`` without --prometheus/--alertmanager uses the ones ``observe up``
+    recorded, when their recorded PIDs still run them."""
+    from spark_ray.app.cli.console import observed
+
+    root = alerting["root"]
+    assert observed(root / "prom") == (alerting["prom"].url, None)
+    assert observed(root / "am") == (None, alerting["am"].url)
+    assert observed(root / "nothing-here") == (None, None)

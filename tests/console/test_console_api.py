@@ -102,6 +102,11 @@ def test_mutations_are_refused_without_token_cross_site_or_not_json(platform: An
         urllib.request.urlopen(req, timeout=30)
     assert exc.value.code == 415
     assert call(url, "POST", {"reason": "no who"}, token=TOKEN)[0] == 400
+    code, err = call(platform.url + "/api/executor/kill", "POST",
+                     {"executor": "executor:nobody", "who": "x", "reason": "y"}, token=TOKEN)
+    assert code == 400 and "executor:nobody" in err["error"]
+    assert call(platform.url + "/api/executor/kill", "POST",
+                {"executor": platform.executor, "who": "x", "reason": "y"})[0] == 401
     assert _breaker_scope_state(platform) == "ARMED"
     journal = platform.runs / "console-journal.jsonl"
     assert not journal.exists() or "mallory" not in journal.read_text()
@@ -179,3 +184,18 @@ def test_data_chaos_and_evidence_verify_names_the_tampered_file(platform: Any) -
     res = call(platform.url + f"/api/evidence/verify?bundle={bundle}")[1]
     assert res["ok"] is False and res["tampered"] == ["summary.json"]
     (platform.runs / bundle / "summary.json").write_text('{\n  "ok": true\n}\n')
+
+
+def test_the_console_is_in_the_ray_dashboards_serve_view(platform: Any, ray_session: Any) -> None:
+    """The dashboard's Serve view reads /api/serve/applications/: the console is listed there,
+    RUNNING, with its route."""
+    from pathlib import Path
+
+    token = (Path.home() / ".ray" / "auth_token").read_text().strip()
+    req = urllib.request.Request(f"{ray_session.dashboard_url}/api/serve/applications/",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        apps = json.loads(r.read())["applications"]
+    app = apps["spark-ray-console"]
+    assert app["status"] == "RUNNING" and app["route_prefix"] == "/"
+    assert "console" in app["deployments"]

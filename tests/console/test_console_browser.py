@@ -163,3 +163,24 @@ def test_verify_names_the_tampered_file(platform: Any, page: Any) -> None:
         assert "summary.json" in result.inner_text()
     finally:
         target.write_text(original)
+
+
+def test_kill_switch_from_the_page_halts_the_executor(platform: Any, page: Any) -> None:
+    """Last in this module: the executor stays halted for good."""
+    page.goto(platform.url + "/trading")
+    kill = page.locator(f'[data-testid="kill-{platform.executor}"]')
+    kill.wait_for()
+    kill.click()  # no token yet
+    page.wait_for_function("document.querySelector('#action-result').textContent"
+                           ".includes('401')", timeout=10_000)
+    status = {e["name"]: e for e in call(platform.url + "/api/trading")[1]["executors"]}
+    assert not status[platform.executor]["halted"]
+    _login(page)
+    kill.click()
+    page.wait_for_function("document.querySelector('#action-result').textContent"
+                           ".startsWith('200')", timeout=20_000)
+    status = {e["name"]: e for e in call(platform.url + "/api/trading")[1]["executors"]}
+    assert "console:alice" in str(status[platform.executor]["halted"])
+    entry = [json.loads(x) for x in (platform.runs / "console-journal.jsonl").read_text()
+             .splitlines()][-1]
+    assert entry["action"] == "executor-kill" and entry["target"]["executor"] == platform.executor

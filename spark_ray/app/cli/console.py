@@ -36,9 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     p.add_argument("--runs", default="runs", help="runs folder the research and chaos pages read")
     p.add_argument("--store", default=None, help="lake root (default: the config's store)")
-    p.add_argument("--prometheus", default=None, help="Prometheus URL (health and alerts)")
+    p.add_argument("--prometheus", default=None,
+                   help="Prometheus URL (health and alerts; default: the one `spark-ray observe "
+                        "up` runs, when it runs)")
     p.add_argument("--alertmanager", default=None,
-                   help="Alertmanager URL (alerts, silences; the console receives its webhook)")
+                   help="Alertmanager URL (alerts, silences; default: the one `observe up "
+                        "--alertmanager` runs, when it runs)")
+    p.add_argument("--observe-state-dir", type=Path, default=None,
+                   help="where `observe up` keeps its state (default ~/.spark-ray/observe)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for the console to answer")
     p.set_defaults(handler=handle_up)
@@ -81,6 +86,18 @@ def settings_for(runs: str, store: str | None, prometheus: str | None,
             "token_sha256": TokenHash.from_env(env).sha256}
 
 
+def observed(state_dir: Path | None) -> tuple[str | None, str | None]:
+    """The URLs of the Prometheus and Alertmanager that ``observe up`` started and that still
+    run (their recorded PIDs, checked), else None."""
+    from spark_ray.app.cli.observe import DEFAULT_STATE_DIR
+    from spark_ray.observe import alertmanager, prom
+
+    folder = Path(state_dir or DEFAULT_STATE_DIR).expanduser()
+    ps, am = prom.PromState.load(folder), alertmanager.AlertmanagerState.load(folder)
+    return (ps.url if ps is not None and prom.is_ours(ps) else None,
+            am.url if am is not None and prom.is_ours(am) else None)
+
+
 def handle_up(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.app import console_service
     from spark_ray.console.guard import TOKEN_ENV
@@ -89,8 +106,14 @@ def handle_up(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--port: outside 1..65535")
     if args.timeout <= 0:
         raise UserError("--timeout: must be > 0")
-    cfg = settings_for(args.runs, args.store or settings.store, args.prometheus,
-                       args.alertmanager)
+    found_prom, found_am = observed(args.observe_state_dir)
+    prometheus = args.prometheus or found_prom
+    manager = args.alertmanager or found_am
+    for name, url, given in (("prometheus", prometheus, args.prometheus),
+                             ("alertmanager", manager, args.alertmanager)):
+        if url and not given:
+            _progress(f"{name}: {url} (started by `spark-ray observe up`)")
+    cfg = settings_for(args.runs, args.store or settings.store, prometheus, manager)
     if not is_loopback(f"http://{args.host}/"):
         _progress(f"warning: --host {args.host} is not loopback: the console is reachable "
                   "from the network over plain HTTP")

@@ -50,6 +50,12 @@
       '<span data-testid="latency-' + esc(x.name) + '">tick→order latency ms: p50 <b>' + esc(fmtNum(lat.p50, 2)) +
         '</b> p95 <b>' + esc(fmtNum(lat.p95, 2)) + '</b> p99 <b>' + esc(fmtNum(lat.p99, 2)) +
         '</b> <span class="muted">(n=' + esc(fmtNum(lat.count)) + ')</span></span>' +
+      '</div><div class="kv">' +
+      '<button type="button" class="danger" data-kill="' + esc(x.name) + '" data-flatten="false" data-testid="kill-' +
+        esc(x.name) + '">Kill (halt, cancel open orders, trip its breaker)</button>' +
+      '<button type="button" class="danger" data-kill="' + esc(x.name) + '" data-flatten="true" data-testid="kill-flatten-' +
+        esc(x.name) + '">Kill and flatten</button>' +
+      (x.halted ? '<span>halted: <b>' + esc(x.halted) + '</b></span>' : '') +
       '</div>';
   }
 
@@ -245,6 +251,19 @@
       '<h2 class="mono">' + esc(b.name) + '</h2>' + treeHTML(b.name, b.scopes || []) + eventsHTML(b.name, b.events) +
       '</section>').join('');
   }
+
+  /* The executor's kill switch: POST /api/executor/kill (token, who, reason from the nav bar). */
+  execRoot.addEventListener('click', async (ev) => {
+    const btn = ev.target.closest('button[data-kill]');
+    if (!btn || btn.disabled) return;
+    btn.disabled = true;
+    try {
+      await post('/api/executor/kill', { executor: btn.dataset.kill, flatten: btn.dataset.flatten === 'true' });
+      await refresh();
+    } finally {
+      if (btn.isConnected) btn.disabled = false;
+    }
+  });
 
   brkRoot.addEventListener('click', async (ev) => {
     const btn = ev.target.closest('button[data-action]');
