@@ -31,6 +31,10 @@ def test_wheel_installs_non_editable_into_fresh_venv(tmp_path: Path) -> None:
     assert "spark_ray/samples/real/ETH_BTC-5m.feather" in names
     assert "spark_ray/grafana/alerts/spark-ray.yml" in names
     assert "spark_ray/tune/spaces/sma_cross.yaml" in names
+    # The console's pages, scripts and vendored chart library (with its licence) ship too.
+    for page in ("index.html", "trading.html", "console.js", "console.css",
+                 "vendor/uplot/uPlot.iife.min.js", "vendor/uplot/LICENSE"):
+        assert f"spark_ray/console/static/{page}" in names, page
 
     env_dir = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=True).create(env_dir)
