@@ -32,7 +32,10 @@ RATE = {"binance": 300, "btcturk": 60}
 # connection needs 1.25 s to join six channels (0.25 s for its trades): cut every 0.5 s it
 # never gets going, and the hole outgrows the 421 list. So BTCTurk's storm cuts less often.
 # (disconnect every, close every, for how long, trades, rate, at least this many reconnects)
-STORM = {"binance": (0.5, 0.7, 3.0, 1500, 300, 3), "btcturk": (1.5, 2.0, 6.0, 250, 10, 2)}
+# (disconnect every s, close every s, storm s, trades per symbol, trades/s, reconnects at least).
+# BTCTurk's storm lasts 10 s: a connector that takes a while to re-join under load (2 cores,
+# a browser test beside it) must still be cut twice while connected.
+STORM = {"binance": (0.5, 0.7, 3.0, 1500, 300, 3), "btcturk": (1.5, 2.0, 10.0, 250, 10, 2)}
 
 
 @pytest.mark.parametrize(("exchange", "ws_client"), [("binance", "aiohttp"),
@@ -106,8 +109,8 @@ def test_disconnect_storm(make_venue: Any, make_fabric: Any, exchange: str) -> N
     v.inject("disconnect", interval_s=every, duration_s=duration)
     v.inject("close", close_code=1011, interval_s=close_every, duration_s=duration)
     st = run_to_halt(v, f, n)
-    assert total(st, "connector", "reconnects") >= cuts
     assert_lake_equals_truth(v, f.cfg.store, exchange)
+    assert total(st, "connector", "reconnects") >= cuts
     injected = [e for e in v.fault_log() if e["action"] == "injected"]
     assert len(injected) >= 4  # the storm really cut connections
     if exchange == "btcturk":
