@@ -45,6 +45,20 @@ class RayLive:
         return sorted((a["namespace"], a["name"]) for a in found
                       if a["name"] == prefix.rstrip(":") or a["name"].startswith(prefix))
 
+    def _resolve(self, prefix: str, name: str | None, field: str) -> tuple[str, str]:
+        """(namespace, name) of the running actor ``name`` (None: the only one), or a
+        UserError naming ``field`` and the ones that run."""
+        found = self._named(prefix)
+        names = [n for _, n in found]
+        if name is None:
+            if len(found) != 1:
+                raise UserError(f"{field}: name one of {names or 'none running'}")
+            return found[0]
+        for ns, n in found:
+            if n == name:
+                return ns, n
+        raise UserError(f"{field}: no {field} {name!r} (running: {names})")
+
     def _fabrics_now(self) -> list[Any]:
         from spark_ray.app.fabric import Fabric
 
@@ -138,16 +152,16 @@ class RayLive:
         for ns, name in self._named("executor:"):
             try:
                 h = ray.get_actor(name, namespace=ns)
-                st, orders, fills, lat, curve = self._get([
+                st, orders, fills, curve = self._get([
                     h.status.remote(), h.orders.remote(), h.fills.remote(),
-                    h.latencies.remote(), h.equity_curve.remote()])
+                    h.equity_curve.remote()])
             except (ray.exceptions.RayError, ValueError) as exc:
                 executors.append({"name": name, "healthy": False,
                                   "reasons": [f"unreachable ({type(exc).__name__})"]})
                 continue
             ok, body = executor_health(st, now)
             executors.append(views.executor_view(st, (ok, body["reasons"]), orders, fills,
-                                                 lat[-5000:], [list(p) for p in curve]))
+                                                 [list(p) for p in curve]))
         breakers = []
         for ns, name in self._named("breaker:"):
             try:
@@ -161,17 +175,7 @@ class RayLive:
 
     def breaker(self, action: str, breaker: str | None, scope: str, who: str, reason: str,
                 on: bool) -> dict[str, Any]:
-        found = self._named("breaker:")
-        names = [n for _, n in found]
-        if breaker is None:
-            if len(found) != 1:
-                raise UserError(f"breaker: name one of {names or 'none running'}")
-            ns, breaker = found[0]
-        else:
-            match = [(ns, n) for ns, n in found if n == breaker]
-            if not match:
-                raise UserError(f"breaker: no breaker {breaker!r} (running: {names})")
-            ns = match[0][0]
+        ns, breaker = self._resolve("breaker:", breaker, "breaker")
         handle = ray.get_actor(breaker, namespace=ns)
         try:
             if action == "trip":
@@ -189,11 +193,8 @@ class RayLive:
     def kill(self, executor: str, flatten: bool, who: str, reason: str) -> dict[str, Any]:
         """The executor's kill switch (its control plane's ``POST /kill``): halt for good,
         cancel open orders, trip its breaker, flatten when asked."""
-        match = [(ns, n) for ns, n in self._named("executor:") if n == executor]
-        if not match:
-            names = [n for _, n in self._named("executor:")]
-            raise UserError(f"executor: no executor {executor!r} (running: {names})")
-        handle = ray.get_actor(executor, namespace=match[0][0])
+        ns, executor = self._resolve("executor:", executor, "executor")
+        handle = ray.get_actor(executor, namespace=ns)
         result: dict[str, Any] = self._get(handle.kill.remote(f"{who}: {reason}", flatten), 60)
         if result.get("error"):
             raise RuntimeError(f"executor {executor}: {result['error']}")

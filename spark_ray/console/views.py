@@ -102,24 +102,14 @@ def fill_row(f: dict[str, Any]) -> dict[str, Any]:
             "trade_id": f.get("trade_id")}
 
 
-def latency_summary(values: list[float]) -> dict[str, Any]:
-    """Count and p50/p95/p99 (nearest rank) of tick-to-order latencies in ms."""
-    vals = sorted(v for v in values if isinstance(v, int | float) and math.isfinite(v))
-    if not vals:
-        return {"count": 0, "p50": None, "p95": None, "p99": None}
-
-    def q(p: float) -> float:
-        return round(vals[min(len(vals) - 1, max(0, math.ceil(p * len(vals)) - 1))], 3)
-
-    return {"count": len(vals), "p50": q(0.50), "p95": q(0.95), "p99": q(0.99)}
-
-
 def executor_view(status: dict[str, Any], health: tuple[bool, list[str]],
                   orders: list[dict[str, Any]], fills: list[dict[str, Any]],
-                  latencies_ms: list[float], curve: list[list[float]]) -> dict[str, Any]:
+                  curve: list[list[float]]) -> dict[str, Any]:
     """One executor's card: what its control plane's /health, /positions and /orders say,
-    its last fills, PnL, the equity curve the console sampled, tick-to-order latency."""
+    its last fills, PnL, its equity curve per bar, and tick-to-order latency as the executor
+    itself summarises it (``status()["tick_to_order"]``)."""
     positions = status.get("positions") or {}
+    t2o = status.get("tick_to_order") or {}
     realized = sum(float(p.get("realized_pnl") or 0.0) for p in positions.values())
     unrealized = sum(float(p.get("unrealized_pnl") or 0.0) for p in positions.values())
     return {
@@ -136,5 +126,6 @@ def executor_view(status: dict[str, Any], health: tuple[bool, list[str]],
         "open_orders": [o for o in orders if o.get("status") in
                         ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")],
         "orders": orders[-50:], "fills": [fill_row(f) for f in fills[-50:]],
-        "latency_ms": latency_summary(latencies_ms),
+        "latency_ms": {"count": t2o.get("n", 0), "p50": t2o.get("p50_ms"),
+                       "p95": t2o.get("p95_ms"), "p99": t2o.get("p99_ms")},
     }

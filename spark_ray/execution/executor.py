@@ -775,4 +775,5 @@ def _pcts(values: deque[float]) -> dict[str, Any]:
         return {"n": 0}
     a = np.fromiter(values, dtype=np.float64)
     return {"n": len(a), "p50": round(float(np.percentile(a, 50)), 3),
+            "p95": round(float(np.percentile(a, 95)), 3),
             "p99": round(float(np.percentile(a, 99)), 3), "max": round(float(a.max()), 3)}
