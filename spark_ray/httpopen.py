@@ -33,3 +33,11 @@ def urlopen(req: str | urllib.request.Request, timeout: float) -> HTTPResponse:
     if is_loopback(url):
         return cast(HTTPResponse, _DIRECT.open(req, timeout=timeout))
     return cast(HTTPResponse, urllib.request.urlopen(req, timeout=timeout))
+
+
+def require_http_url(flag: str, url: str | None) -> None:
+    """A usage error naming ``flag`` unless ``url`` is absent or an http(s):// URL."""
+    from spark_ray.errors import UserError
+
+    if url and not url.startswith(("http://", "https://")):
+        raise UserError(f"{flag}: expected an http(s):// URL, got {url!r}")

@@ -49,7 +49,8 @@ class PrometheusError(RuntimeError):
 # --- binaries -----------------------------------------------------------------------------------
 
 def find_binary(name: str) -> str | None:
-    """``prometheus`` or ``promtool`` on PATH (or in /usr/bin, Debian's place), else None."""
+    """A Debian-packaged binary (``prometheus``, ``promtool``, ``chromium``, ...) on PATH or in
+    /usr/bin, Debian's place; else None."""
     found = shutil.which(name)
     if found:
         return found

@@ -7,7 +7,6 @@ Screenshots of every page land in the test's folder (the demo puts its own in it
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 from console_helpers import TOKEN, call
 
 pytestmark = pytest.mark.timeout(600)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = ["/", "/streams", "/trading", "/research", "/data", "/alerts", "/chaos"]
 
 
@@ -25,10 +23,13 @@ PAGES = ["/", "/streams", "/trading", "/research", "/data", "/alerts", "/chaos"]
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
+    from spark_ray.app.demo.console import chromium
+
+    exe = chromium()
+    if exe is None:
         pytest.fail("chromium is not installed: apt-get install -y chromium (make test does)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         yield b
         b.close()
 

@@ -20,7 +20,7 @@ from typing import Any
 from spark_ray.app.cli.streams_service import NEED_CLUSTER
 from spark_ray.config import Settings
 from spark_ray.errors import CheckFailed, UserError
-from spark_ray.httpopen import is_loopback
+from spark_ray.httpopen import is_loopback, require_http_url
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -77,9 +77,8 @@ def settings_for(runs: str, store: str | None, prometheus: str | None,
     """The replica's settings: absolute paths, URLs, and the token's SHA-256 only."""
     from spark_ray.console.guard import TokenHash
 
-    for flag, url in (("--prometheus", prometheus), ("--alertmanager", alertmanager)):
-        if url and not url.startswith(("http://", "https://")):
-            raise UserError(f"{flag}: expected an http(s):// URL, got {url!r}")
+    require_http_url("--prometheus", prometheus)
+    require_http_url("--alertmanager", alertmanager)
     return {"runs": str(Path(runs).resolve()),
             "store": str(Path(store).resolve()) if store and "://" not in store else store,
             "prometheus": prometheus, "alertmanager": alertmanager,

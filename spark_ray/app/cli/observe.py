@@ -24,6 +24,7 @@ from typing import Any
 from spark_ray.app.session import current_session_dir
 from spark_ray.config import Settings
 from spark_ray.errors import CheckFailed, UserError
+from spark_ray.httpopen import require_http_url
 from spark_ray.observe import grafana_dir, prom
 
 DEFAULT_STATE_DIR = Path.home() / ".spark-ray" / "observe"
@@ -112,8 +113,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"prometheus is not installed: apt-get install -y {prom.APT_PACKAGE} "
                         "(make demo / make test install it when missing)")
     for flag, url in (("--console-url", args.console_url), ("--webhook", args.webhook)):
-        if url and not url.startswith(("http://", "https://")):
-            raise UserError(f"{flag}: expected an http(s):// URL, got {url!r}")
+        require_http_url(flag, url)
         if url and not args.alertmanager:
             raise UserError(f"{flag}: needs --alertmanager (it is Alertmanager that routes)")
     session_dir = resolve_session_dir(args, settings)

@@ -11,8 +11,6 @@ Playwright and Chromium (``make demo`` installs both); without them the demo say
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,6 @@ from typing import Any
 
 LIVE_PAGES = ("/", "/streams", "/trading")
 RUN_PAGES = ("/research", "/data", "/alerts", "/chaos")
-DEFAULT_PORT = 3003
 
 
 def start(runs: Path, store: str, run_id: str, log: Any = print) -> str:
@@ -29,7 +26,8 @@ def start(runs: Path, store: str, run_id: str, log: Any = print) -> str:
     from spark_ray.app.cli.console import settings_for
     from spark_ray.observe.prom import free_port, port_free
 
-    port = DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port()
+    port = (console_service.DEFAULT_PORT if port_free(console_service.DEFAULT_PORT)
+            else free_port())
     cfg = settings_for(str(runs), store, None, None)
     url = console_service.up("127.0.0.1", port, cfg, lambda line: None)
     log(f"console: {url}  (research: {url}/research#run={run_id}; mutations "
@@ -38,8 +36,10 @@ def start(runs: Path, store: str, run_id: str, log: Any = print) -> str:
 
 
 def chromium() -> str | None:
-    return shutil.which("chromium") or (
-        "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    """Debian's Chromium (on PATH or in /usr/bin), as the Prometheus binaries are found."""
+    from spark_ray.observe.prom import find_binary
+
+    return find_binary("chromium")
 
 
 def screenshots(url: str, pages: tuple[str, ...], out: Path, run_id: str | None = None,
