@@ -119,12 +119,10 @@ class LivePlatform:
         truth = {s: ids[ids >= first] for s, ids in truth.items()}
         stored = self.fabric.wait_stored({f"trades:{s}": len(v) for s, v in truth.items()},
                                          timeout_s=drain_timeout_s)
-        fabric_service.cross_down([EXCHANGE])
+        others = [o.cfg.exchange for o in self.others]
+        self.down_others()  # the cross view and the side-by-side fabrics (if still up)
         result = fabric_service.down(EXCHANGE, self.log) or {}
-        still = fabric_service.running(EXCHANGE)
-        for other in self.others:
-            fabric_service.down(other.cfg.exchange, self.log)
-            still = still or fabric_service.running(other.cfg.exchange)
+        still = any(fabric_service.running(x) for x in [EXCHANGE, *others])
         self.venue.stop()
         store = self.fabric.cfg.store
         check = lake_check(store, EXCHANGE, truth)
@@ -138,7 +136,7 @@ class LivePlatform:
             "published": sum(c["published"] for c in check.values()),
             "lost": lost, "extra": extra, "lake_duplicates": dups,
             "lake_equals_ground_truth": lost == 0 and extra == 0 and dups == 0,
-            "fabric_still_running": still is not None,
+            "fabric_still_running": still,
             "per_symbol": check,
         }
 
