@@ -8,6 +8,7 @@ from typing import Any
 
 from spark_ray.errors import UserError
 from spark_ray.schemas import iso_ms
+from spark_ray.tune.cv import CVScheme
 from spark_ray.tune.leaderboard import Leaderboard
 from spark_ray.tune.optimize import (
     SCHEDULERS,
@@ -17,6 +18,7 @@ from spark_ray.tune.optimize import (
     prepare,
     restore_tuner,
 )
+from spark_ray.tune.overfit import record_period
 from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.spaces import SearchSpace
 
@@ -89,7 +91,8 @@ def build_best(board: Leaderboard, prepared: list[Prepared], strategy: str, stor
         "store": store,
         "objective": {"kind": OBJECTIVE_KIND, **settings},
         "overall": {"params": top["params"], "objective": top["objective"],
-                    "rank": top["rank"], "walk_forward": top["scenarios"],
+                    "rank": top["rank"], "trial_id": top["trial_id"],
+                    "walk_forward": top["scenarios"],
                     "backtests": {p.scenario.name: reproduce(p, strategy, top["params"], store)
                                   for p in prepared}},
         "per_scenario": per,
@@ -104,8 +107,15 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
              metric: str = "objective", folds: int = 4, holdout: float = 0.2,
              drawdown_penalty: float = 2.0, seed: int = 0, storage: Path | None = None,
              name: str = "optimize", resume: Path | None = None,
-             verbose: int = 1) -> Leaderboard:
-    """Run the sweep on the connected Ray (``spark_ray.connect()`` first) -> Leaderboard."""
+             verbose: int = 1, cv: str = "walkforward", test_groups: int = 2,
+             purge: float = 0.01, embargo: float = 0.01, pbo_splits: int = 16) -> Leaderboard:
+    """Run the sweep on the connected Ray (``spark_ray.connect()`` first) -> Leaderboard.
+
+    ``cv`` picks the folds (:mod:`spark_ray.tune.cv`: ``walkforward`` with ``folds`` folds,
+    ``purged`` k-fold with k = ``folds``, ``cpcv`` with ``folds`` groups and ``test_groups`` in
+    each test set; ``purge``/``embargo`` as shares of the bars). After the sweep the board
+    carries every trial's deflated Sharpe ratio and the experiment's PBO (CSCV with
+    ``pbo_splits`` blocks), from the returns the trials recorded."""
     from spark_ray.lake import DataStore
 
     if search not in SEARCHES:
@@ -116,24 +126,30 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
         raise UserError(f"--space: the space is for {space.strategy!r}, not {strategy!r}")
     if trials < 1:
         raise UserError("--trials: must be at least 1")
-    if not 1 <= folds <= 50:
-        raise UserError("--folds: must be between 1 and 50")
+    scheme = CVScheme(cv, folds, test_groups, purge, embargo)
+    if pbo_splits < 2 or pbo_splits % 2:
+        raise UserError(f"--pbo-splits: {pbo_splits} must be an even number >= 2")
     if not 0 <= holdout < 0.9:
         raise UserError("--holdout: must be in [0, 0.9)")
     st = store if hasattr(store, "candles_numpy") else DataStore(store)
-    prepared = prepare(st, scenarios, folds, holdout)
+    prepared = prepare(st, scenarios, scheme, holdout)
     storage = storage or Path("runs") / "tune"
     if resume is not None:
-        tuner = restore_tuner(resume, prepared, strategy, folds, drawdown_penalty)
+        tuner = restore_tuner(resume, prepared, strategy, scheme, drawdown_penalty)
         exp_path = resume
     else:
-        tuner = build_tuner(prepared, strategy, space, trials, search, scheduler, metric, folds,
+        tuner = build_tuner(prepared, strategy, space, trials, search, scheduler, metric, scheme,
                             drawdown_penalty, seed, storage, name, verbose)
         exp_path = storage / name
     results = tuner.fit()
-    board = Leaderboard.from_results(strategy, results, [s.name for s in scenarios], folds)
+    board = Leaderboard.from_results(strategy, results, [s.name for s in scenarios],
+                                     scheme.n_splits)
     board.experiment_path = str(exp_path)
+    board.assess_overfitting(record_period([p.bars for p in prepared]), pbo_splits)
     board.best = build_best(board, prepared, strategy, st.uri, {
         "metric": metric, "drawdown_penalty": drawdown_penalty, "folds": folds,
-        "holdout": holdout, "search": search, "scheduler": scheduler, "seed": seed})
+        "holdout": holdout, "search": search, "scheduler": scheduler, "seed": seed,
+        "cv": scheme.to_dict(), "cv_description": scheme.describe(),
+        "pbo_splits": pbo_splits})
+    board.best["overfitting"] = board.overfitting_summary()
     return board

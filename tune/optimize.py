@@ -15,11 +15,13 @@ from spark_ray.backtest.data import bars_from_store
 from spark_ray.errors import UserError
 from spark_ray.fills.costs import CostModel
 from spark_ray.strategy.bars import BarData, fingerprint
+from spark_ray.tune.cv import CVScheme
 from spark_ray.tune.metrics import TuneMetricsCallback
+from spark_ray.tune.overfit import record_period
 from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.spaces import SearchSpace
 from spark_ray.tune.trainable import Payload, ScenarioData, trainable
-from spark_ray.tune.walkforward import Objective, Window, holdout_cut, slice_bars, split
+from spark_ray.tune.walkforward import Objective, Window, holdout_cut, slice_bars
 
 SEARCHES = ("random", "grid", "optuna")
 SCHEDULERS = ("fifo", "asha")
@@ -35,7 +37,14 @@ class Prepared:
     costs: CostModel
 
 
-def prepare(store: Any, scenarios: list[Scenario], folds: int, holdout: float) -> list[Prepared]:
+def as_cv(cv: CVScheme | int) -> CVScheme:
+    """A scheme; a bare number means that many walk-forward folds (the lab's original)."""
+    return cv if isinstance(cv, CVScheme) else CVScheme("walkforward", int(cv))
+
+
+def prepare(store: Any, scenarios: list[Scenario], cv: CVScheme | int,
+            holdout: float) -> list[Prepared]:
+    scheme = as_cv(cv)
     out = []
     for sc in scenarios:
         data = bars_from_store(store, [sc.symbol], sc.interval, sc.start, sc.end, sc.exchange)
@@ -43,7 +52,7 @@ def prepare(store: Any, scenarios: list[Scenario], folds: int, holdout: float) -
         opt = slice_bars(data, Window(0, cut))
         opt.fingerprint = data.fingerprint + f"[:{cut}]"
         try:
-            split(len(opt), folds)
+            scheme.splits(len(opt))
         except ValueError as exc:
             raise UserError(f"scenario {sc.name}: {exc}") from None
         hold = slice_bars(data, Window(cut, len(data))) if cut < len(data) else None
@@ -81,11 +90,11 @@ def _scheduler(name: str, folds: int) -> Any:
 
 
 def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, trials: int,
-                search: str, scheduler: str, metric: str, folds: int, penalty: float, seed: int,
-                storage: Path, name: str, verbose: int = 1) -> Any:
+                search: str, scheduler: str, metric: str, cv: CVScheme | int, penalty: float,
+                seed: int, storage: Path, name: str, verbose: int = 1) -> Any:
     from ray import tune
 
-    payload = make_payload(prepared, strategy, folds, penalty,
+    payload = make_payload(prepared, strategy, cv, penalty,
                            report_every_fold=scheduler == "asha")
     fn = tune.with_resources(tune.with_parameters(trainable, payload_ref=put_payload(payload)),
                              {"cpu": 1})
@@ -95,7 +104,7 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
         tune_config=tune.TuneConfig(
             metric=metric, mode="max", num_samples=1 if search == "grid" else trials,
             search_alg=_search_alg(search, metric, seed),
-            scheduler=_scheduler(scheduler, folds), reuse_actors=True),
+            scheduler=_scheduler(scheduler, payload.folds), reuse_actors=True),
         run_config=tune.RunConfig(name=name, storage_path=str(storage.resolve()),
                                   verbose=verbose,
                                   callbacks=[*lean_loggers(),
@@ -104,11 +113,13 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
     )
 
 
-def make_payload(prepared: list[Prepared], strategy: str, folds: int, penalty: float,
+def make_payload(prepared: list[Prepared], strategy: str, cv: CVScheme | int, penalty: float,
                  report_every_fold: bool = True) -> Payload:
-    """What every trial needs: the strategy, each scenario's bars and costs, the objective."""
-    return Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs)
-                                   for p in prepared), folds, Objective(penalty),
+    """What every trial needs: the strategy, each scenario's bars and costs, the folds, the
+    objective, and the period its out-of-sample returns are recorded in."""
+    period = record_period([p.bars for p in prepared])
+    return Payload(strategy, tuple(ScenarioData(p.scenario.name, p.bars, p.costs, period)
+                                   for p in prepared), as_cv(cv), Objective(penalty),
                    report_every_fold=report_every_fold)
 
 
@@ -138,11 +149,11 @@ def lean_loggers() -> list[Any]:
     return [JsonLoggerCallback()]
 
 
-def restore_tuner(path: Path, prepared: list[Prepared], strategy: str, folds: int,
+def restore_tuner(path: Path, prepared: list[Prepared], strategy: str, cv: CVScheme | int,
                   penalty: float) -> Any:
     from ray import tune
 
-    payload = make_payload(prepared, strategy, folds, penalty)
+    payload = make_payload(prepared, strategy, cv, penalty)
     fn = tune.with_resources(tune.with_parameters(trainable, payload_ref=put_payload(payload)),
                              {"cpu": 1})
     lean_loggers()

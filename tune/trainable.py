@@ -14,7 +14,8 @@ from typing import Any
 
 from spark_ray.fills.costs import CostModel
 from spark_ray.strategy.bars import BarData
-from spark_ray.tune.walkforward import Objective, evaluate_fold, split, summarize
+from spark_ray.tune.cv import CVScheme
+from spark_ray.tune.walkforward import Objective, evaluate_fold, summarize
 
 INVALID = -1e6  # objective of a parameter set the strategy rejects (e.g. fast >= slow)
 
@@ -42,17 +43,25 @@ class ScenarioData:
     name: str
     bars: BarData  # optimization window only: the hold-out tail is already cut off
     costs: CostModel
+    # Out-of-sample returns are recorded per period of this length (see tune.overfit), so the
+    # overfitting statistics run after the sweep without re-running any backtest.
+    period_ms: int | None = None
 
 
 @dataclass(frozen=True)
 class Payload:
     strategy: str
     scenarios: tuple[ScenarioData, ...]
-    folds: int
+    cv: CVScheme
     objective: Objective
     # ASHA needs a result per fold to stop trials early; FIFO needs only the last one, and
     # every report costs Tune ~10 ms of driver CPU.
     report_every_fold: bool = True
+
+    @property
+    def folds(self) -> int:
+        """Splits per scenario: Tune's training iterations."""
+        return self.cv.n_splits
 
 
 def evaluate_params(payload: Payload, params: dict[str, Any],
@@ -71,16 +80,21 @@ def evaluate_params(payload: Payload, params: dict[str, Any],
         if report:
             report(rejected)
         return rejected
-    splits = {s.name: split(len(s.bars), payload.folds) for s in payload.scenarios}
-    done: dict[str, list[dict[str, dict[str, float]]]] = {s.name: [] for s in payload.scenarios}
+    splits = {s.name: payload.cv.splits(len(s.bars)) for s in payload.scenarios}
+    done: dict[str, list[dict[str, Any]]] = {s.name: [] for s in payload.scenarios}
+    # Per scenario: [first bar, per-period returns] of every out-of-sample window so far.
+    returns: dict[str, list[Any]] = {s.name: [] for s in payload.scenarios}
     result: dict[str, Any] = {}
     for k in range(payload.folds):
         for s in payload.scenarios:
-            done[s.name].append(evaluate_fold(s.bars, splits[s.name][k], payload.strategy,
-                                              params, s.costs))
+            fold = evaluate_fold(s.bars, splits[s.name][k], payload.strategy, params, s.costs,
+                                 s.period_ms)
+            done[s.name].append(fold)
+            returns[s.name].extend([start, values] for start, values in fold["returns"])
         per = {name: summarize(folds) for name, folds in done.items()}
         result = {"objective": payload.objective(per), "fold": k + 1, "invalid": "",
-                  "scenarios": per}
+                  "scenarios": per,
+                  "oos_returns": {name: list(rows) for name, rows in returns.items()}}
         if report and (payload.report_every_fold or k == payload.folds - 1):
             report(result)
     return result

@@ -28,6 +28,15 @@ class Window:
     end: int  # bar index, exclusive
 
 
+@dataclass(frozen=True)
+class Fold:
+    """One split: the windows a trial is scored on in-sample and out-of-sample (one each for
+    the walk-forward; several for the purged schemes of :mod:`spark_ray.tune.cv`)."""
+
+    train: tuple[Window, ...]
+    test: tuple[Window, ...]
+
+
 def split(n: int, folds: int) -> list[tuple[Window, Window]]:
     """(train, test) windows of ``folds`` rolling walk-forward folds over n bars."""
     seg = n // (folds + 1)
@@ -69,14 +78,53 @@ def evaluate_window(data: BarData, w: Window, strategy: str, params: dict[str, A
     return _clean(res.metrics)
 
 
-def evaluate_fold(data: BarData, fold: tuple[Window, Window], strategy: str,
-                  params: dict[str, Any], costs: CostModel) -> dict[str, dict[str, float]]:
-    train, test = fold
-    return {"is": evaluate_window(data, train, strategy, params, costs),
-            "oos": evaluate_window(data, test, strategy, params, costs)}
+def period_returns(times: np.ndarray, equity: np.ndarray, period_ms: int) -> np.ndarray:
+    """Compounded returns per ``period_ms`` period (UTC-aligned) of an equity curve: what a
+    trial records for the overfitting statistics, in a size that does not grow with the bars."""
+    if len(equity) < 2:
+        return np.zeros(0)
+    r = np.diff(equity) / equity[:-1]
+    _, inv = np.unique(np.asarray(times[1:]) // period_ms, return_inverse=True)
+    return np.expm1(np.bincount(inv, weights=np.log1p(r)))
 
 
-def summarize(folds: list[dict[str, dict[str, float]]]) -> dict[str, float]:
+def _combined(results: list[Any]) -> dict[str, float]:
+    """Metrics of several windows' backtests taken as one series: their bar returns
+    concatenated (Sharpe annualized as the engine does, drawdown on the compounded curve)."""
+    rets = np.concatenate([np.diff(r.output.equity) / r.output.equity[:-1] for r in results])
+    per_year = float(results[0].metrics.get("periods_per_year") or 1.0)
+    sd = float(np.std(rets, ddof=1)) if len(rets) > 1 else 0.0
+    curve = np.concatenate([[1.0], np.cumprod(1 + rets)])
+    return {"sharpe": float(np.mean(rets)) / sd * math.sqrt(per_year) if sd > 0 else 0.0,
+            "total_return": float(curve[-1] - 1),
+            "max_drawdown": float(np.min(curve / np.maximum.accumulate(curve) - 1)),
+            "trades": float(sum(r.metrics.get("trades", 0) for r in results))}
+
+
+def evaluate_windows(data: BarData, windows: tuple[Window, ...], strategy: str,
+                     params: dict[str, Any], costs: CostModel, period_ms: int | None = None
+                     ) -> tuple[dict[str, float], list[tuple[int, list[float]]]]:
+    """Backtest each window on its own; metrics over all of them, and (with ``period_ms``)
+    each window's per-period returns keyed by its first bar."""
+    results = [run_bars(slice_bars(data, w), strategy, params, costs=costs, benchmark=False)
+               for w in windows]
+    metrics = _clean(results[0].metrics) if len(results) == 1 else _combined(results)
+    returns = [] if period_ms is None else [
+        (w.start, period_returns(r.times, r.output.equity, period_ms).tolist())
+        for w, r in zip(windows, results, strict=True)]
+    return metrics, returns
+
+
+def evaluate_fold(data: BarData, fold: Fold, strategy: str, params: dict[str, Any],
+                  costs: CostModel, period_ms: int | None = None) -> dict[str, Any]:
+    """In-sample and out-of-sample metrics of one fold; ``returns``: the out-of-sample
+    windows' per-period returns."""
+    is_m, _ = evaluate_windows(data, fold.train, strategy, params, costs)
+    oos_m, returns = evaluate_windows(data, fold.test, strategy, params, costs, period_ms)
+    return {"is": is_m, "oos": oos_m, "returns": returns}
+
+
+def summarize(folds: list[dict[str, Any]]) -> dict[str, float]:
     """Per-scenario summary over the folds done so far: means, worst drawdown, trade counts."""
     out: dict[str, float] = {}
     for side in ("is", "oos"):
