@@ -165,6 +165,42 @@ class BuyAndHold(Strategy):
             ctx.buy(pct=self.p.size_pct)
 
 
+class RandomEntryParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    entry_prob: float = Field(0.01, gt=0, le=0.5)
+    hold: int = Field(12, ge=1, le=100_000)
+    size_pct: float = Field(1.0, gt=0, le=1)
+
+
+class RandomEntry(Strategy):
+    """The null model: enter on random bars (probability ``entry_prob``, fixed by ``seed``),
+    exit ``hold`` bars later. It has no edge by construction, so an optimizer that "finds" a
+    good seed has found luck; the approval gate must refuse it (the overfitting tests sweep
+    it on a random walk)."""
+
+    name = "random_entry"
+    Params = RandomEntryParams
+
+    def init(self, data: BarData) -> None:
+        # Drawn bar by bar from the seed: the first k draws are the same however long the
+        # series, so the decisions never depend on later bars.
+        enter = np.random.default_rng(self.p.seed).random(len(data)) < self.p.entry_prob
+        leave = np.zeros(len(data), dtype=bool)
+        leave[self.p.hold:] = enter[:len(data) - self.p.hold] if self.p.hold < len(data) else []
+        self.enter = np.ascontiguousarray(enter).data
+        self.leave = np.ascontiguousarray(leave).data
+        self.declare_signals(enter, leave)
+
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
+        i = bar.i
+        if ctx.position:
+            if self.leave[i]:
+                ctx.close()
+        elif self.enter[i]:
+            ctx.buy(pct=self.p.size_pct)
+
+
 BUILTINS: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (SmaCross, RsiReversion, DonchianBreakout, BuyAndHold)
+    cls.name: cls for cls in (SmaCross, RsiReversion, DonchianBreakout, BuyAndHold, RandomEntry)
 }
