@@ -147,6 +147,14 @@ def test_invalid_files_exit_2(lake: Path, tmp_path: Path) -> None:
     res = run_cli("optimize", "--store", str(lake), "--strategy", "sma_cross", "--scenarios",
                   str(SCENARIOS), "--metric", "profit", cwd=tmp_path)
     assert res.code == 2 and "--metric" in res.err
+    for flags, named in ((["--cv", "kfold"], "--cv"),
+                         (["--cv", "cpcv", "--folds", "4", "--test-groups", "4"],
+                          "--test-groups"),
+                         (["--cv", "purged", "--embargo", "0.5"], "--embargo"),
+                         (["--pbo-splits", "7"], "--pbo-splits")):
+        res = run_cli("optimize", "--store", str(lake), "--strategy", "sma_cross",
+                      "--scenarios", str(SCENARIOS), *flags, cwd=tmp_path)
+        assert res.code == 2 and named in res.err, (flags, res.err)
 
 
 def test_review_approve_check_and_tampering(ray_session: Session, lake: Path,
@@ -161,12 +169,20 @@ def test_review_approve_check_and_tampering(ray_session: Session, lake: Path,
     r = run_cli("params", "approve", str(bp), "--by", "alice")
     assert r.code == 1 and "review FAILED" in r.err and not bp.with_name("approved.json").exists()
 
-    r = run_cli("params", "review", str(gp), "--store", str(lake), "--out", str(tmp_path / "e"))
+    # The selection-effect rules (DSR, PBO, bootstrap) are relaxed in a rules file here: this
+    # test is about approve/check/tampering; tests/tune/test_overfitting.py holds them at their
+    # defaults.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("min_dsr: 0.0\nmax_pbo: 1.0\nmin_bootstrap_sharpe_p05: -1000\n")
+    r = run_cli("params", "review", str(gp), "--store", str(lake), "--rules", str(rules),
+                "--out", str(tmp_path / "e"))
     assert r.code == 0, r.out + r.err
     report = json.loads(gp.with_name("risk-report.json").read_text())
     assert report["verdict"] == "PASS" and set(report["checks"]) == {
         "min_oos_sharpe", "max_drawdown", "min_trades", "neighbourhood_stability",
-        "scenario_stability"}
+        "scenario_stability", "deflated_sharpe", "backtest_overfitting", "lookahead",
+        "bootstrap_sharpe_p05"}
+    assert report["rules"]["min_dsr"] == 0.0 and report["checks"]["lookahead"]["value"] == "clean"
     r = run_cli("params", "approve", str(gp), "--by", "alice", "--note", "demo")
     assert r.code == 0, r.err
     approved = gp.with_name("approved.json")

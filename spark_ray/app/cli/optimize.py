@@ -20,9 +20,13 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.evidence import run_folder
     from spark_ray.lake import DataStore
     from spark_ray.tune.api import optimize
+    from spark_ray.tune.cv import CVScheme
     from spark_ray.tune.scenarios import load_scenarios
     from spark_ray.tune.spaces import builtin_space, load_space
 
+    CVScheme(args.cv, args.folds, args.test_groups, args.purge, args.embargo)  # flags, early
+    if args.pbo_splits < 2 or args.pbo_splits % 2:
+        raise UserError(f"--pbo-splits: {args.pbo_splits} must be an even number >= 2")
     scenarios = load_scenarios(Path(args.scenarios))
     space = load_space(Path(args.space) if args.space else builtin_space(args.strategy))
     names = [s.name for s in scenarios]
@@ -40,7 +44,8 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
                 holdout=args.holdout, drawdown_penalty=args.dd_penalty, seed=args.seed,
                 storage=run.path / "tune", name="optimize",
                 resume=Path(args.resume).resolve() if args.resume else None,
-                verbose=0 if args.quiet else 1)
+                verbose=0 if args.quiet else 1, cv=args.cv, test_groups=args.test_groups,
+                purge=args.purge, embargo=args.embargo, pbo_splits=args.pbo_splits)
             paths = board.save(run.path)
             for name in paths:
                 run.artifacts[name] = {
@@ -50,7 +55,10 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
                     "leaderboard.png": "objective over the parameter space; top trials per "
                                        "scenario",
                     "best.json": "overall and per-scenario winners: parameters, metrics, data "
-                                 "fingerprints, code version, reproducing commands",
+                                 "fingerprints, code version, reproducing commands, PBO and "
+                                 "the winner's deflated Sharpe ratio",
+                    "oos-returns.npz": "out-of-sample returns per period x trial: what PBO "
+                                       "and DSR are computed from",
                 }[name]
     finally:
         if session.started_local:
@@ -59,9 +67,29 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
     best = board.best["overall"]
     print(f"\nbest: {best['params']} objective {best['objective']:.4f} "
           f"(rank {best['rank']} of {len(board.rows)})")
+    for line in overfitting_lines(board.best.get("overfitting") or {}):
+        print(line)
     print(f"tune experiment: {board.experiment_path} (resume with --resume)")
     print(f"best.json: {run.path / 'best.json'}")
     return 0
+
+
+def overfitting_lines(o: dict[str, Any]) -> list[str]:
+    """The selection-effect summary a sweep prints under its leaderboard."""
+    lines = []
+    cand = o.get("candidate")
+    if cand and cand.get("dsr") is not None:
+        lines.append(f"deflated Sharpe of the winner: {cand['dsr']:.3f} (OOS Sharpe "
+                     f"{cand['sharpe_annualized']:.2f} annualized; N={cand['n_trials']} trials, "
+                     f"Var[SR]={cand['sr_variance']:.3g}, T={cand['T']} {cand['period']} "
+                     f"periods, skew {cand['skew']:.2f}, kurtosis {cand['kurtosis']:.2f})")
+    pbo = o.get("pbo")
+    if pbo:
+        lines.append(f"probability of backtest overfitting: {pbo['pbo']:.2f} (CSCV, "
+                     f"{pbo['splits']} blocks, {pbo['n_combinations']} combinations)")
+    elif o.get("reason"):
+        lines.append(f"overfitting statistics not computed: {o['reason']}")
+    return lines
 
 
 def _rules(path: str | None) -> Any:
@@ -86,11 +114,28 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
         run.write_json("risk-report.json", report, "review of the candidate: PASS/FAIL per rule")
         run.exit_code = 0 if report["verdict"] == "PASS" else 1
     for name, c in report["checks"].items():
-        print(f"  {c['status']}  {name:<24} value {c['value']}  limit {c['limit']}")
+        print(f"  {c['status']}  {name:<24} value {_fmt(c['value'])}  limit {c['limit']}")
+        if isinstance(c.get("inputs"), dict):
+            print(f"        {_inputs(c['inputs'])}")
     print(f"review {report['verdict']}: {target} (evidence: {run.path})")
     if report["verdict"] != "PASS":
         raise CheckFailed("review FAILED; the candidate cannot be approved")
     return 0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _inputs(inputs: dict[str, Any]) -> str:
+    """One line of a rule's inputs (nested per-scenario values shortened)."""
+    parts = []
+    for k, v in inputs.items():
+        if isinstance(v, dict):
+            v = "{" + ", ".join(f"{a}: {_fmt(b)}" for a, b in v.items()
+                                if not isinstance(b, dict | list)) + "}"
+        parts.append(f"{k}={_fmt(v)}")
+    return ", ".join(parts)
 
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,7 +169,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--search", choices=["random", "grid", "optuna"], default="random")
     o.add_argument("--scheduler", choices=["fifo", "asha"], default="fifo")
     o.add_argument("--metric", default="objective")
-    o.add_argument("--folds", type=int, default=4, help="walk-forward folds")
+    o.add_argument("--cv", choices=["walkforward", "purged", "cpcv"], default="walkforward",
+                   help="cross-validation: rolling walk-forward, purged k-fold with embargo, "
+                        "or combinatorial purged CV")
+    o.add_argument("--folds", type=int, default=4,
+                   help="walk-forward folds; purged k-fold's k; CPCV's number of groups")
+    o.add_argument("--test-groups", type=int, default=2,
+                   help="CPCV: groups in each split's test set")
+    o.add_argument("--purge", type=float, default=0.01,
+                   help="purged/CPCV: share of bars dropped before each test block")
+    o.add_argument("--embargo", type=float, default=0.01,
+                   help="purged/CPCV: share of bars dropped after each test block")
+    o.add_argument("--pbo-splits", type=int, default=16,
+                   help="blocks of the CSCV that estimates the probability of overfitting")
     o.add_argument("--holdout", type=float, default=0.2,
                    help="share of each scenario kept back for the review")
     o.add_argument("--dd-penalty", type=float, default=2.0,
