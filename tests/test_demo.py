@@ -31,8 +31,19 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (alt["expected"], alt["missing"]) == (14_398, 717)
     assert summary["backtest"]["trades"] > 0
     assert (run / "backtest" / "report.png").is_file()
-    assert summary["optimize"]["trials"] >= 20 and summary["optimize"]["review"] == "PASS"
-    assert (run / "optimize" / "approved.json").is_file()
+    opt = summary["optimize"]
+    assert opt["trials"] >= 20 and opt["review"] in ("PASS", "FAIL")
+    # Honest defaults: the sweep reports its own PBO and the winner's deflated Sharpe, and
+    # the default gate's verdict stands; paper trading then runs on an approval that says
+    # which rules it passed.
+    assert 0 <= opt["pbo"] <= 1 and 0 <= opt["dsr"] <= 1
+    approved = json.loads((run / "optimize" / "approved.json").read_text())
+    if opt["review"] == "FAIL":
+        assert opt["paper_review"] == "PASS" and opt["failed_rules"]
+        assert approved["risk_report"] == "risk-report-paper.json"
+        assert "PAPER TRADING ONLY" in approved["note"]
+    default = json.loads((run / "optimize" / "risk-report.json").read_text())
+    assert default["verdict"] == opt["review"] and default["rules"]["min_dsr"] == 0.95
     # the operator console ran on Ray Serve, and every page is photographed into the bundle
     assert summary["console"]["url"].startswith("http://127.0.0.1:")
     assert "console: http://127.0.0.1:" in res.out
