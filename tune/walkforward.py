@@ -52,15 +52,7 @@ def holdout_cut(n: int, holdout: float) -> int:
 
 
 def slice_bars(data: BarData, w: Window) -> BarData:
-    sl = slice(w.start, w.end)
-    return BarData(time=data.time[sl], open={s: a[sl] for s, a in data.open.items()},
-                   high={s: a[sl] for s, a in data.high.items()},
-                   low={s: a[sl] for s, a in data.low.items()},
-                   close={s: a[sl] for s, a in data.close.items()},
-                   volume={s: a[sl] for s, a in data.volume.items()},
-                   symbols=data.symbols, interval=data.interval,
-                   fingerprint=f"{data.fingerprint}[{w.start}:{w.end}]",
-                   exchange=data.exchange)
+    return data.window(w.start, w.end)
 
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float]:

@@ -367,16 +367,8 @@ def _spread(bars: list[int], k: int) -> list[int]:
 # --- the cut series -------------------------------------------------------------------------------
 
 def window(data: BarData, start: int, stop: int) -> BarData:
-    """Bars ``start..stop-1`` (views, no copy), as ``spark_ray.tune.walkforward.slice_bars``
-    cuts them."""
-    sl = slice(start, stop)
-    return BarData(time=data.time[sl], open={s: a[sl] for s, a in data.open.items()},
-                   high={s: a[sl] for s, a in data.high.items()},
-                   low={s: a[sl] for s, a in data.low.items()},
-                   close={s: a[sl] for s, a in data.close.items()},
-                   volume={s: a[sl] for s, a in data.volume.items()},
-                   symbols=data.symbols, interval=data.interval,
-                   fingerprint=f"{data.fingerprint}[{start}:{stop}]", exchange=data.exchange)
+    """Bars ``start..stop-1`` (views, no copy)."""
+    return data.window(start, stop)
 
 
 def truncated(data: BarData, c: int) -> BarData:

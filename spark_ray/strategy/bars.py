@@ -44,6 +44,18 @@ class BarData:
     def __len__(self) -> int:
         return len(self.time)
 
+    def window(self, start: int, stop: int) -> BarData:
+        """Bars ``start..stop-1`` as views (no copy): a walk-forward window, a series cut at a
+        bar. The fingerprint says which slice of which data it is."""
+        sl = slice(start, stop)
+        return BarData(time=self.time[sl], open={s: a[sl] for s, a in self.open.items()},
+                       high={s: a[sl] for s, a in self.high.items()},
+                       low={s: a[sl] for s, a in self.low.items()},
+                       close={s: a[sl] for s, a in self.close.items()},
+                       volume={s: a[sl] for s, a in self.volume.items()},
+                       symbols=self.symbols, interval=self.interval,
+                       fingerprint=f"{self.fingerprint}[{start}:{stop}]", exchange=self.exchange)
+
     @property
     def symbol(self) -> str:
         """The primary (first) symbol: single-symbol strategies use it implicitly."""

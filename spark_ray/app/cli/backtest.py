@@ -200,8 +200,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", required=True, help="symbol, or several comma-separated (aligned)")
     p.add_argument("--interval", required=True)
     p.add_argument("--strategy", default="sma_cross",
-                   help="sma_cross, rsi_reversion, donchian_breakout, buy_and_hold, or "
-                        "pkg.module:Class")
+                   help="sma_cross, rsi_reversion, donchian_breakout, buy_and_hold, "
+                        "random_entry, or pkg.module:Class")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--fee-bps", type=float, default=10.0)
     p.add_argument("--slippage-bps", type=float, default=0.0)
