@@ -107,8 +107,9 @@ class RunsFolder:
                     b = self._json(path)
                     trials = b.get("trials") or []
                     best = min(trials, key=lambda t: t.get("rank") or 1e9) if trials else {}
+                    pbo = ((b.get("overfitting") or {}).get("pbo") or {}).get("pbo")
                     out[part] = {"strategy": b.get("strategy"), "trials": len(trials),
-                                 "best_objective": best.get("objective")}
+                                 "best_objective": best.get("objective"), "pbo": pbo}
                 elif part == "review":
                     out[part] = {"verdict": self._json(path).get("verdict")}
                 elif part == "approval":
@@ -132,8 +133,10 @@ class RunsFolder:
             doc["backtest"] = self._backtest(parts["backtest"])
         if "optimization" in parts:
             b = self._json(parts["optimization"])
+            pbo = (b.get("overfitting") or {}).get("pbo") or {}
             doc["optimization"] = {"strategy": b.get("strategy"),
                                    "scenarios": b.get("scenarios") or [],
+                                   "pbo": pbo.get("pbo"), "pbo_splits": pbo.get("splits"),
                                    "trials": sorted(b.get("trials") or [],
                                                     key=lambda t: t.get("rank") or 1e9)}
         if "review" in parts:

@@ -70,13 +70,15 @@ def leaderboard(folder: Path, trials: int, seed: int = 0) -> None:
                      "params": {"period": rng.randint(5, 30),
                                 "oversold": rng.choice([20, 25, 30]),
                                 "overbought": rng.choice([70, 75, 80])},
-                     "scenarios": scen, "folds_done": 4, "invalid": "", "stopped_early": False})
+                     "scenarios": scen, "folds_done": 4, "invalid": "", "stopped_early": False,
+                     "oos_sharpe_ann": rng.gauss(0.5, 2), "dsr": rng.random()})
     rows.sort(key=lambda r: -r["objective"])
     for rank, r in enumerate(rows, 1):
         r["rank"] = rank
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "leaderboard.json").write_text(json.dumps(
-        {"strategy": "rsi_reversion", "scenarios": SCENARIOS, "trials": rows}))
+        {"strategy": "rsi_reversion", "scenarios": SCENARIOS, "trials": rows,
+         "overfitting": {"pbo": {"pbo": 0.25, "splits": 16}}}))
 
 
 def evidence_run(runs: Path) -> str:

@@ -150,6 +150,7 @@ def test_runs_backtest_leaderboard_and_approval(platform: Any) -> None:
     big = call(platform.url + f"/api/runs/{platform.ids['big_leaderboard']}")[1]
     assert len(big["optimization"]["trials"]) == 1000
     assert big["optimization"]["trials"][0]["rank"] == 1
+    assert big["optimization"]["pbo"] == 0.25 and big["optimization"]["trials"][0]["dsr"] >= 0
     assert call(platform.url + "/api/runs/..%2Fetc")[0] == 404
     # a failed review cannot be approved; a passed one can, once
     fail, ok = platform.ids["review_fail"], platform.ids["review_pass"]

@@ -121,6 +121,11 @@ def test_backtest_chart_and_leaderboard_open(platform: Any, page: Any) -> None:
     rows = page.locator('[data-testid="leaderboard"] tbody tr')
     rows.first.wait_for()
     assert rows.count() == 100
+    # every trial's deflated Sharpe beside its raw one, and the sweep's PBO
+    head = page.locator('[data-testid="leaderboard"] thead').inner_text()
+    assert "OOS SR" in head and "DSR" in head
+    assert page.locator('[data-testid="pbo"]').inner_text() == "0.25"
+    assert rows.first.locator('[data-col="dsr"]').inner_text() != "—"
     page.locator('[data-testid="leaderboard-show-all"]').click()
     page.wait_for_function("document.querySelectorAll('[data-testid=\"leaderboard\"] tbody tr')"
                            ".length === 1000", timeout=10_000)

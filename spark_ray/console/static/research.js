@@ -25,7 +25,8 @@
     const o = sum.optimization;
     if (o) {
       parts.push('opt ' + (o.strategy || '') + (o.trials !== undefined ? ' ' + o.trials + ' trials' : '') +
-        (o.best_objective !== undefined ? ' best ' + fmtNum(o.best_objective, 3) : ''));
+        (o.best_objective !== undefined ? ' best ' + fmtNum(o.best_objective, 3) : '') +
+        (o.pbo !== null && o.pbo !== undefined ? ' PBO ' + fmtNum(o.pbo, 2) : ''));
     }
     if (sum.review) parts.push('review ' + (sum.review.verdict || '?'));
     if (sum.approval) parts.push('approved by ' + (sum.approval.approved_by || '?'));
@@ -129,6 +130,7 @@
       const sc = t.scenarios || {};
       return '<tr data-trial="' + esc(t.trial_id) + '"><td class="num">' + esc(fmtNum(t.rank)) + '</td>' +
         '<td class="mono">' + esc(t.trial_id) + '</td><td class="num">' + esc(fmtNum(t.objective, 4)) + '</td>' +
+        '<td class="num">' + esc(fmtNum(t.oos_sharpe_ann, 2)) + '</td><td class="num" data-col="dsr">' + esc(fmtNum(t.dsr, 3)) + '</td>' +
         '<td class="mono small">' + esc(fmtParams(t.params)) + '</td>' +
         scen.map((s) => {
           const v = sc[s] || {};
@@ -141,18 +143,29 @@
     const trials = (o.trials || []).slice();
     trials.sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity));
     const scen = scenarioNames(o);
+    // OOS SR: annualized Sharpe of the trial's out-of-sample returns; DSR: its deflated Sharpe ratio.
     const head1 = '<tr><th rowspan="2" class="num">rank</th><th rowspan="2">trial_id</th><th rowspan="2" class="num">objective</th>' +
+      '<th rowspan="2" class="num" title="annualized Sharpe of the out-of-sample returns">OOS SR</th>' +
+      '<th rowspan="2" class="num" title="deflated Sharpe ratio: probability the Sharpe beats the best of N trials of no skill">DSR</th>' +
       '<th rowspan="2">params</th>' + scen.map((s) => '<th colspan="2">' + esc(s) + '</th>').join('') + '</tr>';
     const head2 = '<tr>' + scen.map(() => '<th class="num">oos_sharpe</th><th class="num">oos_return</th>').join('') + '</tr>';
     const more = trials.length > LEADERBOARD_FIRST
       ? '<button type="button" data-testid="leaderboard-show-all" data-show-all="leaderboard">show all ' + trials.length + ' trials</button>' : '';
     return '<section class="card" data-testid="optimization"><h2>Optimization</h2>' +
       '<div class="kv"><span>strategy <b>' + esc(o.strategy) + '</b></span><span>trials <b>' + trials.length +
-      '</b></span><span>scenarios <b>' + esc(scen.join(', ') || '—') + '</b></span></div>' +
+      '</b></span><span>scenarios <b>' + esc(scen.join(', ') || '—') + '</b></span>' +
+      (o.pbo !== null && o.pbo !== undefined ? '<span title="probability of backtest overfitting (CSCV)">PBO <b data-testid="pbo">' +
+        esc(fmtNum(o.pbo, 2)) + '</b></span>' : '') + '</div>' +
       '<div class="scroll"><table data-testid="leaderboard" id="leaderboard"><thead>' + head1 + (scen.length ? head2 : '') +
       '</thead><tbody>' + (trials.length ? trialRows(trials.slice(0, LEADERBOARD_FIRST), scen)
-        : '<tr><td colspan="' + (4 + 2 * scen.length) + '" class="empty">no trials</td></tr>') +
+        : '<tr><td colspan="' + (6 + 2 * scen.length) + '" class="empty">no trials</td></tr>') +
       '</tbody></table></div>' + more + '</section>';
+  }
+
+  // A rule's inputs (N trials, variance, T, skew, kurtosis...), one line; nested values shortened.
+  function inputsText(inputs) {
+    return Object.entries(inputs).map(([k, v]) => k + '=' +
+      (v !== null && typeof v === 'object' ? JSON.stringify(v) : fmtNum(v, 4))).join(', ');
   }
 
   function reviewHTML(r) {
@@ -162,7 +175,8 @@
       const c = checks[k] || {};
       const val = (v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : fmtNum(v, 4));
       return '<tr data-check="' + esc(k) + '"><td>' + esc(k) + '</td><td>' + badge(c.status || '?') + '</td>' +
-        '<td class="num">' + esc(val(c.value)) + '</td><td class="num">' + esc(val(c.limit)) + '</td><td>' + esc(c.why) + '</td></tr>';
+        '<td class="num">' + esc(val(c.value)) + '</td><td class="num">' + esc(val(c.limit)) + '</td><td>' + esc(c.why) +
+        (c.inputs ? '<div class="small muted mono" data-testid="inputs">' + esc(inputsText(c.inputs)) + '</div>' : '') + '</td></tr>';
     }).join('');
     return '<section class="card" data-testid="review"><h2>Review <span data-testid="verdict">' + badge(r.verdict || '?') +
       '</span></h2><table data-testid="checks"><thead><tr><th>check</th><th>status</th><th class="num">value</th>' +
