@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from spark_ray.tune.optimize import (
     restore_tuner,
 )
 from spark_ray.tune.overfit import record_period
+from spark_ray.tune.salvage import salvage, torn_state
 from spark_ray.tune.scenarios import Scenario
 from spark_ray.tune.spaces import SearchSpace
 
@@ -108,14 +110,16 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
              drawdown_penalty: float = 2.0, seed: int = 0, storage: Path | None = None,
              name: str = "optimize", resume: Path | None = None,
              verbose: int = 1, cv: str = "walkforward", test_groups: int = 2,
-             purge: float = 0.01, embargo: float = 0.01, pbo_splits: int = 16) -> Leaderboard:
+             purge: float = 0.01, embargo: float = 0.01, pbo_splits: int = 16,
+             say: Callable[[str], None] = print) -> Leaderboard:
     """Run the sweep on the connected Ray (``spark_ray.connect()`` first) -> Leaderboard.
 
     ``cv`` picks the folds (:mod:`spark_ray.tune.cv`: ``walkforward`` with ``folds`` folds,
     ``purged`` k-fold with k = ``folds``, ``cpcv`` with ``folds`` groups and ``test_groups`` in
     each test set; ``purge``/``embargo`` as shares of the bars). After the sweep the board
     carries every trial's deflated Sharpe ratio and the experiment's PBO (CSCV with
-    ``pbo_splits`` blocks), from the returns the trials recorded."""
+    ``pbo_splits`` blocks), from the returns the trials recorded. ``say`` gets notices the
+    user must see (a torn experiment resumed from its trial folders)."""
     from spark_ray.lake import DataStore
 
     if search not in SEARCHES:
@@ -134,14 +138,27 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
     st = store if hasattr(store, "candles_numpy") else DataStore(store)
     prepared = prepare(st, scenarios, scheme, holdout)
     storage = storage or Path("runs") / "tune"
-    if resume is not None:
-        tuner = restore_tuner(resume, prepared, strategy, scheme, drawdown_penalty)
-        exp_path = resume
+    results: list[Any] = []
+    if resume is not None and torn_state(resume):
+        # Tune would silently start over with an empty space: resume from the trial folders.
+        left = salvage(resume, scheme.n_splits)
+        say(left.notice())
+        results.extend(left.kept)
+        exp_path = storage / f"{name}-resumed"
+        if left.rerun:
+            tuner = build_tuner(prepared, strategy, space, len(left.rerun), "random",
+                                scheduler, metric, scheme, drawdown_penalty, seed, storage,
+                                f"{name}-resumed", verbose, points=left.rerun)
+            results.extend(tuner.fit())
     else:
-        tuner = build_tuner(prepared, strategy, space, trials, search, scheduler, metric, scheme,
-                            drawdown_penalty, seed, storage, name, verbose)
-        exp_path = storage / name
-    results = tuner.fit()
+        if resume is not None:
+            tuner = restore_tuner(resume, prepared, strategy, scheme, drawdown_penalty)
+            exp_path = resume
+        else:
+            tuner = build_tuner(prepared, strategy, space, trials, search, scheduler, metric,
+                                scheme, drawdown_penalty, seed, storage, name, verbose)
+            exp_path = storage / name
+        results.extend(tuner.fit())
     board = Leaderboard.from_results(strategy, results, [s.name for s in scenarios],
                                      scheme.n_splits)
     board.experiment_path = str(exp_path)

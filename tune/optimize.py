@@ -65,8 +65,9 @@ def prepare(store: Any, scenarios: list[Scenario], cv: CVScheme | int,
     return out
 
 
-def _search_alg(search: str, metric: str, seed: int) -> Any:
-    if search == "optuna":
+def _search_alg(search: str, metric: str, seed: int,
+                points: list[dict[str, Any]] | None = None) -> Any:
+    if search == "optuna" and not points:
         try:
             from ray.tune.search.optuna import OptunaSearch
         except ImportError as exc:  # pragma: no cover - optuna is a dependency
@@ -77,7 +78,7 @@ def _search_alg(search: str, metric: str, seed: int) -> Any:
                             sampler=optuna.samplers.TPESampler(seed=seed))
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed)
+    return BasicVariantGenerator(random_state=seed, points_to_evaluate=points)
 
 
 def _scheduler(name: str, folds: int) -> Any:
@@ -91,7 +92,10 @@ def _scheduler(name: str, folds: int) -> Any:
 
 def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, trials: int,
                 search: str, scheduler: str, metric: str, cv: CVScheme | int, penalty: float,
-                seed: int, storage: Path, name: str, verbose: int = 1) -> Any:
+                seed: int, storage: Path, name: str, verbose: int = 1,
+                points: list[dict[str, Any]] | None = None) -> Any:
+    """The Tuner for a new sweep; ``points`` runs exactly those parameter sets instead of
+    searching (a torn sweep's unfinished trials, :mod:`spark_ray.tune.salvage`)."""
     from ray import tune
 
     payload = make_payload(prepared, strategy, cv, penalty,
@@ -102,8 +106,9 @@ def build_tuner(prepared: list[Prepared], strategy: str, space: SearchSpace, tri
         fn,
         param_space=space.param_space(search),
         tune_config=tune.TuneConfig(
-            metric=metric, mode="max", num_samples=1 if search == "grid" else trials,
-            search_alg=_search_alg(search, metric, seed),
+            metric=metric, mode="max",
+            num_samples=len(points) if points else 1 if search == "grid" else trials,
+            search_alg=_search_alg(search, metric, seed, points),
             scheduler=_scheduler(scheduler, payload.folds), reuse_actors=True),
         run_config=tune.RunConfig(name=name, storage_path=str(storage.resolve()),
                                   verbose=verbose,

@@ -133,6 +133,34 @@ def test_resume_after_interruption(ray_session: Session, lake: Path, tmp_path: P
     assert all(t["folds_done"] == 3 for t in board["trials"])
 
 
+def test_resume_when_the_kill_tore_tunes_experiment_state(ray_session: Session, lake: Path,
+                                                           tmp_path: Path) -> None:
+    """A driver killed while Tune writes experiment_state-*.json leaves it empty; Tune's
+    restore would then start over with one default trial (seen in CI). The resume keeps the
+    finished trials from their folders and re-runs only the unfinished ones."""
+    board = _run(lake, tmp_path, "sma_cross", trials=14, folds=3)
+    exp = Path(board.experiment_path)
+    next(iter(sorted(exp.glob("experiment_state-*.json"), reverse=True))).write_text("")
+    cut = sorted(p for p in exp.glob("trainable_*/result.json"))[:3]
+    unfinished = [json.loads((p.parent / "params.json").read_text()) for p in cut]
+    for p in cut:  # these trials were mid-walk-forward: one fold reported, the next cut short
+        first = p.read_text().splitlines()[0]
+        p.write_text(first.replace('"fold": 3', '"fold": 1') + "\n" + first[:40])
+    res = run_cli("optimize", "--store", str(lake), "--strategy", "sma_cross", "--scenarios",
+                  str(SCENARIOS), "--trials", "14", "--folds", "3", "--quiet", "--address",
+                  ray_session.address, "--out", str(tmp_path / "runs"), "--resume", str(exp),
+                  cwd=tmp_path)
+    assert res.code == 0, res.err
+    assert "is unreadable" in res.err and "11 finished trials kept, 3 run again" in res.err
+    best = max(p for p in (tmp_path / "runs").glob("*/best.json"))
+    rows = json.loads((best.parent / "leaderboard.json").read_text())["trials"]
+    assert len(rows) == 14 and all(t["folds_done"] == 3 for t in rows)
+    assert sorted(map(str, unfinished)) == sorted(
+        str(t["params"]) for t in rows if t["trial_id"] not in
+        {r["trial_id"] for r in board.rows})
+    assert {str(r["params"]) for r in board.rows} == {str(t["params"]) for t in rows}
+
+
 def test_invalid_files_exit_2(lake: Path, tmp_path: Path) -> None:
     bad_scen = tmp_path / "s.yaml"
     bad_scen.write_text("scenarios:\n  - {name: eth, symbol: ETHBTC, interval: 5m, fee_bsp: 1}\n")

@@ -45,7 +45,8 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
                 storage=run.path / "tune", name="optimize",
                 resume=Path(args.resume).resolve() if args.resume else None,
                 verbose=0 if args.quiet else 1, cv=args.cv, test_groups=args.test_groups,
-                purge=args.purge, embargo=args.embargo, pbo_splits=args.pbo_splits)
+                purge=args.purge, embargo=args.embargo, pbo_splits=args.pbo_splits,
+                say=lambda m: print(f"spark-ray: warning: {m}", file=sys.stderr, flush=True))
             paths = board.save(run.path)
             for name in paths:
                 run.artifacts[name] = {
