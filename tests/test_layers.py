@@ -22,7 +22,7 @@ from helpers import REPO
 EDGE_DIRS = {"spark_ray.actors": "actors", "spark_ray.tune": "tune", "spark_ray.chaos": "chaos",
              "spark_ray.app": "spark_ray/app"}
 DOMAIN = ("adapters", "approval", "backtest", "breaker", "console", "data", "execution", "fills",
-          "lake", "observe", "research", "strategy", "streams", "venue")
+          "lake", "observe", "research", "signals", "strategy", "streams", "venue")
 EXCHANGES = {"binance", "btcturk"}
 
 

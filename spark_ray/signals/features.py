@@ -1,0 +1,202 @@
+"""Trade features, each defined once with two runtimes that must agree to 1e-9.
+
+A feature's value at a trade uses that trade and earlier ones only (time <= t), never later
+ones. ``batch`` computes a whole column from NumPy arrays (the lake, research, training);
+``online()`` returns a small state object whose ``update`` takes one trade at a time (the live
+signal actor). Parity is by construction where it can be: windowed sums are differences of one
+running total accumulated in the same order in both runtimes (``np.cumsum`` adds sequentially),
+so they agree bit for bit; the EMA and the rolling standard deviation use the same recursions
+and agree to rounding.
+
+Trade sign follows Binance's ``m`` flag (buyer is maker -> the taker sold -> -1), as in Lee &
+Ready's tick classification of aggressor side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Trades:
+    """Columnar trades in time order: ms timestamps, prices, quantities, +1 taker buy / -1
+    taker sell."""
+
+    time: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    side: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.time)
+        if not (len(self.price) == len(self.qty) == len(self.side) == n):
+            raise ValueError("trades: time, price, qty and side must have the same length")
+        if n and np.any(np.diff(self.time) < 0):
+            raise ValueError("trades: time must not decrease")
+
+
+class Online(Protocol):
+    def update(self, time_ms: int, price: float, qty: float, side: int) -> float: ...
+
+
+class Feature(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def batch(self, t: Trades) -> np.ndarray: ...
+
+    def online(self) -> Online: ...
+
+
+@dataclass(frozen=True)
+class SignedVolume:
+    """Taker-buy minus taker-sell quantity over the trailing ``window_ms`` (t - w, t]."""
+
+    window_ms: int
+
+    @property
+    def name(self) -> str:
+        return f"signed_volume_{self.window_ms}ms"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        cs = np.concatenate(([0.0], np.cumsum(t.qty * t.side)))
+        start = np.searchsorted(t.time, t.time - self.window_ms, side="right")
+        out: np.ndarray = cs[1:] - cs[start]
+        return out
+
+    def online(self) -> Online:
+        return _WindowSum(self.window_ms, signed=True)
+
+
+@dataclass(frozen=True)
+class FlowImbalance:
+    """Signed volume over total volume in the trailing window, in [-1, 1]."""
+
+    window_ms: int
+
+    @property
+    def name(self) -> str:
+        return f"flow_imbalance_{self.window_ms}ms"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        signed = SignedVolume(self.window_ms).batch(t)
+        cs = np.concatenate(([0.0], np.cumsum(t.qty)))
+        start = np.searchsorted(t.time, t.time - self.window_ms, side="right")
+        total = cs[1:] - cs[start]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: np.ndarray = np.where(total > 0, signed / total, 0.0)
+        return out
+
+    def online(self) -> Online:
+        return _Imbalance(self.window_ms)
+
+
+@dataclass(frozen=True)
+class EmaDeviation:
+    """Price over its exponential moving average (alpha = 2 / (span + 1), seeded with the first
+    price) minus one."""
+
+    span: int
+
+    @property
+    def name(self) -> str:
+        return f"ema_deviation_{self.span}"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        ema = pd.Series(t.price).ewm(span=self.span, adjust=False).mean().to_numpy()
+        out: np.ndarray = t.price / ema - 1.0
+        return out
+
+    def online(self) -> Online:
+        return _Ema(2.0 / (self.span + 1.0))
+
+
+@dataclass(frozen=True)
+class RealizedVolatility:
+    """Sample standard deviation of the last ``n`` trade-to-trade log returns; NaN until there
+    are ``n``."""
+
+    n: int
+
+    @property
+    def name(self) -> str:
+        return f"realized_vol_{self.n}"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        r = np.concatenate(([np.nan], np.diff(np.log(t.price))))
+        out: np.ndarray = pd.Series(r).rolling(self.n).std(ddof=1).to_numpy()
+        return out
+
+    def online(self) -> Online:
+        return _Vol(self.n)
+
+
+class _WindowSum:
+    def __init__(self, window_ms: int, signed: bool) -> None:
+        self.window_ms, self.signed = window_ms, signed
+        self.total = 0.0  # running sum, added in trade order like np.cumsum
+        self.marks: deque[tuple[int, float]] = deque()  # (time, total before that trade)
+
+    def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
+        self.marks.append((time_ms, self.total))
+        self.total += qty * side if self.signed else qty
+        while self.marks[0][0] <= time_ms - self.window_ms:
+            self.marks.popleft()
+        return self.total - self.marks[0][1]
+
+
+class _Imbalance:
+    def __init__(self, window_ms: int) -> None:
+        self.signed, self.volume = _WindowSum(window_ms, True), _WindowSum(window_ms, False)
+
+    def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
+        s = self.signed.update(time_ms, price, qty, side)
+        v = self.volume.update(time_ms, price, qty, side)
+        return s / v if v > 0 else 0.0
+
+
+class _Ema:
+    def __init__(self, alpha: float) -> None:
+        self.alpha, self.ema = alpha, math.nan
+
+    def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
+        self.ema = price if math.isnan(self.ema) else (
+            (1.0 - self.alpha) * self.ema + self.alpha * price)
+        return price / self.ema - 1.0
+
+
+class _Vol:
+    def __init__(self, n: int) -> None:
+        self.n, self.last = n, math.nan
+        self.returns: deque[float] = deque(maxlen=n)
+
+    def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
+        if not math.isnan(self.last):
+            self.returns.append(math.log(price) - math.log(self.last))
+        self.last = price
+        if len(self.returns) < self.n:
+            return math.nan
+        return float(np.std(np.fromiter(self.returns, float, self.n), ddof=1))
+
+
+def default_features() -> list[Feature]:
+    return [SignedVolume(1_000), SignedVolume(60_000), FlowImbalance(60_000), EmaDeviation(50),
+            RealizedVolatility(50)]
+
+
+def replay(features: list[Feature], t: Trades) -> dict[str, np.ndarray]:
+    """The live path over recorded trades: every feature's ``online`` state fed one trade at a
+    time, exactly as the signal actor will."""
+    states = [(f.name, f.online()) for f in features]
+    out = {name: np.empty(len(t.time)) for name, _ in states}
+    for i in range(len(t.time)):
+        ti, p, q, s = int(t.time[i]), float(t.price[i]), float(t.qty[i]), int(t.side[i])
+        for name, st in states:
+            out[name][i] = st.update(ti, p, q, s)
+    return out
