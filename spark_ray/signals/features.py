@@ -185,11 +185,6 @@ class _Vol:
         return float(np.std(np.fromiter(self.returns, float, self.n), ddof=1))
 
 
-def default_features() -> list[Feature]:
-    return [SignedVolume(1_000), SignedVolume(60_000), FlowImbalance(60_000), EmaDeviation(50),
-            RealizedVolatility(50)]
-
-
 def replay(features: list[Feature], t: Trades) -> dict[str, np.ndarray]:
     """The live path over recorded trades: every feature's ``online`` state fed one trade at a
     time, exactly as the signal actor will."""

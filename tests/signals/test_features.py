@@ -16,9 +16,9 @@ from spark_ray.signals.features import (
     RealizedVolatility,
     SignedVolume,
     Trades,
-    default_features,
     replay,
 )
+from spark_ray.signals.inventory import INVENTORY
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def trades() -> Trades:
 
 def test_live_replay_equals_batch_to_1e9_on_real_trades(trades: Trades) -> None:
     assert len(trades.time) > 12_000
-    feats = default_features()
+    feats = [s.feature for s in INVENTORY]  # every listed signal
     live = replay(feats, trades)
     for f in feats:
         b = f.batch(trades)

@@ -155,13 +155,14 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
         data,
         observe,
         optimize,
+        signals,
         streams,
         trade,
         venue,
     )
 
     for module in (venue, data, backtest, optimize, breaker, streams, observe, trade, chaos,
-                   console):
+                   console, signals):
         module.add_parser(sub)
 
 

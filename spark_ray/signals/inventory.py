@@ -1,0 +1,70 @@
+"""The signal inventory: every signal the platform computes, with its family, inputs, the
+horizon it is meant for and one line on what it says. ``spark-ray signals ls`` prints it; the
+README's table is generated from it. A signal is listed only once it has both runtimes (batch
+and incremental, :mod:`spark_ray.signals.features`) and passes their parity and no-look-ahead
+tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spark_ray.signals.features import (
+    EmaDeviation,
+    Feature,
+    FlowImbalance,
+    RealizedVolatility,
+    SignedVolume,
+)
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    family: str
+    inputs: str
+    horizon: str
+    description: str
+    feature: Feature
+
+    def row(self) -> dict[str, str]:
+        return {"name": self.name, "family": self.family, "inputs": self.inputs,
+                "horizon": self.horizon, "description": self.description}
+
+
+def _entries() -> list[Signal]:
+    trades = "trades: time, price, qty, taker side"
+    specs: list[tuple[Feature, str, str, str, str]] = [
+        (SignedVolume(1_000), "trade flow", trades, "seconds",
+         "taker-buy minus taker-sell quantity in the last second: who is pushing now"),
+        (SignedVolume(60_000), "trade flow", trades, "minutes",
+         "signed volume over the last minute"),
+        (FlowImbalance(60_000), "trade flow", trades, "minutes",
+         "signed over total volume in the last minute, in [-1, 1]: flow independent of size"),
+        (EmaDeviation(50), "trend", "trades: price", "minutes",
+         "price over its 50-trade EMA minus one: stretch from the recent mean"),
+        (RealizedVolatility(50), "volatility", "trades: price", "minutes",
+         "standard deviation of the last 50 trade-to-trade log returns"),
+    ]
+    return [Signal(f.name, fam, inp, hor, desc, f) for f, fam, inp, hor, desc in specs]
+
+
+INVENTORY: tuple[Signal, ...] = tuple(_entries())
+
+
+def signal(name: str) -> Signal:
+    """One signal by name; an unknown name lists the known ones."""
+    for s in INVENTORY:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown signal {name!r}; known: {', '.join(s.name for s in INVENTORY)}")
+
+
+def table(signals: tuple[Signal, ...] = INVENTORY) -> str:
+    """The inventory as an aligned text table."""
+    cols = ("name", "family", "horizon", "description")
+    rows = [s.row() for s in signals]
+    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols[:-1]}
+    head = "  ".join(c.upper().ljust(width[c]) for c in cols[:-1]) + "  DESCRIPTION"
+    lines = [head] + ["  ".join(r[c].ljust(width[c]) for c in cols[:-1]) + "  " +
+                      r["description"] for r in rows]
+    return "\n".join(lines)
