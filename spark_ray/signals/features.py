@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,17 @@ class Trades:
             raise ValueError("trades: time, price, qty and side must have the same length")
         if n and np.any(np.diff(self.time) < 0):
             raise ValueError("trades: time must not decrease")
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> Trades:
+        """From the lake's TRADE_SCHEMA (trade-id order, which is time order on one venue):
+        ``is_buyer_maker`` true means the taker sold."""
+        time = table.column("trade_time").cast(pa.int64()).to_numpy()
+        maker = table.column("is_buyer_maker").to_numpy(zero_copy_only=False)
+        return cls(np.asarray(time, dtype=np.int64),
+                   table.column("price").to_numpy().astype(float, copy=False),
+                   table.column("qty").to_numpy().astype(float, copy=False),
+                   np.where(maker, -1, 1).astype(np.int64))
 
 
 class Online(Protocol):
@@ -183,6 +195,14 @@ class _Vol:
         if len(self.returns) < self.n:
             return math.nan
         return float(np.std(np.fromiter(self.returns, float, self.n), ddof=1))
+
+
+def compute(features: list[Feature], t: Trades) -> pa.Table:
+    """The batch path: one column per feature beside each trade's time (ms)."""
+    cols = {"time_ms": pa.array(t.time, pa.int64())}
+    for f in features:
+        cols[f.name] = pa.array(f.batch(t), pa.float64())
+    return pa.table(cols)
 
 
 def replay(features: list[Feature], t: Trades) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +80,27 @@ def test_window_is_trailing_and_half_open() -> None:
 def test_unordered_trades_are_refused() -> None:
     with pytest.raises(ValueError, match="time must not decrease"):
         Trades(np.array([2, 1]), np.ones(2), np.ones(2), np.ones(2))
+
+
+def test_features_from_the_lake_equal_features_from_the_recording(trades: Trades,
+                                                                  tmp_path: Path) -> None:
+    """The batch path reads the lake's trades (written through the lake's own import path)."""
+    import pyarrow as pa
+
+    from spark_ray.lake import DataStore
+    from spark_ray.signals.features import compute
+    from spark_ray.signals.inventory import INVENTORY
+
+    n = len(trades.time)
+    store = DataStore(tmp_path / "lake")
+    store.write_trades(pa.table({
+        "trade_id": pa.array(np.arange(n), pa.int64()), "price": trades.price,
+        "qty": trades.qty, "is_buyer_maker": pa.array(trades.side < 0),
+        "trade_time": pa.array(trades.time, pa.timestamp("ms", tz="UTC"))}), "binance", "XRPETH")
+    back = Trades.from_table(store.trades("XRPETH"))
+    feats = [s.feature for s in INVENTORY]
+    table = compute(feats, back)
+    assert table.num_rows == n and table.column_names == ["time_ms", *(f.name for f in feats)]
+    np.testing.assert_array_equal(table.column("time_ms").to_numpy(), trades.time)
+    for f in feats:
+        np.testing.assert_array_equal(table.column(f.name).to_numpy(), f.batch(trades))
