@@ -3,14 +3,11 @@ Binance trades equals the batch path to 1e-9, and no feature reads a later trade
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spark_ray.samples import sample
 from spark_ray.signals.features import (
     EmaDeviation,
     FlowImbalance,
@@ -20,16 +17,6 @@ from spark_ray.signals.features import (
     replay,
 )
 from spark_ray.signals.inventory import INVENTORY
-
-
-@pytest.fixture(scope="module")
-def trades() -> Trades:
-    # freqtrade rows: [timestamp_ms, trade_id, order_id, side, price, amount, cost]
-    rows = json.loads(gzip.decompress(sample("XRP_ETH-trades.json.gz").read_bytes()))
-    return Trades(np.array([r[0] for r in rows], dtype=np.int64),
-                  np.array([r[4] for r in rows], dtype=float),
-                  np.array([r[5] for r in rows], dtype=float),
-                  np.array([1 if r[3] == "buy" else -1 for r in rows], dtype=np.int64))
 
 
 def test_live_replay_equals_batch_to_1e9_on_real_trades(trades: Trades) -> None:

@@ -10,9 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_ray.data.importer import import_files
-from spark_ray.lake import DataStore
-from spark_ray.samples import sample
 from spark_ray.signals.features import Trades
 from spark_ray.signals.inventory import INVENTORY, Signal
 from spark_ray.signals.study import forward_returns, hit_rate, spearman, study
@@ -62,13 +59,6 @@ def test_a_planted_signal_scores_ic_one_at_its_horizon_only() -> None:
     res = study([sig], t, "TEST", [1_000, 10_000, 300_000]).rows[0]
     assert res["ic"][1] > 0.99 and res["hit_rate"][1] > 0.99
     assert res["ic"][0] < 0.6 and res["ic"][2] < 0.6
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("study") / "lake"
-    import_files(DataStore(root), [sample("XRP_ETH-trades.json.gz")], "freqtrade")
-    return root
 
 
 def test_study_cli_on_real_trades_writes_json_and_png(lake: Path, tmp_path: Path) -> None:

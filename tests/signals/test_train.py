@@ -3,13 +3,9 @@ relation found and noise not, and the honest report on the real XRP/ETH trades."
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import numpy as np
 import pytest
 
-from spark_ray.samples import sample
 from spark_ray.signals.features import Trades
 from spark_ray.signals.inventory import INVENTORY
 from spark_ray.signals.train import TrainingSet, build, out_of_fold, purged_kfold, report, scores
@@ -71,15 +67,6 @@ def test_a_learnable_relation_is_found_and_noise_is_not() -> None:
     noise = rng.normal(size=(1500, 3))
     s = scores(y, out_of_fold(_set(noise, y), "gbm"), np.where(y > 0, 1.0, -1.0), 100)
     assert s.auc < 0.6 and s.p_value > 0.05, s
-
-
-@pytest.fixture(scope="module")
-def trades() -> Trades:
-    rows = json.loads(gzip.decompress(sample("XRP_ETH-trades.json.gz").read_bytes()))
-    return Trades(np.array([r[0] for r in rows], dtype=np.int64),
-                  np.array([r[4] for r in rows], dtype=float),
-                  np.array([r[5] for r in rows], dtype=float),
-                  np.array([1 if r[3] == "buy" else -1 for r in rows], dtype=np.int64))
 
 
 def test_report_on_real_trades_states_baselines_and_the_85pct_claim(trades: Trades) -> None:

@@ -9,22 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_ray.data.importer import import_files
 from spark_ray.lake import DataStore
-from spark_ray.samples import sample
 from spark_ray.signals import artifact
 from spark_ray.signals.features import Trades
 from spark_ray.signals.inventory import INVENTORY
 from spark_ray.signals.train import build, fit
 
 from helpers import run_cli
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("train") / "lake"
-    import_files(DataStore(root), [sample("XRP_ETH-trades.json.gz")], "freqtrade")
-    return root
 
 
 def test_train_writes_a_verifiable_model_that_scores_like_the_trained_one(

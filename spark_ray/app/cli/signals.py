@@ -27,24 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(handler=_ls)
     st = sub.add_parser("study", help="each signal's information coefficient, hit rate and "
                         "decay over horizons, on the lake's trades (JSON + PNG)")
-    st.add_argument("--store", "--lake", dest="store", default=None, help="the Parquet lake")
-    st.add_argument("--symbol", required=True, help="symbol in the lake, e.g. XRPETH")
-    st.add_argument("--exchange", default="binance", help="the lake's exchange= (default "
-                    "binance)")
-    st.add_argument("--signals", default=None,
-                    help="comma-separated signal names (default: the whole inventory)")
+    _data_flags(st)
     st.add_argument("--horizons", default="1s,10s,60s,300s",
                     help="forward-return horizons, e.g. 500ms,10s,5m (default 1s,10s,60s,300s)")
     st.add_argument("--out", default=None, help="parent folder of the run folder (default runs)")
     st.set_defaults(handler=_study)
     tr = sub.add_parser("train", help="train a LightGBM signal model with purged k-fold CV; "
                         "report it beside its baselines; write model.txt + model.json")
-    tr.add_argument("--store", "--lake", dest="store", default=None, help="the Parquet lake")
-    tr.add_argument("--symbol", required=True, help="symbol in the lake, e.g. XRPETH")
-    tr.add_argument("--exchange", default="binance", help="the lake's exchange= (default "
-                    "binance)")
-    tr.add_argument("--signals", default=None,
-                    help="comma-separated signal names (default: the whole inventory)")
+    _data_flags(tr)
     tr.add_argument("--every", default="60s", help="one sample per this much time (default 60s)")
     tr.add_argument("--horizon", type=int, default=5,
                     help="triple-barrier vertical barrier, in samples (default 5)")
@@ -56,6 +46,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tr.add_argument("--out", default=None, help="parent folder of the run folder (default runs)")
     tr.set_defaults(handler=_train)
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    """Which trades and signals: shared by study and train."""
+    p.add_argument("--store", "--lake", dest="store", default=None, help="the Parquet lake")
+    p.add_argument("--symbol", required=True, help="symbol in the lake, e.g. XRPETH")
+    p.add_argument("--exchange", default="binance", help="the lake's exchange= (default binance)")
+    p.add_argument("--signals", default=None,
+                   help="comma-separated signal names (default: the whole inventory)")
 
 
 def parse_horizons(text: str, flag: str = "--horizons") -> list[int]:
