@@ -139,9 +139,10 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
     prepared = prepare(st, scenarios, scheme, holdout)
     storage = storage or Path("runs") / "tune"
     results: list[Any] = []
-    if resume is not None and torn_state(resume):
+    torn = torn_state(resume) if resume is not None else None
+    if resume is not None and torn:
         # Tune would silently start over with an empty space: resume from the trial folders.
-        left = salvage(resume, scheme.n_splits)
+        left = salvage(resume, scheme.n_splits, torn)
         say(left.notice())
         results.extend(left.kept)
         exp_path = storage / f"{name}-resumed"

@@ -72,10 +72,10 @@ def _last_report(result_file: Path) -> dict[str, Any] | None:
     return last
 
 
-def salvage(experiment: Path, folds: int) -> Salvage:
+def salvage(experiment: Path, folds: int, state: str) -> Salvage:
     """Split the trial folders into finished (all ``folds`` reported, or scored invalid) and
-    unfinished ones. Folders without parameters are Tune's own restart attempts: skipped."""
-    state = torn_state(experiment) or ""
+    unfinished ones; ``state`` is the torn state file :func:`torn_state` found. Folders without
+    parameters are Tune's own restart attempts: skipped."""
     kept: list[KeptResult] = []
     rerun: list[dict[str, Any]] = []
     for trial in sorted(p for p in experiment.iterdir() if p.is_dir()):
