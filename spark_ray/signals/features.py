@@ -77,13 +77,10 @@ class SignedVolume:
         return f"signed_volume_{self.window_ms}ms"
 
     def batch(self, t: Trades) -> np.ndarray:
-        cs = np.concatenate(([0.0], np.cumsum(t.qty * t.side)))
-        start = np.searchsorted(t.time, t.time - self.window_ms, side="right")
-        out: np.ndarray = cs[1:] - cs[start]
-        return out
+        return _trailing_sums(t, self.window_ms)[0]
 
     def online(self) -> Online:
-        return _WindowSum(self.window_ms, signed=True)
+        return _Window(self.window_ms, ratio=False)
 
 
 @dataclass(frozen=True)
@@ -97,16 +94,13 @@ class FlowImbalance:
         return f"flow_imbalance_{self.window_ms}ms"
 
     def batch(self, t: Trades) -> np.ndarray:
-        signed = SignedVolume(self.window_ms).batch(t)
-        cs = np.concatenate(([0.0], np.cumsum(t.qty)))
-        start = np.searchsorted(t.time, t.time - self.window_ms, side="right")
-        total = cs[1:] - cs[start]
+        signed, total = _trailing_sums(t, self.window_ms)
         with np.errstate(invalid="ignore", divide="ignore"):
             out: np.ndarray = np.where(total > 0, signed / total, 0.0)
         return out
 
     def online(self) -> Online:
-        return _Imbalance(self.window_ms)
+        return _Window(self.window_ms, ratio=True)
 
 
 @dataclass(frozen=True)
@@ -149,28 +143,35 @@ class RealizedVolatility:
         return _Vol(self.n)
 
 
-class _WindowSum:
-    def __init__(self, window_ms: int, signed: bool) -> None:
-        self.window_ms, self.signed = window_ms, signed
-        self.total = 0.0  # running sum, added in trade order like np.cumsum
-        self.marks: deque[tuple[int, float]] = deque()  # (time, total before that trade)
+def _trailing_sums(t: Trades, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Signed and total quantity over (t - w, t] for every trade: differences of running totals
+    (``np.cumsum`` adds in trade order, as :class:`_Window` does)."""
+    start = np.searchsorted(t.time, t.time - window_ms, side="right")
+    signed = np.concatenate(([0.0], np.cumsum(t.qty * t.side)))
+    total = np.concatenate(([0.0], np.cumsum(t.qty)))
+    return signed[1:] - signed[start], total[1:] - total[start]
+
+
+class _Window:
+    """The incremental twin of :func:`_trailing_sums`: signed volume, or its ratio to the total
+    (flow imbalance)."""
+
+    def __init__(self, window_ms: int, ratio: bool) -> None:
+        self.window_ms, self.ratio = window_ms, ratio
+        self.signed = self.total = 0.0  # running sums, added in trade order like np.cumsum
+        self.marks: deque[tuple[int, float, float]] = deque()  # (time, sums before the trade)
 
     def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
-        self.marks.append((time_ms, self.total))
-        self.total += qty * side if self.signed else qty
+        self.marks.append((time_ms, self.signed, self.total))
+        self.signed += qty * side
+        self.total += qty
         while self.marks[0][0] <= time_ms - self.window_ms:
             self.marks.popleft()
-        return self.total - self.marks[0][1]
-
-
-class _Imbalance:
-    def __init__(self, window_ms: int) -> None:
-        self.signed, self.volume = _WindowSum(window_ms, True), _WindowSum(window_ms, False)
-
-    def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
-        s = self.signed.update(time_ms, price, qty, side)
-        v = self.volume.update(time_ms, price, qty, side)
-        return s / v if v > 0 else 0.0
+        signed = self.signed - self.marks[0][1]
+        if not self.ratio:
+            return signed
+        total = self.total - self.marks[0][2]
+        return signed / total if total > 0 else 0.0
 
 
 class _Ema:

@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -164,7 +164,6 @@ class Scores:
     brier: float
     ic: float
     p_value: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def scores(y: np.ndarray, prob: np.ndarray, forward: np.ndarray, permutations: int = 200,

@@ -57,16 +57,19 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    help="comma-separated signal names (default: the whole inventory)")
 
 
-def parse_horizons(text: str, flag: str = "--horizons") -> list[int]:
-    """``1s,10s,5m`` -> milliseconds; anything else is an error naming ``flag``."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        m = re.fullmatch(r"(\d+)(ms|s|m|h)", part)
-        if not m or int(m.group(1)) == 0:
-            raise UserError(f"{flag}: {part!r} is not a positive duration like 500ms, 10s, "
-                            "5m or 1h")
-        out.append(int(m.group(1)) * _UNITS_MS[m.group(2)])
-    return sorted(set(out))
+def parse_duration(text: str, flag: str) -> int:
+    """``500ms``, ``10s``, ``5m``, ``1h`` -> milliseconds; anything else is an error naming
+    ``flag``."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h)", text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise UserError(f"{flag}: {text.strip()!r} is not a positive duration like 500ms, 10s, "
+                        "5m or 1h")
+    return int(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def parse_horizons(text: str) -> list[int]:
+    """``1s,10s,5m`` -> milliseconds, sorted, each a --horizons duration."""
+    return sorted({parse_duration(part, "--horizons") for part in text.split(",")})
 
 
 def _trades(args: argparse.Namespace, settings: Settings) -> tuple[list[Signal], Trades]:
@@ -95,7 +98,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.signals import artifact
     from spark_ray.signals.train import build, fit, report
 
-    every = parse_horizons(args.every, "--every")[0]
+    every = parse_duration(args.every, "--every")
     for flag, value, low in (("--horizon", args.horizon, 1), ("--folds", args.folds, 2),
                              ("--permutations", args.permutations, 1)):
         if value < low:
@@ -156,10 +159,10 @@ def _study(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _label(ms: int) -> str:
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
+    """Milliseconds in the largest unit that divides them (the inverse of parse_duration)."""
+    unit = next(u for u, size in sorted(_UNITS_MS.items(), key=lambda kv: -kv[1])
+                if ms % size == 0)
+    return f"{ms // _UNITS_MS[unit]}{unit}"
 
 
 def _ls(args: argparse.Namespace, settings: Settings) -> int:
