@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from spark_ray.errors import UserError
 from spark_ray.schemas import INTERVAL_MS
-from spark_ray.strategy.bars import BarData, fingerprint
+from spark_ray.strategy.bars import SIGNALS, BarData, fingerprint
 
 FIXED_INTERVALS = ", ".join(k for k, v in INTERVAL_MS.items() if v)
 
@@ -227,6 +227,9 @@ class BarHistory:
         self.n = 0
         self._t = np.zeros(capacity, dtype=np.int64)
         self._cols = np.zeros((5, capacity), dtype=np.float64)
+        # Values published beside each bar (signals: ``extra`` of ``append``), NaN where a bar
+        # has none (warm-up bars, a bar whose signal never arrived).
+        self._x: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.n
@@ -235,7 +238,8 @@ class BarHistory:
     def last_time(self) -> int | None:
         return int(self._t[self.n - 1]) if self.n else None
 
-    def append(self, time: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+    def append(self, time: int, o: float, h: float, lo: float, c: float, v: float,
+               extra: dict[str, float] | None = None) -> None:
         if self.n and time <= self._t[self.n - 1]:
             raise ValueError(f"{self.symbol}: bar {time} is not after {self._t[self.n - 1]}")
         if self.n == len(self._t):
@@ -244,12 +248,22 @@ class BarHistory:
                 keep = self.max_bars // 2  # drop the oldest half, amortized O(1)
                 self._t[:keep] = self._t[self.n - keep:self.n]
                 self._cols[:, :keep] = self._cols[:, self.n - keep:self.n]
+                for a in self._x.values():
+                    a[:keep] = a[self.n - keep:self.n]
                 self.n = keep
             else:
                 self._t = np.concatenate([self._t, np.zeros(len(self._t), np.int64)])
                 self._cols = np.concatenate([self._cols, np.zeros_like(self._cols)], axis=1)
+                self._x = {k: np.concatenate([a, np.full(len(a), np.nan)])
+                           for k, a in self._x.items()}
         self._t[self.n] = time
         self._cols[:, self.n] = (o, h, lo, c, v)
+        for a in self._x.values():
+            a[self.n] = np.nan
+        for k, val in (extra or {}).items():
+            if k not in self._x:
+                self._x[k] = np.full(len(self._t), np.nan)
+            self._x[k][self.n] = val
         self.n += 1
 
     def extend(self, bars: list[ClosedBar]) -> None:
@@ -259,9 +273,10 @@ class BarHistory:
     def data(self) -> BarData:
         n, s = self.n, self.symbol
         c = self._cols
+        extra = {SIGNALS: {s: {k: a[:n] for k, a in self._x.items()}}} if self._x else {}
         return BarData(time=self._t[:n], open={s: c[0, :n]}, high={s: c[1, :n]},
                        low={s: c[2, :n]}, close={s: c[3, :n]}, volume={s: c[4, :n]},
-                       symbols=[s], interval=self.interval)
+                       symbols=[s], interval=self.interval, extra=extra)
 
 
 def bars_from_trades(trades: pa.Table, symbol: str, interval: str,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -61,6 +62,7 @@ from spark_ray.fills.costs import CostModel
 from spark_ray.fills.orders import BUY, LIMIT, MARKET, SELL
 from spark_ray.fills.trades import ClosedTrade
 from spark_ray.schemas import INTERVAL_MS
+from spark_ray.signals.live import SCORE, SignalBook
 from spark_ray.strategy.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,10 @@ class ExecutorConfig(StrictModel):
     flatten_on_trip: bool = False
     resolve_interval_s: float = 2.0  # live: ask the venue about open and unknown orders
     unknown_grace_s: float = 30.0  # an order the venue never heard of after this is EXPIRED
+    # With a signal model (``--signals-model``): how long a closed bar waits for the signal of
+    # its last trade, which the signal actor computes from the same feed a moment later. Past
+    # it, the bar decides on the latest signal at hand and ``stale_signal_bars`` counts it.
+    signal_wait_ms: int = Field(500, ge=0, le=60_000)
 
     @field_validator("symbols")
     @classmethod
@@ -208,6 +214,9 @@ class ExecutorCore:
         self.errors: deque[str] = deque(maxlen=20)
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.timing: dict[str, deque[float]] = {}  # ms per stage of the order path
+        # Set by the shell when a signal actor publishes to this executor: bars then carry
+        # the signals at their last trade (``BarData.extra["signals"]``).
+        self.signal_book: SignalBook | None = None
 
     # --- start: replay, filters, reconcile -------------------------------------------------
     def replay(self) -> int:
@@ -432,8 +441,9 @@ class ExecutorCore:
                          Signal("position", self.positions[sym].qty, sym, who=self.who),
                          Signal("equity", self.positions.equity(), who=self.who,
                                 account=self.account, strategy=self.strategy_id)]
+        extra = await self._bar_signals(sym, bar) if self.signal_book is not None else None
         t = time.perf_counter()
-        intents, cancels = runner.decide(bar)
+        intents, cancels = runner.decide(bar, extra=extra)
         self._time("strategy", t)
         for o in cancels:
             await self._cancel(o)
@@ -484,6 +494,16 @@ class ExecutorCore:
             qty = f.qty(min(want, held))
         f.check(qty, ref, market=o.kind == MARKET)
         o.quantity, o.est_qty = text(qty), float(qty)
+
+    async def _bar_signals(self, sym: str, bar: ClosedBar) -> dict[str, float]:
+        """The signals at the bar's last trade, waiting up to ``signal_wait_ms`` for them."""
+        book = self.signal_book
+        assert book is not None
+        if not await book.wait(sym, bar.last_trade_id, self.cfg.signal_wait_ms / 1000):
+            self.stats["stale_signal_bars"] += 1
+        values = book.asof(sym, bar.last_trade_id)
+        self.stats["signal_bars"] += 1
+        return values or {SCORE: math.nan}
 
     async def _place(self, runner: SymbolRunner, intents: list[ManagedOrder], t0: float) -> None:
         ready: list[ManagedOrder] = []

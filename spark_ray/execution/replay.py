@@ -18,6 +18,8 @@ from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.gate import Gate, LocalGate
 from spark_ray.execution.journal import ExecJournal, MemoryJournal
 from spark_ray.execution.paper import PaperBroker
+from spark_ray.signals.features import Trades
+from spark_ray.signals.live import SignalBook, SignalEngine
 from spark_ray.strategy.base import Strategy
 
 
@@ -32,10 +34,17 @@ def trade_columns(table: pa.Table) -> TradeCols:
             t.column("qty").to_numpy(), t.column("trade_id").to_numpy(), recv)
 
 
-async def feed(core: ExecutorCore, symbol: str, cols: TradeCols, batch: int = 500) -> None:
+async def feed(core: ExecutorCore, symbol: str, cols: TradeCols, batch: int = 500,
+               engine: SignalEngine | None = None, trades: Trades | None = None) -> None:
+    """Batches of ``cols`` into the core; with a signal ``engine`` (and the same ``trades``
+    with their sides), each batch's signals first, as the signal actor publishes them."""
     n = len(cols[0])
     for lo in range(0, n, batch):
         part = tuple(c[lo:lo + batch] for c in cols)
+        if engine is not None and trades is not None and core.signal_book is not None:
+            sl = slice(lo, lo + batch)
+            chunk = Trades(trades.time[sl], trades.price[sl], trades.qty[sl], trades.side[sl])
+            core.signal_book.add(engine.update(symbol, chunk, cols[3][sl]).to_message())
         await core.on_trades({symbol: part}, time.perf_counter())  # type: ignore[dict-item]
 
 
@@ -43,8 +52,9 @@ def paper_replay(trades: pa.Table, symbol: str, interval: str, strategy_cls: typ
                  params: dict[str, Any], *, cash: float = 10_000.0, fee_bps: float = 10.0,
                  slippage_bps: float = 0.0, filters: SymbolFilters | None = None,
                  gate: Gate | None = None, journal: ExecJournal | MemoryJournal | None = None,
-                 batch: int = 500) -> ExecutorCore:
-    """Run the executor core in paper mode over ``trades``; returns the finished core."""
+                 batch: int = 500, engine: SignalEngine | None = None) -> ExecutorCore:
+    """Run the executor core in paper mode over ``trades``; returns the finished core.
+    With a signal ``engine`` its bars carry the signals, computed trade by trade as live."""
     cfg = ExecutorConfig(name="replay", symbols=(symbol,), interval=interval, cash=cash,
                          fee_bps=fee_bps, slippage_bps=slippage_bps, close_grace_ms=None,
                          hole_wait_ms=None,
@@ -53,9 +63,14 @@ def paper_replay(trades: pa.Table, symbol: str, interval: str, strategy_cls: typ
     core = ExecutorCore(cfg, strategy_cls, params, broker, journal or MemoryJournal(),
                         gate or LocalGate())
 
+    if engine is not None:
+        core.signal_book = SignalBook()
+    ordered = trades.sort_by("trade_id")
+
     async def run() -> None:
         await core.start()
-        await feed(core, symbol, trade_columns(trades), batch)
+        await feed(core, symbol, trade_columns(ordered), batch, engine,
+                   Trades.from_table(ordered) if engine is not None else None)
 
     asyncio.run(run())
     return core

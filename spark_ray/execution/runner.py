@@ -135,11 +135,13 @@ class SymbolRunner:
                     setattr(self.strategy, k, v)
         self.init_ms = (time.perf_counter() - t) * 1000
 
-    def decide(self, bar: ClosedBar, append: bool = True) -> tuple[list[ManagedOrder],
-                                                                   list[ManagedOrder]]:
-        """Run the strategy on a closed bar; returns (new intents, cancel requests)."""
+    def decide(self, bar: ClosedBar, append: bool = True, extra: dict[str, float] | None = None
+               ) -> tuple[list[ManagedOrder], list[ManagedOrder]]:
+        """Run the strategy on a closed bar; returns (new intents, cancel requests).
+        ``extra``: the signals at the bar's last trade, kept beside the bar in the history."""
         if append:
-            self.history.append(bar.time, bar.open, bar.high, bar.low, bar.close, bar.volume)
+            self.history.append(bar.time, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                                extra)
         self.last_close = bar.close
         self.bar_time = bar.time
         self._seq = 0

@@ -391,7 +391,7 @@ def with_noise(data: BarData, c: int, rng: np.random.Generator) -> BarData:
     return BarData(time=data.time, open=cols["open"], high=cols["high"], low=cols["low"],
                    close=cols["close"], volume=cols["volume"], symbols=data.symbols,
                    interval=data.interval, fingerprint=f"{data.fingerprint}[noise after {c}]",
-                   exchange=data.exchange)
+                   extra=data.extra, exchange=data.exchange)
 
 
 def _walk(close: np.ndarray, volume: np.ndarray, m: int, rng: np.random.Generator

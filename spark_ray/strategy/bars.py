@@ -13,6 +13,10 @@ from typing import Any
 
 import numpy as np
 
+# ``BarData.extra[SIGNALS][symbol][name]``: values published beside each bar (the signal model's
+# ``p_up`` and its features, at the bar's last trade), the same arrays in backtest and live.
+SIGNALS = "signals"
+
 
 def fingerprint(time: np.ndarray, cols: list[np.ndarray]) -> str:
     """sha256 over the bar arrays' bytes: names exactly the data a result came from."""
@@ -54,7 +58,17 @@ class BarData:
                        close={s: a[sl] for s, a in self.close.items()},
                        volume={s: a[sl] for s, a in self.volume.items()},
                        symbols=self.symbols, interval=self.interval,
-                       fingerprint=f"{self.fingerprint}[{start}:{stop}]", exchange=self.exchange)
+                       fingerprint=f"{self.fingerprint}[{start}:{stop}]",
+                       extra=self.extra_taking(sl), exchange=self.exchange)
+
+    def extra_taking(self, index: slice | np.ndarray) -> dict[str, Any]:
+        """``extra`` for a subset of the bars: the signals beside them cut the same way, so a
+        window or a session filter never pairs a bar with another bar's signal."""
+        sig = self.extra.get(SIGNALS)
+        if not sig:
+            return self.extra
+        return {**self.extra, SIGNALS: {s: {k: a[index] for k, a in cols.items()}
+                                        for s, cols in sig.items()}}
 
     @property
     def symbol(self) -> str:

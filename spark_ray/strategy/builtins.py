@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.bars import SIGNALS, Bar, BarData
 from spark_ray.strategy.base import Strategy
 from spark_ray.strategy.context import StrategyContext
 from spark_ray.strategy.indicators import (
@@ -201,6 +201,61 @@ class RandomEntry(Strategy):
             ctx.buy(pct=self.p.size_pct)
 
 
+class SignalFusionParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enter: float = Field(0.55, gt=0, lt=1, description="Go long when the model's p_up >= this.")
+    exit: float = Field(0.5, gt=0, lt=1, description="Go flat when p_up <= this.")
+    confirm: str = Field("", pattern=r"^[a-z0-9_]{0,64}$",
+                         description="A second signal (a feature the model reads) that must "
+                                     "also agree before entering; empty: the model alone.")
+    confirm_min: float = Field(0.0, description="Enter only when the confirming signal >= this.")
+    size_pct: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _band(self) -> SignalFusionParams:
+        if self.exit > self.enter:
+            raise ValueError("exit must not be above enter")
+        return self
+
+
+class SignalFusion(Strategy):
+    """Signals fused by a rule into a target position: long while the signal model's
+    probability of a rise (``p_up``) is high and the confirming signal agrees, flat when it
+    falls. It reads the signals beside the bars (``BarData.extra["signals"]``), which the
+    backtest and Tune fill from the lake with the features' batch runtime and the executor
+    from the signal actor's live stream: the same code decides in all three."""
+
+    name = "signal_fusion"
+    Params = SignalFusionParams
+
+    def init(self, data: BarData) -> None:
+        sig = data.extra.get(SIGNALS, {}).get(data.symbol)
+        if sig is None or "p_up" not in sig:
+            raise ValueError(f"signal_fusion: no signals beside the {data.symbol} bars; give a "
+                             "signal model (--signals-model DIR)")
+        p = np.asarray(sig["p_up"], dtype=float)
+        with np.errstate(invalid="ignore"):
+            enter = p >= self.p.enter
+            if self.p.confirm:
+                if self.p.confirm not in sig:
+                    raise ValueError(f"confirm: {self.p.confirm!r} is not a signal beside the "
+                                     f"bars; have {', '.join(sorted(sig))}")
+                enter &= np.asarray(sig[self.p.confirm], dtype=float) >= self.p.confirm_min
+            leave = p <= self.p.exit
+        self.enter = np.ascontiguousarray(enter).data
+        self.leave = np.ascontiguousarray(leave).data
+        self.declare_signals(enter, leave)
+
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
+        i = bar.i
+        if ctx.position:
+            if self.leave[i]:
+                ctx.close()
+        elif self.enter[i]:
+            ctx.buy(pct=self.p.size_pct)
+
+
 BUILTINS: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (SmaCross, RsiReversion, DonchianBreakout, BuyAndHold, RandomEntry)
+    cls.name: cls for cls in (SmaCross, RsiReversion, DonchianBreakout, BuyAndHold, RandomEntry,
+                               SignalFusion)
 }

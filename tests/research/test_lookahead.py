@@ -5,6 +5,7 @@ from windowed ones, and ``spark-ray backtest lookahead`` exits 0 / 1 / 2 (the pl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,9 @@ from spark_ray.research import lookahead as la
 from spark_ray.research.lookahead import check_lookahead, window, with_noise
 from spark_ray.research.warmup import indicator_warmup
 from spark_ray.samples import sample
-from spark_ray.strategy.bars import Bar, BarData
+from spark_ray.strategy.bars import SIGNALS, Bar, BarData
 from spark_ray.strategy.base import Strategy
-from spark_ray.strategy.builtins import BUILTINS
+from spark_ray.strategy.builtins import BUILTINS, SignalFusion
 from spark_ray.strategy.context import StrategyContext
 from spark_ray.strategy.indicators import cross_above, rolling_mean_exact, rsi
 
@@ -55,6 +56,9 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_every_builtin_passes_and_quickly(bars: BarData, name: str) -> None:
+    if name == "signal_fusion":  # it trades on signals beside the bars: give it some
+        p_up = 0.5 + 0.1 * np.sin(np.arange(len(bars)) / 40)  # a slow signal: few trades
+        bars = dataclasses.replace(bars, extra={SIGNALS: {bars.symbol: {"p_up": p_up}}})
     rep = check_lookahead(bars, name, {})
     assert len(bars) == 5760
     assert rep.clean and rep.first is None, rep.summary()
@@ -284,3 +288,22 @@ def test_cli_plain_backtest_form_unchanged(lake: Path, tmp_path: Path) -> None:
     assert json.loads((run / "report.json").read_text())["metrics"]["trades"] == 138
     bad = run_cli(*base, "--cuts", "5", cwd=tmp_path)
     assert bad.code == 2 and "--cuts: only with 'spark-ray backtest lookahead'" in bad.err
+
+
+class PeekSignal(SignalFusion):
+    """A fusion strategy that reads the next bar's signal: the signals beside the bars are cut
+    with them, so the detector sees it."""
+
+    name = "peek_signal"
+
+    def init(self, data: BarData) -> None:
+        sig = data.extra[SIGNALS][data.symbol]
+        shifted = {**sig, "p_up": np.append(np.asarray(sig["p_up"])[1:], np.nan)}
+        super().init(dataclasses.replace(data, extra={SIGNALS: {data.symbol: shifted}}))
+
+
+def test_a_strategy_reading_the_next_signal_is_caught(bars: BarData) -> None:
+    p_up = np.random.default_rng(1).random(len(bars))
+    data = dataclasses.replace(bars, extra={SIGNALS: {bars.symbol: {"p_up": p_up}}})
+    rep = check_lookahead(data, PeekSignal, {})
+    assert not rep.clean and rep.first is not None, rep.summary()

@@ -15,7 +15,7 @@ from spark_ray.strategy.loader import load_strategy, make_strategy, parse_param_
 
 def test_builtins_resolve_by_name() -> None:
     assert set(BUILTINS) == {"sma_cross", "rsi_reversion", "donchian_breakout", "buy_and_hold",
-                             "random_entry"}
+                             "random_entry", "signal_fusion"}
     assert load_strategy("sma_cross") is SmaCross
     assert all(load_strategy(n).name == n for n in BUILTINS)
 

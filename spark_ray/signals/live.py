@@ -1,0 +1,250 @@
+"""Signals beside bars, the same in research and live.
+
+Live, :class:`SignalEngine` keeps each symbol's features incrementally (their ``online`` runtime)
+and scores the model once per batch of trades; the signal actor publishes what it returns. An
+executor keeps those values in a :class:`SignalBook` and, when a bar closes, asks it for the
+values at the bar's last trade (waiting briefly if they are still in flight). In a backtest,
+:func:`score_trades` computes the same values with the features' batch runtime and
+:func:`bar_values` picks the value at each bar's last trade. Either way a bar carries, in
+``BarData.extra["signals"][symbol]``, the model's ``p_up`` and every feature the model reads, so a
+strategy that trades on them (``signal_fusion``) runs unchanged in backtest, Tune and paper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spark_ray.signals.features import Online, Trades
+from spark_ray.signals.inventory import signal
+from spark_ray.strategy.bars import SIGNALS, BarData
+
+SCORE = "p_up"  # the model's probability that the price goes up over its horizon
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def _scored(X: np.ndarray, predict: Predict | None) -> np.ndarray:
+    """P(up) for every row whose features are all defined (NaN while any is still warming)."""
+    out = np.full(len(X), np.nan)
+    if predict is None or len(X) == 0:
+        return out
+    ok = np.isfinite(X).all(axis=1)
+    if ok.any():
+        out[ok] = predict(X[ok])
+    return out
+
+
+@dataclass
+class Scored:
+    """One symbol's signals for one batch of trades, one value per trade."""
+
+    symbol: str
+    trade_id: np.ndarray
+    time: np.ndarray
+    values: dict[str, np.ndarray]  # SCORE and every feature
+
+    def to_message(self) -> dict[str, Any]:
+        """Plain arrays: what travels from the signal actor to the executors."""
+        return {"symbol": self.symbol, "trade_id": self.trade_id, "time": self.time,
+                "values": self.values}
+
+
+class SignalEngine:
+    """Every symbol's features, one trade at a time, and the model over each batch."""
+
+    def __init__(self, features: Sequence[str], predict: Predict | None) -> None:
+        self.features = list(features)
+        self._defs = [signal(n).feature for n in self.features]
+        self.predict = predict
+        self._state: dict[str, list[Online]] = {}
+
+    def update(self, symbol: str, trades: Trades, trade_id: np.ndarray) -> Scored:
+        """Feed a symbol's new trades (in id order); their signals, one row per trade."""
+        states = self._state.get(symbol)
+        if states is None:
+            states = self._state[symbol] = [f.online() for f in self._defs]
+        n = len(trades.time)
+        X = np.empty((n, len(states)))
+        t, p, q, s = (trades.time.tolist(), trades.price.tolist(), trades.qty.tolist(),
+                      trades.side.tolist())
+        for i in range(n):
+            ti, pi, qi, si = t[i], p[i], q[i], s[i]
+            row = X[i]
+            for j, st in enumerate(states):
+                row[j] = st.update(ti, pi, qi, si)
+        values = {name: X[:, j].copy() for j, name in enumerate(self.features)}
+        values[SCORE] = _scored(X, self.predict)
+        return Scored(symbol, np.asarray(trade_id, dtype=np.int64), trades.time, values)
+
+
+def score_trades(trades: Trades, features: Sequence[str], predict: Predict | None
+                 ) -> dict[str, np.ndarray]:
+    """The batch runtime of :meth:`SignalEngine.update` over a whole series of trades."""
+    cols = [signal(n).feature.batch(trades) for n in features]
+    X = np.column_stack(cols) if cols else np.empty((len(trades.time), 0))
+    values = {name: X[:, j] for j, name in enumerate(features)}
+    values[SCORE] = _scored(X, predict)
+    return values
+
+
+def bar_values(trade_time: np.ndarray, values: dict[str, np.ndarray], bar_time: np.ndarray,
+               step_ms: int) -> dict[str, np.ndarray]:
+    """Each bar's value at its last trade: the last trade with time < the bar's end. Trades
+    are in id order, which is time order on one venue, so that trade is the bar's last one."""
+    end = np.searchsorted(trade_time, bar_time + step_ms, side="left") - 1
+    ok = end >= 0
+    out = {}
+    for name, v in values.items():
+        a = np.full(len(bar_time), np.nan)
+        a[ok] = v[end[ok]]
+        out[name] = a
+    return out
+
+
+def attach(data: BarData, symbol: str, trades: Trades, features: Sequence[str],
+           predict: Predict | None) -> dict[str, np.ndarray]:
+    """Score ``trades`` in batch and put each bar's values into ``data.extra`` (a backtest's or
+    a Tune trial's bars), exactly where the executor's bar history puts the live ones."""
+    from spark_ray.schemas import INTERVAL_MS
+
+    step = INTERVAL_MS.get(data.interval)
+    if not step:
+        raise ValueError(f"interval: {data.interval!r} is not a fixed bar interval")
+    values = bar_values(trades.time, score_trades(trades, features, predict), data.time, step)
+    data.extra.setdefault(SIGNALS, {})[symbol] = values
+    return values
+
+
+@dataclass
+class _Series:
+    ids: list[np.ndarray] = field(default_factory=list)
+    values: list[dict[str, np.ndarray]] = field(default_factory=list)
+    last_id: int = -1
+    rows: int = 0
+
+
+class SignalBook:
+    """An executor's received signals per symbol, looked up by trade id.
+
+    ``asof`` answers with the values at the greatest trade id at or before the one asked for;
+    ``wait`` lets a bar's decision wait (bounded) for the signal of its last trade, which the
+    signal actor computes from the same feed a moment after the executor saw it. Only the most
+    recent ``keep`` batches are kept: a bar only ever asks about its last trade.
+    """
+
+    def __init__(self, keep: int = 256) -> None:
+        self.keep = keep
+        self._series: dict[str, _Series] = {}
+        self._arrived = asyncio.Event()
+        self.received = 0
+
+    def add(self, message: dict[str, Any]) -> None:
+        s = self._series.setdefault(message["symbol"], _Series())
+        ids = np.asarray(message["trade_id"], dtype=np.int64)
+        if len(ids) == 0:
+            return
+        s.ids.append(ids)
+        s.values.append({k: np.asarray(v, dtype=np.float64) for k, v in
+                         message["values"].items()})
+        s.last_id = max(s.last_id, int(ids[-1]))
+        s.rows += len(ids)
+        self.received += len(ids)
+        if len(s.ids) > self.keep:
+            del s.ids[0], s.values[0]
+        self._arrived.set()
+
+    def last_id(self, symbol: str) -> int:
+        s = self._series.get(symbol)
+        return s.last_id if s is not None else -1
+
+    def asof(self, symbol: str, trade_id: int) -> dict[str, float]:
+        """Values at the latest signal whose trade id is <= ``trade_id`` ({} when none)."""
+        s = self._series.get(symbol)
+        if s is None:
+            return {}
+        for ids, vals in zip(reversed(s.ids), reversed(s.values), strict=True):
+            if ids[0] > trade_id:
+                continue
+            j = int(np.searchsorted(ids, trade_id, side="right")) - 1
+            return {k: float(v[j]) for k, v in vals.items()}
+        return {}
+
+    async def wait(self, symbol: str, trade_id: int, timeout_s: float) -> bool:
+        """True once the signal of ``trade_id`` (or a later trade) is here; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.last_id(symbol) < trade_id:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), left)
+            except TimeoutError:
+                return self.last_id(symbol) >= trade_id
+        return True
+
+
+class SignalCore:
+    """What the signal actor does with the fabric's trades, without Ray: split by symbol,
+    update and score, and account for latency (trade received -> signal published), counts and
+    staleness (how long since a symbol's features last saw a trade)."""
+
+    def __init__(self, features: Sequence[str], predict: Predict | None,
+                 symbols: Sequence[str] | None = None) -> None:
+        from spark_ray.streams.metrics import LatencyHist
+
+        self.engine = SignalEngine(features, predict)
+        self.symbols = set(symbols) if symbols else None
+        self.latency = LatencyHist()
+        self.pending_ms: list[np.ndarray] = []  # latencies not yet exported as metrics
+        self.published: dict[str, int] = {}
+        self.last_trade_ms: dict[str, int] = {}  # receive time of each symbol's last trade
+        self.batches = 0
+
+    def on_trades(self, table: Any) -> list[tuple[Scored, np.ndarray]]:
+        """Signals of a canonical trade table (TRADE_SCHEMA), one Scored per symbol, each with
+        its trades' receive times (ms, 0 when unknown)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        out: list[tuple[Scored, np.ndarray]] = []
+        if table.num_rows == 0:
+            return out
+        self.batches += 1
+        for sym in pc.unique(table.column("symbol")).to_pylist():
+            if self.symbols is not None and sym not in self.symbols:
+                continue
+            t = table.filter(pc.equal(table.column("symbol"), sym)).sort_by("trade_id")
+            recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
+            scored = self.engine.update(sym, Trades.from_table(t), t.column("trade_id").to_numpy())
+            out.append((scored, recv))
+        return out
+
+    def published_now(self, scored: Scored, recv_ms: np.ndarray, now_ms: float) -> None:
+        """Account for a batch handed to the executors at ``now_ms``."""
+        known = recv_ms[recv_ms > 0]
+        if len(known):
+            lat = now_ms - known.astype(np.float64)
+            self.latency.add(lat)
+            self.pending_ms.append(lat)
+            self.last_trade_ms[scored.symbol] = int(known.max())
+        self.published[scored.symbol] = self.published.get(scored.symbol, 0) + len(scored.time)
+
+    def drain_latencies(self) -> np.ndarray:
+        out = np.concatenate(self.pending_ms) if self.pending_ms else np.empty(0)
+        self.pending_ms = []
+        return out
+
+    def staleness_s(self, now_ms: float) -> dict[str, float]:
+        return {s: max(0.0, (now_ms - t) / 1000) for s, t in self.last_trade_ms.items()}
+
+    def status(self, now_ms: float) -> dict[str, Any]:
+        return {"features": self.engine.features, "batches": self.batches,
+                "published": dict(self.published), "latency_ms": self.latency.summary(),
+                "staleness_s": self.staleness_s(now_ms)}
