@@ -1,4 +1,5 @@
-"""``spark-ray signals ls|study|train``: the signal inventory, its study, model training."""
+"""``spark-ray signals ls|study|train|review|approve|check``: the signal inventory, its study,
+model training, and the model's approval gate."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import argparse
 import json
 import re
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from spark_ray.config import Settings, redacted
-from spark_ray.errors import UserError
+from spark_ray.errors import CheckFailed, UserError
 
 if TYPE_CHECKING:
     from spark_ray.signals.features import Trades
@@ -44,8 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--permutations", type=int, default=200,
                     help="rotations for the p-values (default 200)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument("--tune", type=int, default=0, metavar="N",
+                    help="first a Ray Tune sweep of N configurations per model (gbm, linear) "
+                         "by out-of-fold AUC; report and model use the best (default 0: none)")
+    tr.add_argument("--address", default=None,
+                    help="Ray cluster for --tune (default: RAY_ADDRESS, else a local Ray)")
     tr.add_argument("--out", default=None, help="parent folder of the run folder (default runs)")
     tr.set_defaults(handler=_train)
+    _add_gate(sub)
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
@@ -100,18 +108,39 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
     every = parse_duration(args.every, "--every")
     for flag, value, low in (("--horizon", args.horizon, 1), ("--folds", args.folds, 2),
-                             ("--permutations", args.permutations, 1)):
+                             ("--permutations", args.permutations, 1), ("--tune", args.tune, 0)):
         if value < low:
             raise UserError(f"{flag}: must be at least {low}")
     if not 0 <= args.embargo < 0.5:
         raise UserError("--embargo: must be in [0, 0.5)")
     chosen, trades = _trades(args, settings)
     ts = build(trades, chosen, every_ms=every, horizon=args.horizon)
+    tuned = None
     try:
+        if args.tune:
+            # Tune's experiment folder is scratch: tune-trials.json keeps every trial. Ray is
+            # started (or joined) only for the sweep; the report below runs without it.
+            import tempfile
+            from pathlib import Path
+
+            from spark_ray.app.session import connect, disconnect
+            from spark_ray.tune.signals import tune_models
+
+            session = connect(config=settings.ray)
+            try:
+                with tempfile.TemporaryDirectory(prefix="spark-ray-tune-") as scratch:
+                    tuned = tune_models(ts, args.tune, args.folds, args.embargo, args.seed,
+                                        Path(scratch), lambda m: print(m, file=sys.stderr,
+                                                                       flush=True))
+            finally:
+                if session.started_local:
+                    disconnect()
         print(f"{len(ts)} samples; purged {args.folds}-fold CV of gbm, linear and baselines",
               file=sys.stderr, flush=True)
-        rep = report(ts, args.folds, args.embargo, args.permutations, args.seed)
-        model = fit("gbm", ts.X, ts.y, args.seed)
+        best = tuned["best"] if tuned else None
+        rep = report(ts, args.folds, args.embargo, args.permutations, args.seed, params=best,
+                     trials=tuned["trials"] if tuned else None)
+        model = fit("gbm", ts.X, ts.y, args.seed, best["gbm"] if best else None)
     except ValueError as exc:
         raise UserError(f"signals train: {exc}") from None
     training = {"symbol": args.symbol, "exchange": args.exchange, "samples": len(ts),
@@ -119,10 +148,14 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
                 "labels": "triple barrier, pt = sl = 1 x trailing vol x sqrt(horizon)"}
     with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
         artifact.save(model, run.path / "model", ts.features, training, rep,
-                      {"seed": args.seed})
+                      {"seed": args.seed, **(best["gbm"] if best else {})})
         run.artifacts["model/model.txt"] = "the LightGBM model, LightGBM's text format"
         run.artifacts["model/model.json"] = ("features, training-data fingerprint, CV report "
                                              "with baselines, versions, model sha256")
+        if tuned:
+            run.write_json("tune-trials.json", tuned, "the --tune sweep: every trial's model "
+                           "kind, hyperparameters, out-of-fold AUC and log loss; the best "
+                           "per kind, which the report and the model use")
     print(f"{'MODEL':<12} {'ACC':>6} {'BAL.ACC':>8} {'AUC':>6} {'LOGLOSS':>8} {'BRIER':>6} "
           f"{'IC':>7} {'P':>6}")
     for name, m in rep["models"].items():
@@ -131,6 +164,12 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     print(rep["verdict"])
     print(f"accuracy {rep['accuracy_claim_85pct']['reached']:.3f}: the 85% target is "
           + ("met" if rep["accuracy_claim_85pct"]["met"] else "not met"))
+    if tuned:
+        print(f"tuned: {rep['selection']}")
+        for name, params in tuned["best"].items():
+            print(f"  {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else
+                                              f"{k}={v}" for k, v in params.items()))
+        print(f"trials: {run.path / 'tune-trials.json'}")
     print(f"model: {run.path / 'model'}")
     return 0
 
@@ -173,3 +212,92 @@ def _ls(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(table())
     return 0
+
+
+def _add_gate(sub: argparse._SubParsersAction) -> None:
+    """review -> approve -> check of a model folder: the params gate's steps, for a model."""
+    rv = sub.add_parser("review", help="judge a trained model against risk rules -> "
+                        "risk-report.json in the model folder; exit 1 on FAIL")
+    _model_flag(rv)
+    rv.add_argument("--rules", default=None,
+                    help="model rules YAML (require_beats_baselines, max_p_value, min_auc, "
+                         "min_samples)")
+    rv.add_argument("--out", type=Path, default=None,
+                    help="parent folder of the evidence run folder (default runs)")
+    rv.set_defaults(handler=_review)
+    ap = sub.add_parser("approve", help="bind a passed review of the model to an approver "
+                        "(approved.json in the model folder)")
+    _model_flag(ap)
+    ap.add_argument("--by", required=True, help="approver's name")
+    ap.add_argument("--note", default="", help="why it is approved, e.g. a ticket")
+    ap.set_defaults(handler=_approve)
+    ck = sub.add_parser("check", help="exit 0 only if the model's approved files are intact "
+                        "and its review passed")
+    _model_flag(ck)
+    ck.set_defaults(handler=_check)
+
+
+def _model_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR",
+                   help="model folder written by `signals train` (<run>/model)")
+
+
+def _model_dir(args: argparse.Namespace, card: bool = True) -> Path:
+    """--model as a folder (holding a model card unless ``card`` is False: check reports a
+    deleted card as a failed check, exit 1); anything else exits 2 naming the flag."""
+    folder = Path(args.model)
+    if not folder.is_dir():
+        raise UserError(f"--model: {folder} is not a folder")
+    if card and not (folder / "model.json").is_file():
+        raise UserError(f"--model: {folder} has no model.json (give the model folder "
+                        "`signals train` wrote, <run>/model)")
+    return folder
+
+
+def _review(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.approval.model import REPORT_FILE, ModelRules, review_model
+    from spark_ray.evidence import run_folder
+    from spark_ray.yamlmodels import load_yaml_model
+
+    folder = _model_dir(args)
+    rules = load_yaml_model(Path(args.rules), ModelRules) if args.rules else ModelRules()
+    report = review_model(folder, rules)
+    target = folder / REPORT_FILE
+    target.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
+        run.write_json(REPORT_FILE, report, "review of the model: PASS/FAIL per rule")
+        run.exit_code = 0 if report["verdict"] == "PASS" else 1
+    for name, c in report["checks"].items():
+        print(f"  {c['status']}  {name:<16} value {_fmt(c['value'])}  limit {c['limit']}")
+        if isinstance(c.get("inputs"), dict):
+            print("        " + ", ".join(f"{k}={_fmt(v)}" for k, v in c["inputs"].items()))
+    print(f"review {report['verdict']}: {target} (evidence: {run.path})")
+    if report["verdict"] != "PASS":
+        raise CheckFailed("review FAILED; the model cannot be approved")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _approve(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.approval.model import APPROVED_FILE, approve_model
+
+    folder = _model_dir(args)
+    approved = approve_model(folder, args.by, args.note)
+    target = folder / APPROVED_FILE
+    target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
+    print(f"approved by {approved['approved_by']}: {target}")
+    return 0
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.approval.model import check_model
+
+    approved = check_model(_model_dir(args, card=False))
+    print(f"{args.model}: OK: approved for trading by {approved['approved_by']} at "
+          f"{approved['approved_at']} (model.txt sha256 {approved['model_sha256'][:12]}...)")
+    return 0
+
+
