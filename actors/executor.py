@@ -48,6 +48,7 @@ from spark_ray.execution.gate import Gate
 from spark_ray.execution.journal import ExecJournal
 from spark_ray.execution.paper import PaperBroker
 from spark_ray.execution.spec import VENUE_DEFAULT, ExecutorSpec
+from spark_ray.signals.live import SignalBook
 from spark_ray.strategy.loader import load_strategy
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class ExecutorActor:
         self.last_data_time: float | None = None
         self.batches = 0
         self.dropped_batches = 0
+        self.dropped_signals = 0  # signals that came before the core (or without a model)
         self.pid = os.getpid()  # callers tell a restarted process from the old one by it
         self.restarted = _reconstructed()
         self._queue: asyncio.Queue[tuple[dict[str, Any], float]] | None = None
@@ -181,6 +183,8 @@ class ExecutorActor:
         if not self.restarted:  # the GCS may not have counted the restart at construction
             self.restarted = _reconstructed()
         core = build_core(spec, self.gate)
+        if spec.signals_model:
+            core.signal_book = SignalBook()
         self.core = core
         await core.start()
         loop = asyncio.get_running_loop()
@@ -208,6 +212,14 @@ class ExecutorActor:
             return
         self.batches += 1
         self._queue.put_nowait((payload, t0))
+
+    async def on_signals(self, message: dict[str, Any]) -> None:
+        """From the SignalActor: one symbol's signals for a batch of trades, kept for the
+        bars they belong to. A coroutine, so it runs on the loop where bars wait for it."""
+        if self.core is None or self.core.signal_book is None:
+            self.dropped_signals += 1
+            return
+        self.core.signal_book.add(message)
 
     async def _consume(self) -> None:
         assert self._queue is not None and self.core is not None
@@ -311,7 +323,7 @@ class ExecutorActor:
             start_error=self.start_error,
             breaker=self.spec.breaker_name, breaker_state=self.breaker_state,
             last_data_time=self.last_data_time, batches=self.batches,
-            dropped_batches=self.dropped_batches,
+            dropped_batches=self.dropped_batches, dropped_signals=self.dropped_signals,
             queue=self._queue.qsize() if self._queue is not None else 0,
             control_url=self.control.url if self.control is not None else None,
             user_stream=getattr(broker, "stream_connected", None)

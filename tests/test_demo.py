@@ -31,6 +31,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (alt["expected"], alt["missing"]) == (14_398, 717)
     assert summary["backtest"]["trades"] > 0
     assert (run / "backtest" / "report.png").is_file()
+    sig = summary["signals"]  # study, honest training report, model gate, fusion parity
+    assert sig["backtest_equals_paper"] is True and sig["fusion_trades"] > 0
+    assert sig["review"] in ("PASS", "FAIL") and sig["stale_signal_bars"] == 0
+    assert (run / "signals" / "study.png").is_file()
+    model_approval = json.loads((run / "signals" / "model" / "approved.json").read_text())
+    assert sig["review"] == "PASS" or "PAPER TRADING ONLY" in model_approval["note"]
     opt = summary["optimize"]
     assert opt["trials"] >= 20 and opt["review"] in ("PASS", "FAIL")
     # Honest defaults: the sweep reports its own PBO and the winner's deflated Sharpe, and

@@ -39,6 +39,7 @@ class TradingRun:
         self.breaker_journal = breaker_journal
         self.namespace = namespace
         self.executor: Any = None
+        self.signals: Any = None  # the SignalActor when the spec names a signal model
         self.breaker: Any = None
         self.breaker_started = False
         self.fabric: Fabric | None = None
@@ -63,6 +64,13 @@ class TradingRun:
         self.executor = start_executor(self.spec, self.name, self.namespace or NAMESPACE)
         self.started_at = time.time()
         try:
+            if self.spec.signals_model:
+                from spark_ray.actors.signal import start_signals
+
+                self.signals = start_signals(
+                    self.spec.signals_model, list(self.spec.config.symbols), [self.name],
+                    f"signals:{self.name}", self.namespace or NAMESPACE,
+                    **colocate_with(self.executor))
             if self.shared is not None:
                 self.fabric = self.shared
                 self._subscribe()
@@ -81,8 +89,9 @@ class TradingRun:
 
     def _subscribe(self) -> None:
         assert self.fabric is not None
-        ray.get([n.subscribe.remote(self.executor, "on_market_data")
-                 for n in self.fabric.normalizers], timeout=30)
+        subscribers = [self.executor] + ([self.signals] if self.signals is not None else [])
+        ray.get([n.subscribe.remote(h, "on_market_data")
+                 for n in self.fabric.normalizers for h in subscribers], timeout=30)
 
     def supervise(self) -> dict[str, Any]:
         """Restart idle connectors; start a restarted executor again; re-subscribe the executor
@@ -122,6 +131,8 @@ class TradingRun:
                 with contextlib.suppress(Exception):
                     if self.shared is not None:  # leave it running for everyone else
                         self.fabric.unsubscribe(self.executor)
+                        if self.signals is not None:
+                            self.fabric.unsubscribe(self.signals)
                     else:
                         self.fabric.stop(compact=True, kill=True)
                 self.fabric = None
@@ -130,9 +141,16 @@ class TradingRun:
                     ray.get(self.executor.drain.remote(10.0), timeout=30)
                 if collect:
                     out = self.collect()
+                    if self.signals is not None:
+                        with contextlib.suppress(Exception):
+                            out["signals"] = ray.get(self.signals.status.remote(), timeout=30)
                 with contextlib.suppress(Exception):
                     ray.get(self.executor.stop.remote(), timeout=30)
         finally:
+            if self.signals is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(self.signals, no_restart=True)
+                self.signals = None
             if self.executor is not None:
                 with contextlib.suppress(Exception):
                     ray.kill(self.executor, no_restart=True)
@@ -145,7 +163,7 @@ def write_outputs(out: dict[str, Any], folder: Path) -> dict[str, Path]:
     """orders.json, fills.json, trades.json, positions.json, status.json into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for key in ("orders", "fills", "trades", "positions", "status"):
+    for key in ("orders", "fills", "trades", "positions", "status", "signals"):
         if key in out:
             p = folder / f"{key}.json"
             p.write_text(json.dumps(out[key], indent=2, sort_keys=True, default=str) + "\n")

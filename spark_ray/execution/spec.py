@@ -39,6 +39,9 @@ class ExecutorSpec:
     control_port: int | None = DEFAULT_PORT  # None: no control plane; 0: any free port
     control_token: Token | None = field(default=None, repr=False)
     broker_options: dict[str, Any] = field(default_factory=dict)
+    # A signal model's folder: a signal actor publishes to this executor and each bar waits
+    # (``signal_wait_ms``) for the signals of its last trade. None: bars carry no signals.
+    signals_model: str | None = None
 
     @property
     def live(self) -> bool:

@@ -190,6 +190,35 @@ class SignalBook:
         return True
 
 
+class Latencies:
+    """Every latency (ms) of the last ``keep`` values and the count of all: exact percentiles
+    for the status page and the benchmark (Ray's histogram buckets are for dashboards)."""
+
+    def __init__(self, keep: int = 1_000_000) -> None:
+        self.keep = keep
+        self.n = 0
+        self._parts: list[np.ndarray] = []
+        self._held = 0
+
+    def add(self, values_ms: np.ndarray) -> None:
+        v = np.asarray(values_ms, dtype=np.float64)
+        if len(v) == 0:
+            return
+        self.n += len(v)
+        self._parts.append(v)
+        self._held += len(v)
+        while self._held - len(self._parts[0]) >= self.keep:
+            self._held -= len(self._parts.pop(0))
+
+    def summary(self) -> dict[str, Any]:
+        if not self._parts:
+            return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+        v = np.concatenate(self._parts)
+        p50, p95, p99 = np.percentile(v, [50, 95, 99])
+        return {"n": self.n, "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
+                "max_ms": float(v.max())}
+
+
 class SignalCore:
     """What the signal actor does with the fabric's trades, without Ray: split by symbol,
     update and score, and account for latency (trade received -> signal published), counts and
@@ -197,11 +226,10 @@ class SignalCore:
 
     def __init__(self, features: Sequence[str], predict: Predict | None,
                  symbols: Sequence[str] | None = None) -> None:
-        from spark_ray.streams.metrics import LatencyHist
-
         self.engine = SignalEngine(features, predict)
         self.symbols = set(symbols) if symbols else None
-        self.latency = LatencyHist()
+        self.latency = Latencies()  # a trade received by the connector -> published
+        self.compute = Latencies()  # its batch reaching the signal actor -> published
         self.pending_ms: list[np.ndarray] = []  # latencies not yet exported as metrics
         self.published: dict[str, int] = {}
         self.last_trade_ms: dict[str, int] = {}  # receive time of each symbol's last trade
@@ -226,8 +254,12 @@ class SignalCore:
             out.append((scored, recv))
         return out
 
-    def published_now(self, scored: Scored, recv_ms: np.ndarray, now_ms: float) -> None:
-        """Account for a batch handed to the executors at ``now_ms``."""
+    def published_now(self, scored: Scored, recv_ms: np.ndarray, now_ms: float,
+                      arrived_ms: float | None = None) -> None:
+        """Account for a batch handed to the executors at ``now_ms`` (that reached the actor
+        at ``arrived_ms``)."""
+        if arrived_ms is not None:
+            self.compute.add(np.full(len(scored.time), now_ms - arrived_ms))
         known = recv_ms[recv_ms > 0]
         if len(known):
             lat = now_ms - known.astype(np.float64)
@@ -247,4 +279,5 @@ class SignalCore:
     def status(self, now_ms: float) -> dict[str, Any]:
         return {"features": self.engine.features, "batches": self.batches,
                 "published": dict(self.published), "latency_ms": self.latency.summary(),
+                "compute_ms": self.compute.summary(),
                 "staleness_s": self.staleness_s(now_ms)}

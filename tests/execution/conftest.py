@@ -121,7 +121,8 @@ def make_executor(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., An
 
     def make(approved_path: Path, venue: Venue, breaker_name: str, *, live: bool = False,
              name: str | None = None, journal: Path | None = None,
-             broker_options: dict[str, Any] | None = None, **cfg: Any) -> Any:
+             broker_options: dict[str, Any] | None = None, signals_model: str | None = None,
+             **cfg: Any) -> Any:
         from spark_ray.execution.broker import Credentials
 
         ap = load_approved(approved_path)
@@ -137,7 +138,7 @@ def make_executor(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., An
             approved_path=ap.path, approval=ap.approval,
             broker="binance" if live else "paper", rest_url=venue.rest_url, ws_url=venue.ws_url,
             credentials=Credentials(KEY, SECRET) if live else None, breaker_name=breaker_name,
-            control_port=0, broker_options=broker_options)
+            control_port=0, broker_options=broker_options, signals_model=signals_model)
         handle = start_executor(spec, name)
         made.append(handle)
         return handle, spec

@@ -91,6 +91,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=None, help="lake root for the streamed trades")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: local)")
     p.add_argument("--out", type=Path, default=None, help="where the run folder goes")
+    p.add_argument("--signals-model", default=None, type=Path, metavar="DIR",
+                   help="an approved signal model (spark-ray signals approve): a signal actor "
+                        "scores it on the live trades and the executor's bars carry its "
+                        "signals (what signal_fusion trades on)")
     p.add_argument("--own-fabric", action="store_true",
                    help="start this run's own fabric even when a long-lived one runs")
     p.set_defaults(handler=handle)
@@ -161,8 +165,36 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         broker=args.exchange if args.live else "paper", exchange=args.exchange,
         rest_url=args.rest_url, ws_url=args.ws_url,
         credentials=creds, breaker_name=args.breaker, control_host=args.host,
-        control_port=args.port, control_token=Token(token) if token else None).validate()
+        control_port=args.port, control_token=Token(token) if token else None,
+        signals_model=_signals_model(args.signals_model, approved)).validate()
     return spec, name, approved
+
+
+def _signals_model(folder: Path | None, approved: Any) -> str | None:
+    """The model folder to serve, checked here so a refusal says why before anything starts:
+    approved (``signals check``), intact, and the one the parameters were approved with."""
+    from spark_ray.errors import CheckFailed
+    from spark_ray.signals.artifact import TamperedModel
+
+    bound = getattr(approved, "signals_model", None) or {}
+    if folder is None:
+        if bound or approved.strategy == "signal_fusion":
+            raise UserError(f"--signals-model: {approved.strategy} trades on a signal model's "
+                            "output; give the approved model folder")
+        return None
+    if not (folder / "model.json").is_file():
+        raise UserError(f"--signals-model: {folder} holds no model.json")
+    from spark_ray.actors.signal import load_served_model
+
+    try:
+        model = load_served_model(str(folder))
+    except (TamperedModel, ValueError) as exc:
+        raise CheckFailed(f"--signals-model: refusing to serve {folder}: {exc}") from None
+    if bound and bound.get("model_sha256") != model.card["model_sha256"]:
+        raise CheckFailed(f"--signals-model: {folder} is not the model {approved.path} was "
+                          f"approved with (sha256 {model.card['model_sha256'][:12]}... vs "
+                          f"{str(bound.get('model_sha256'))[:12]}...)")
+    return str(folder.resolve())
 
 
 def _join(spec: Any, ws_given: str | None) -> Any:

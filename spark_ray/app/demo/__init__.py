@@ -191,6 +191,17 @@ def _stage_backtest(ctx: DemoContext) -> dict[str, Any]:
             "blocked_entries": result.guard.get("blocked_entries", 0)}
 
 
+def _stage_signals(ctx: DemoContext) -> dict[str, Any]:
+    """ML signals on the real trades: study, train with baselines, gate, fuse (demo.signals)."""
+    from spark_ray.app.demo.signals import run_stage
+
+    out = ctx.run.path / "signals"
+    summary = run_stage(ctx.lake, out, ctx.quick)
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        ctx.run.artifacts[str(path.relative_to(ctx.run.path))] = "signals stage output"
+    return summary
+
+
 def _stage_breaker(ctx: DemoContext) -> dict[str, Any]:
     """The circuit breaker actor: trips on a scripted drawdown, blocks, cools down, re-arms,
     and recovers its state from the journal after a kill."""
@@ -403,6 +414,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("venue", _stage_venue),
     ("data", _stage_data),
     ("backtest", _stage_backtest),
+    ("signals", _stage_signals),
     ("breaker", _stage_breaker),
     ("streams", _stage_streams),
     ("console", _stage_console),

@@ -1,0 +1,146 @@
+"""``SignalActor``: the signal model in the live loop; a thin Ray shell over
+:class:`spark_ray.signals.live.SignalCore`.
+
+It subscribes to the streams fabric like an executor (``NormalizerActor.subscribe``), updates
+each symbol's features one trade at a time, scores the approved model once per batch and
+publishes every trade's signals to its executors (``ExecutorActor.on_signals``), which put them
+beside their bars. Its constructor takes only plain strings (the model folder, the symbols, the
+executors' names): after a crash Ray rebuilds it from them, it re-checks the model's approval and
+its sha256 and starts over (features warm up again from the next trades).
+
+Metrics (Ray's Prometheus export, ``ray_`` prefixed): ``signals_latency_ms`` (a trade's receipt
+by the connector -> its signal published), ``signals_published_total{symbol}``,
+``signals_feature_staleness_s{symbol}`` (seconds since a symbol's features last saw a trade;
+re-set every second, as Ray drops a gauge ~20 s after its last ``set``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.util.metrics import Counter, Gauge, Histogram
+
+from spark_ray.actors.naming import NAMESPACE, get_or_create, lookup
+from spark_ray.actors.priority import prefer_live_work
+from spark_ray.signals.live import SignalCore
+
+log = logging.getLogger(__name__)
+EXPORT_S = 1.0
+LATENCY = "signals_latency_ms"
+PUBLISHED = "signals_published_total"
+STALENESS = "signals_feature_staleness_s"
+MS_BOUNDARIES: list[float] = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+
+
+def load_served_model(model_dir: str, require_approval: bool = True) -> Any:
+    """The model to serve: approved (``signals check``) and intact (sha256, feature
+    definitions), else CheckFailed/ValueError saying why."""
+    from spark_ray.signals import artifact
+
+    folder = Path(model_dir)
+    if require_approval:
+        from spark_ray.approval.model import check_model
+
+        check_model(folder)
+    return artifact.load(folder)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class SignalActor:
+    def __init__(self, model_dir: str, symbols: list[str], executors: list[str],
+                 name: str = "signals", namespace: str = NAMESPACE,
+                 require_approval: bool = True) -> None:
+        prefer_live_work()
+        self.name = name
+        self.namespace = namespace
+        self.executors = list(executors)
+        self.model = load_served_model(model_dir, require_approval)
+        self.model_sha256: str = self.model.card["model_sha256"]
+        self.core = SignalCore(self.model.features, self.model.predict, symbols)
+        self.pid = os.getpid()
+        self.errors = 0
+        self.dropped = 0  # messages an executor could not be reached for
+        self._handles: dict[str, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._h_lat = Histogram(LATENCY, "A trade received -> its signal published (ms).",
+                                boundaries=MS_BOUNDARIES, tag_keys=("actor",))
+        self._c_pub = Counter(PUBLISHED, "Signals published (one per trade).",
+                              tag_keys=("actor", "symbol"))
+        self._g_stale = Gauge(STALENESS, "Seconds since the symbol's features saw a trade.",
+                              tag_keys=("actor", "symbol"))
+        for metric in (self._h_lat, self._c_pub, self._g_stale):
+            metric.set_default_tags({"actor": name})
+        self._published_exported: dict[str, int] = {}
+
+    def _handle(self, executor: str) -> Any:
+        h = self._handles.get(executor)
+        if h is None:
+            h = lookup(executor, self.namespace)
+            if h is None:
+                raise LookupError(f"no executor named {executor!r}")
+            self._handles[executor] = h
+        return h
+
+    async def on_market_data(self, payload: dict[str, Any]) -> None:
+        """From a NormalizerActor: signals for every trade, published before returning."""
+        arrived = time.time() * 1000
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._exporter())
+        for table in payload.get("trades", {}).values():
+            try:
+                results = self.core.on_trades(table)
+            except Exception:
+                self.errors += 1
+                log.exception("%s: scoring a batch failed", self.name)
+                continue
+            for scored, recv in results:
+                msg = scored.to_message()
+                for ex in self.executors:
+                    try:
+                        self._handle(ex).on_signals.remote(msg)
+                    except Exception:
+                        self._handles.pop(ex, None)
+                        self.dropped += 1
+                self.core.published_now(scored, recv, time.time() * 1000, arrived)
+
+    async def _exporter(self) -> None:
+        while True:
+            await asyncio.sleep(EXPORT_S)
+            try:
+                self._export()
+            except Exception:
+                log.exception("%s: metrics export failed", self.name)
+
+    def _export(self) -> None:
+        for ms in self.core.drain_latencies()[-20_000:].tolist():
+            self._h_lat.observe(ms)
+        for sym, n in self.core.published.items():
+            new = n - self._published_exported.get(sym, 0)
+            if new:
+                self._c_pub.inc(new, {"symbol": sym})
+                self._published_exported[sym] = n
+        for sym, s in self.core.staleness_s(time.time() * 1000).items():
+            self._g_stale.set(s, {"symbol": sym})
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.pid, "model_sha256": self.model_sha256,
+                "executors": self.executors, "errors": self.errors, "dropped": self.dropped,
+                **self.core.status(time.time() * 1000)}
+
+
+def start_signals(model_dir: str, symbols: list[str], executors: list[str], name: str,
+                  namespace: str = NAMESPACE, require_approval: bool = True,
+                  **options: Any) -> Any:
+    """The named signal actor (created if absent), its model checked; raises with the reason
+    (not approved, tampered) when it refuses."""
+    load_served_model(model_dir, require_approval)  # refuse here, with the reason, first
+    handle = get_or_create(SignalActor, name, model_dir, list(symbols), list(executors), name,
+                           namespace, require_approval, namespace=namespace, **options)
+    ray.get(handle.status.remote(), timeout=120)  # surfaces a constructor's refusal
+    return handle
