@@ -56,7 +56,8 @@ def reproduce(p: Prepared, strategy: str, params: dict[str, Any], store: str) ->
            "--interval", p.scenario.interval, "--strategy", strategy,
            *[a for k, v in sorted(params.items()) for a in ("--param", f"{k}={v}")],
            "--fee-bps", f"{p.scenario.fee_bps:g}", "--slippage-bps",
-           f"{p.scenario.slippage_bps:g}", "--start", start, "--end", end]
+           f"{p.scenario.slippage_bps:g}", "--start", start, "--end", end,
+           *(["--signals-model", p.signals_model["path"]] if p.signals_model else [])]
     return {"symbol": p.scenario.symbol, "interval": p.scenario.interval, "start": start,
             "end": end, "fee_bps": p.scenario.fee_bps, "slippage_bps": p.scenario.slippage_bps,
             "metrics": res.metrics, "data_fingerprint": res.data_fingerprint,
@@ -88,7 +89,7 @@ def build_best(board: Leaderboard, prepared: list[Prepared], strategy: str, stor
                          "start": iso_ms(int(p.holdout.time[0])),
                          "end": iso_ms(int(p.holdout.time[-1])), "bars": len(p.holdout),
                          "fingerprint": p.holdout.fingerprint}})
-    return {
+    best = {
         "strategy": strategy,
         "store": store,
         "objective": {"kind": OBJECTIVE_KIND, **settings},
@@ -102,6 +103,12 @@ def build_best(board: Leaderboard, prepared: list[Prepared], strategy: str, stor
         "trials": len(board.rows),
         "code_version": code_version(),
     }
+    # The model whose signals the trials traded on: the review re-runs the candidate only on
+    # this model's signals, and approve binds it beside the parameters.
+    model = prepared[0].signals_model if prepared else None
+    if model is not None:
+        best["signals_model"] = dict(model)
+    return best
 
 
 def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scenario],
@@ -111,7 +118,8 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
              name: str = "optimize", resume: Path | None = None,
              verbose: int = 1, cv: str = "walkforward", test_groups: int = 2,
              purge: float = 0.01, embargo: float = 0.01, pbo_splits: int = 16,
-             say: Callable[[str], None] = print) -> Leaderboard:
+             say: Callable[[str], None] = print,
+             signals_model: str | Path | None = None) -> Leaderboard:
     """Run the sweep on the connected Ray (``spark_ray.connect()`` first) -> Leaderboard.
 
     ``cv`` picks the folds (:mod:`spark_ray.tune.cv`: ``walkforward`` with ``folds`` folds,
@@ -119,8 +127,12 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
     each test set; ``purge``/``embargo`` as shares of the bars). After the sweep the board
     carries every trial's deflated Sharpe ratio and the experiment's PBO (CSCV with
     ``pbo_splits`` blocks), from the returns the trials recorded. ``say`` gets notices the
-    user must see (a torn experiment resumed from its trial folders)."""
+    user must see (a torn experiment resumed from its trial folders). ``signals_model`` (a
+    model folder from ``spark-ray signals train``) puts its signals beside every scenario's
+    bars, built from the lake's trades; best.json then names it (``signals_model``)."""
+    from spark_ray.backtest.data import require_signals_model
     from spark_ray.lake import DataStore
+    from spark_ray.strategy.loader import load_strategy
 
     if search not in SEARCHES:
         raise UserError(f"--search: {search!r}; expected one of {', '.join(SEARCHES)}")
@@ -135,8 +147,9 @@ def optimize(store: Any, strategy: str, space: SearchSpace, scenarios: list[Scen
         raise UserError(f"--pbo-splits: {pbo_splits} must be an even number >= 2")
     if not 0 <= holdout < 0.9:
         raise UserError("--holdout: must be in [0, 0.9)")
+    require_signals_model(load_strategy(strategy), signals_model)
     st = store if hasattr(store, "candles_numpy") else DataStore(store)
-    prepared = prepare(st, scenarios, scheme, holdout)
+    prepared = prepare(st, scenarios, scheme, holdout, signals_model)
     storage = storage or Path("runs") / "tune"
     results: list[Any] = []
     torn = torn_state(resume) if resume is not None else None

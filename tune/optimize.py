@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark_ray.backtest.data import bars_from_store
+from spark_ray.backtest.data import (
+    bars_from_store,
+    bars_with_signals,
+    load_signal_model,
+    signals_model_entry,
+)
 from spark_ray.errors import UserError
 from spark_ray.fills.costs import CostModel
 from spark_ray.strategy.bars import BarData, fingerprint
@@ -35,6 +40,10 @@ class Prepared:
     bars: BarData  # optimization window
     holdout: BarData | None  # never seen by trials; the review re-runs the candidate here
     costs: CostModel
+    # With a signal model: {path, model_sha256}; its signals ride in ``bars.extra`` (and the
+    # hold-out's), attached once here, so trials get them with the bars through the object
+    # store and never load the model themselves.
+    signals_model: dict[str, str] | None = None
 
 
 def as_cv(cv: CVScheme | int) -> CVScheme:
@@ -43,11 +52,24 @@ def as_cv(cv: CVScheme | int) -> CVScheme:
 
 
 def prepare(store: Any, scenarios: list[Scenario], cv: CVScheme | int,
-            holdout: float) -> list[Prepared]:
+            holdout: float, signals_model: str | Path | None = None) -> list[Prepared]:
+    """Each scenario's bars, read once on the driver and split into the optimization window
+    and the hold-out tail. With ``signals_model`` (a model folder) the bars are built from the
+    lake's trades with the model's signals beside them (:func:`bars_with_signals`): scored
+    once per scenario here, not once per trial."""
     scheme = as_cv(cv)
+    model, entry = None, None
+    if signals_model is not None:
+        model = load_signal_model(signals_model)
+        entry = signals_model_entry(signals_model, model)
     out = []
     for sc in scenarios:
-        data = bars_from_store(store, [sc.symbol], sc.interval, sc.start, sc.end, sc.exchange)
+        if model is None:
+            data = bars_from_store(store, [sc.symbol], sc.interval, sc.start, sc.end,
+                                   sc.exchange)
+        else:
+            data = bars_with_signals(store, [sc.symbol], sc.interval, sc.start, sc.end,
+                                     sc.exchange, model)
         cut = holdout_cut(len(data), holdout)
         opt = slice_bars(data, Window(0, cut))
         opt.fingerprint = data.fingerprint + f"[:{cut}]"
@@ -61,7 +83,7 @@ def prepare(store: Any, scenarios: list[Scenario], cv: CVScheme | int,
             hold.fingerprint = fingerprint(hold.time, [hold.open[s], hold.high[s], hold.low[s],
                                                        hold.close[s], hold.volume[s]])
         out.append(Prepared(sc, opt, hold, CostModel(fee_bps=sc.fee_bps,
-                                                     slippage_bps=sc.slippage_bps)))
+                                                     slippage_bps=sc.slippage_bps), entry))
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,12 +19,20 @@ from spark_ray.approval.approved import load_json, sha256_file
 from spark_ray.approval.rules import RiskRules
 from spark_ray.errors import CheckFailed, UserError
 
+if TYPE_CHECKING:
+    from spark_ray.signals.artifact import LoadedModel
+
 
 def review(best_path: Path, store: Any, rules: RiskRules | None = None,
-           space_path: Path | None = None) -> dict[str, Any]:
-    """Judge best.json's candidate on held-out data; returns the risk report (not written)."""
+           space_path: Path | None = None,
+           signals_model: Path | None = None) -> dict[str, Any]:
+    """Judge best.json's candidate on held-out data; returns the risk report (not written).
+
+    A candidate optimized on a signal model's signals (best.json's ``signals_model``) is
+    re-run only on that model's signals: ``signals_model`` must be that model's folder (same
+    sha256), else UserError; the report records the model."""
     from spark_ray.backtest import run_bars
-    from spark_ray.backtest.data import bars_from_store
+    from spark_ray.backtest.data import bars_from_store, bars_with_signals
     from spark_ray.fills.costs import CostModel
     from spark_ray.tune.cv import CVScheme
     from spark_ray.tune.optimize import make_payload, prepare
@@ -43,6 +51,7 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
                      for s in best["scenarios"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{best_path}: not a best.json written by optimize ({exc})") from None
+    model, model_entry = _signals_model(best_path, best, signals_model)
     holdout: dict[str, Any] = {}
     held: dict[str, Any] = {}  # scenario -> hold-out BacktestResult, for the bootstrap
     for sc, meta in zip(scenarios, best["scenarios"], strict=True):
@@ -52,7 +61,11 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
                             "(optimize with --holdout > 0)")
         start = datetime.fromisoformat(win["start"])
         end = datetime.fromisoformat(win["end"]) + timedelta(milliseconds=1)  # inclusive end
-        data = bars_from_store(store, [sc.symbol], sc.interval, start, end, sc.exchange)
+        if model is None:
+            data = bars_from_store(store, [sc.symbol], sc.interval, start, end, sc.exchange)
+        else:
+            data = bars_with_signals(store, [sc.symbol], sc.interval, start, end, sc.exchange,
+                                     model)
         if data.fingerprint != win["fingerprint"]:
             raise CheckFailed(f"hold-out data of scenario {sc.name} differs from what the "
                               f"optimization set aside ({len(data)} bars now, {win['bars']} "
@@ -72,7 +85,8 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
     # Stability in the parameter neighbourhood: neighbours' walk-forward objective.
     space = load_space(space_path or builtin_space(strategy))
     cv = CVScheme(**obj_cfg["cv"]) if obj_cfg.get("cv") else int(obj_cfg["folds"])
-    prepared = prepare(store, scenarios, cv, float(obj_cfg["holdout"]))
+    prepared = prepare(store, scenarios, cv, float(obj_cfg["holdout"]),
+                       model_entry["path"] if model_entry else None)
     payload = make_payload(prepared, strategy, cv, float(obj_cfg["drawdown_penalty"]))
     neigh = [(n, evaluate_params(payload, n)["objective"]) for n in space.neighbours(params)]
     neigh_valid = [o for _, o in neigh if o > -1e5]
@@ -130,7 +144,7 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
             {name: b.get("block", {}).get("sharpe") for name, b in boots.items()}),
     }
     verdict = "PASS" if all(c["status"] == "PASS" for c in checks.values()) else "FAIL"
-    return {
+    report = {
         "verdict": verdict, "candidate": str(best_path.resolve()),
         "candidate_sha256": sha256_file(best_path), "strategy": strategy, "params": params,
         "rules": rules.model_dump(), "checks": checks, "holdout": holdout,
@@ -138,6 +152,41 @@ def review(best_path: Path, store: Any, rules: RiskRules | None = None,
         "overfitting": overfit, "lookahead": looks, "bootstrap": boots,
         "reviewed": datetime.now(UTC).isoformat(), "store": getattr(store, "uri", str(store)),
     }
+    if model_entry is not None:  # approve requires it to be the candidate's model
+        report["signals_model"] = model_entry
+    return report
+
+
+def _signals_model(best_path: Path, best: dict[str, Any], folder: Path | None
+                   ) -> tuple[LoadedModel | None, dict[str, str] | None]:
+    """The signal model to review on, (loaded model, {path, model_sha256}), or (None, None).
+
+    The candidate's numbers came from one model's signals; re-running it on another model's
+    (or on none) would review a different strategy, so both mismatches are refused (exit 2)
+    before any backtest runs."""
+    from spark_ray.backtest.data import load_signal_model, signals_model_entry
+
+    named = best.get("signals_model")
+    if named is not None and not (isinstance(named, dict)
+                                  and isinstance(named.get("model_sha256"), str)):
+        raise UserError(f"{best_path}: signals_model is not {{path, model_sha256}}")
+    if folder is None:
+        if named:
+            raise UserError(f"--signals-model: {best_path} was optimized on the signals of the "
+                            f"model {named.get('path')} (sha256 {named['model_sha256'][:12]}...); "
+                            "give that model folder")
+        return None, None
+    if not named:
+        raise UserError(f"--signals-model: {best_path} was optimized without a signal model; "
+                        "review it without --signals-model")
+    model = load_signal_model(folder)
+    entry = signals_model_entry(folder, model)
+    if entry["model_sha256"] != named["model_sha256"]:
+        raise UserError(f"--signals-model: {folder} is the model sha256 "
+                        f"{entry['model_sha256'][:12]}..., but {best_path} was optimized with "
+                        f"{named['model_sha256'][:12]}... ({named.get('path')}); give that "
+                        "model folder")
+    return model, entry
 
 
 def selection_effect(best_path: Path, best: dict[str, Any], rules: RiskRules) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 runs before it trades a parameter.
 
 ``approve`` refuses a failed review and records the sha256 of the candidate (best.json) and of
-its risk report beside the approver's name. ``check`` is what the executor, ``spark-ray params
+its risk report beside the approver's name, and the candidate's signal model (``signals_model``:
+path and sha256) when it was optimized on one. ``check`` is what the executor, ``spark-ray params
 check`` and CI run: it passes only when neither file changed since, the review PASSed and the
-approved parameters are the candidate's. Pure file format and hashing: the review that writes
-the risk report re-runs backtests and stays in tune (``spark_ray.tune.review``).
+approved parameters and signal model are the candidate's. Pure file format and hashing: the
+review that writes the risk report re-runs backtests and stays in tune
+(``spark_ray.tune.review``).
 """
 
 from __future__ import annotations
@@ -48,13 +50,23 @@ def approve(best_path: Path, report_path: Path, by: str, note: str = "") -> dict
         raise CheckFailed(f"refusing to approve: the review FAILED ({', '.join(failed)})")
     if report.get("candidate_sha256") != sha256_file(best_path):
         raise CheckFailed(f"refusing to approve: {best_path} changed since it was reviewed")
-    return {
+    model = best.get("signals_model")
+    if model is not None and (report.get("signals_model") or {}).get("model_sha256") != \
+            (model.get("model_sha256") if isinstance(model, dict) else None):
+        raise CheckFailed("refusing to approve: the review did not run on the candidate's "
+                          "signal model (review it with --signals-model)")
+    approved = {
         "candidate": best_path.name, "candidate_sha256": sha256_file(best_path),
         "risk_report": report_path.name, "risk_report_sha256": sha256_file(report_path),
         "strategy": best["strategy"], "params": best["overall"]["params"],
         "approved_by": by, "approved_at": datetime.now(UTC).isoformat(), "note": note,
         "host_user": getpass.getuser(),
     }
+    if model is not None:
+        # The signal model the parameters were optimized and reviewed on: trading verifies
+        # the model it serves against this sha256.
+        approved["signals_model"] = model
+    return approved
 
 
 def check(approved_path: Path) -> dict[str, Any]:
@@ -79,6 +91,9 @@ def check(approved_path: Path) -> dict[str, Any]:
         best = json.loads((base / approved["candidate"]).read_text())
         if best.get("overall", {}).get("params") != approved.get("params"):
             problems.append("params: approved.json's params differ from the candidate's")
+        if best.get("signals_model") != approved.get("signals_model"):
+            problems.append("signals_model: approved.json's signal model differs from the "
+                            "candidate's")
     if problems:
         raise CheckFailed(f"{approved_path}: NOT approved for trading\n  " +
                           "\n  ".join(problems))

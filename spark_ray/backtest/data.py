@@ -1,15 +1,22 @@
-"""Bars for the engine: from the lake, from arrays, or from trades (tick data)."""
+"""Bars for the engine: from the lake, from arrays, or from trades (tick data); and, with a
+signal model (``--signals-model``), bars built from the lake's trades with the model's signals
+beside them, the one path the backtest, Tune and the review share."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from spark_ray.errors import UserError
 from spark_ray.strategy.bars import BarData, fingerprint
+
+if TYPE_CHECKING:
+    from spark_ray.signals.artifact import LoadedModel
+    from spark_ray.strategy.base import Strategy
 
 
 def bars_from_arrays(symbol: str, interval: str, time: np.ndarray, open_: np.ndarray,
@@ -74,7 +81,7 @@ def session_bars(data: BarData) -> tuple[BarData, int]:
     cols = [a for s in data.symbols for a in (o[s], h[s], lo[s], c[s], v[s])]
     return BarData(time=t, open=o, high=h, low=lo, close=c, volume=v, symbols=data.symbols,
                    interval=data.interval, fingerprint=fingerprint(t, cols),
-                   extra=data.extra, exchange=data.exchange), len(data) - len(keep)
+                   extra=data.extra_taking(keep), exchange=data.exchange), len(data) - len(keep)
 
 
 def bars_from_trades(trades: pa.Table, symbol: str) -> BarData:
@@ -83,3 +90,122 @@ def bars_from_trades(trades: pa.Table, symbol: str) -> BarData:
     p = trades.column("price").to_numpy().astype(np.float64)
     q = trades.column("qty").to_numpy().astype(np.float64)
     return bars_from_arrays(symbol, "tick", t, p, p, p, p, q)
+
+
+# --- bars with signals beside them (``--signals-model``) -----------------------------------------
+def needs_signals(cls: type[Strategy]) -> bool:
+    """Whether a strategy trades on the signals beside the bars (``BarData.extra["signals"]``):
+    ``signal_fusion`` and its subclasses, or any strategy class that sets ``needs_signals =
+    True``. Asked before any data is read, so a missing ``--signals-model`` fails as a flag
+    error (exit 2) rather than as a ValueError from ``init`` after the lake was read."""
+    from spark_ray.strategy.builtins import SignalFusion
+
+    return issubclass(cls, SignalFusion) or bool(getattr(cls, "needs_signals", False))
+
+
+def require_signals_model(cls: type[Strategy], signals_model: object) -> None:
+    """UserError naming ``--signals-model`` when ``cls`` needs signals and none was given."""
+    if signals_model is None and needs_signals(cls):
+        raise UserError(f"--signals-model: {cls.name} trades on a signal model's output (p_up "
+                        "beside the bars); give the model folder `spark-ray signals train` "
+                        "wrote (<run>/model)")
+
+
+def load_signal_model(folder: str | Path) -> LoadedModel:
+    """The model of ``--signals-model``, verified as it is when served: its sha256 and its
+    features' definitions. A folder that is no model is a flag error (exit 2); a model that
+    fails verification is a failed check (exit 1), as ``spark-ray trade`` treats it."""
+    from spark_ray.errors import CheckFailed
+    from spark_ray.signals.artifact import CARD_FILE, TamperedModel, load
+
+    path = Path(folder)
+    if not (path / CARD_FILE).is_file():
+        raise UserError(f"--signals-model: {path} holds no {CARD_FILE} (give the model folder "
+                        "`spark-ray signals train` wrote, <run>/model)")
+    try:
+        return load(path)
+    except TamperedModel as exc:
+        raise CheckFailed(f"--signals-model: refusing to use {path}: {exc}") from None
+    except (ValueError, KeyError, OSError) as exc:
+        raise UserError(f"--signals-model: {path}: not a usable signal model ({exc})") from None
+
+
+def signals_model_entry(folder: str | Path, model: LoadedModel) -> dict[str, str]:
+    """What best.json, the risk report and approved.json record of the model a result came
+    from: where it was and the sha256 of its ``model.txt`` (what ``trade`` verifies)."""
+    return {"path": str(Path(folder).resolve()), "model_sha256": str(model.card["model_sha256"])}
+
+
+def _ms(v: datetime | str | None) -> int | None:
+    """Epoch ms of a range bound (naive times are UTC, as :class:`DataStore` reads them)."""
+    if v is None:
+        return None
+    d = datetime.fromisoformat(v) if isinstance(v, str) else v
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)
+    return int(d.timestamp() * 1000)
+
+
+def bars_with_signals(store: Any, symbols: list[str], interval: str,
+                      start: datetime | str | None, end: datetime | str | None, exchange: str,
+                      model: LoadedModel) -> BarData:
+    """Bars of ``symbols`` built from the lake's trades, with the model's signals beside them.
+
+    Bars are built from trades (:func:`spark_ray.execution.bars.bars_from_trades`, the
+    executor's own bar builder), not read from candles, so each bar's last trade is the trade
+    whose signal it carries (:func:`spark_ray.signals.live.attach`). The range selects bars as
+    :meth:`DataStore.candles` selects candles: whole bars whose open time is in [start, end).
+    The signals are scored over every trade of the symbol in the lake up to the range's end,
+    not only those in the range: a feature at a trade uses earlier trades only, so a bar's
+    signal is then the same whichever window it is read in (a backtest window, a scenario, its
+    hold-out re-read by the review). Several symbols are aligned on common bar times, as
+    :func:`bars_from_store` does. No trades for a symbol in the range exits 2 naming it."""
+    from spark_ray.execution.bars import bars_from_trades as builder_bars
+    from spark_ray.schemas import INTERVAL_MS, iso_ms
+    from spark_ray.signals.features import Trades
+    from spark_ray.signals.live import attach
+
+    step = INTERVAL_MS.get(interval)
+    if not step:
+        raise UserError(f"--signals-model: bars with signals are built from trades and need a "
+                        f"fixed interval; {interval!r} is not one")
+    lo, hi = _ms(start), _ms(end)
+    first = None if lo is None else -(-lo // step) * step  # first bar opening at/after start
+    stop = None if hi is None else -(-hi // step) * step  # end of the last bar opening before end
+    built: dict[str, BarData] = {}
+    scored: dict[str, Trades] = {}
+    for s in symbols:
+        table = store.trades(s, exchange)
+        t = table.column("trade_time").cast(pa.int64()).to_numpy()
+        upto = np.ones(len(t), dtype=bool) if stop is None else t < stop
+        inside = upto if first is None else upto & (t >= first)
+        if not inside.any():
+            span = (f" between {iso_ms(lo) if lo is not None else 'the start'} and "
+                    f"{iso_ms(hi) if hi is not None else 'the end'}"
+                    if lo is not None or hi is not None else "")
+            raise UserError(f"--signals-model: no trades of {s} in {store.uri} "
+                            f"(exchange={exchange}){span}: bars and their signals are built "
+                            "from the lake's trades; import or record them first")
+        built[s] = builder_bars(table.filter(pa.array(inside)), s, interval,
+                                include_open_bar=True)
+        scored[s] = Trades.from_table(table.filter(pa.array(upto)))
+    common = built[symbols[0]].time
+    for s in symbols[1:]:
+        common = np.intersect1d(common, built[s].time, assume_unique=True)
+    cols: dict[str, dict[str, np.ndarray]] = {k: {} for k in ("open", "high", "low", "close",
+                                                              "volume")}
+    prints = []
+    for s in symbols:
+        b = built[s]
+        sel = np.isin(b.time, common, assume_unique=True)
+        for k, d in (("open", b.open), ("high", b.high), ("low", b.low), ("close", b.close),
+                     ("volume", b.volume)):
+            cols[k][s] = np.ascontiguousarray(d[s][sel])
+            prints.append(cols[k][s])
+    time = np.ascontiguousarray(common, dtype=np.int64)
+    data = BarData(time=time, open=cols["open"], high=cols["high"], low=cols["low"],
+                   close=cols["close"], volume=cols["volume"], symbols=list(symbols),
+                   interval=interval, fingerprint=fingerprint(time, prints), exchange=exchange)
+    for s in symbols:
+        attach(data, s, scored[s], model.features, model.predict)
+    return data

@@ -2,8 +2,9 @@
 
 ``spark-ray params check`` and the executor run the same :func:`spark_ray.approval.approved.check`:
 candidate and risk report unchanged since approval (sha256), the review PASSed, the approved
-parameters equal the candidate's. Anything else is refused with the check's own reasons, and the
-strategy and its parameters are validated by the strategy's own model before a bar is traded.
+parameters and signal model (``signals_model``) equal the candidate's. Anything else is refused
+with the check's own reasons, and the strategy and its parameters are validated by the
+strategy's own model before a bar is traded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class ApprovedParams:
     approval: dict[str, Any]
     path: str
     interval: str | None  # the candidate's scenario interval, when it names one
+    # {path, model_sha256} of the signal model the parameters were optimized and reviewed on
+    # (approved.json's ``signals_model``), None when they trade without one: the model served
+    # beside them must have this sha256.
+    signals_model: dict[str, Any] | None = None
 
     @property
     def strategy_cls(self) -> type[Strategy]:
@@ -57,4 +62,10 @@ def load_approved(path: str | Path) -> ApprovedParams:
             interval = intervals.pop()
     except (OSError, ValueError, KeyError, TypeError):
         interval = None
-    return ApprovedParams(strategy, dict(params), approved, str(p.resolve()), interval)
+    model = approved.get("signals_model")
+    if model is not None and not (isinstance(model, dict)
+                                  and isinstance(model.get("model_sha256"), str)):
+        raise CheckFailed(f"refusing to trade: {p}: signals_model is not "
+                          "{path, model_sha256}")
+    return ApprovedParams(strategy, dict(params), approved, str(p.resolve()), interval,
+                          dict(model) if model is not None else None)

@@ -51,6 +51,8 @@ class _Inputs:
     params: dict[str, Any]
     data: BarData
     costs: CostModel
+    # ``--signals-model``: {path, model_sha256} of the model whose signals ride beside the bars.
+    signals_model: dict[str, str] | None = None
 
 
 def _inputs(args: argparse.Namespace, settings: Settings) -> _Inputs:
@@ -59,7 +61,13 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> _Inputs:
     from datetime import UTC, datetime
 
     from spark_ray.app.cli.data import check_interval, parse_symbols, parse_time
-    from spark_ray.backtest.data import bars_from_store
+    from spark_ray.backtest.data import (
+        bars_from_store,
+        bars_with_signals,
+        load_signal_model,
+        require_signals_model,
+        signals_model_entry,
+    )
     from spark_ray.fills.costs import CostModel
     from spark_ray.lake import DataStore
     from spark_ray.strategy.loader import load_strategy, make_strategy
@@ -76,14 +84,19 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> _Inputs:
     cls = load_strategy(args.strategy)
     params = parse_params(args.param)
     make_strategy(cls, params)  # validates the parameters
+    require_signals_model(cls, args.signals_model)
+    model = load_signal_model(args.signals_model) if args.signals_model else None
     store = DataStore(args.store or settings.store)
 
     def dt(ms: int | None) -> datetime | None:
         return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
-    data = bars_from_store(store, symbols, interval, dt(start), dt(end), args.exchange)
-    return _Inputs(cls, params, data,
-                   CostModel(fee_bps=args.fee_bps, slippage_bps=args.slippage_bps))
+    costs = CostModel(fee_bps=args.fee_bps, slippage_bps=args.slippage_bps)
+    if model is None:
+        data = bars_from_store(store, symbols, interval, dt(start), dt(end), args.exchange)
+        return _Inputs(cls, params, data, costs)
+    data = bars_with_signals(store, symbols, interval, dt(start), dt(end), args.exchange, model)
+    return _Inputs(cls, params, data, costs, signals_model_entry(args.signals_model, model))
 
 
 def _refuse(args: argparse.Namespace, flags: tuple[tuple[str, str, Any], ...],
@@ -114,6 +127,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         guard = guard_from_file(Path(args.breaker))
     result = run_bars(inp.data, inp.cls, inp.params, cash=args.cash, costs=inp.costs,
                       guard=guard)
+    if inp.signals_model is not None:  # report.json names the model the signals came from
+        result.config["signals_model"] = inp.signals_model
     with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
         paths = result.save(run.path, png=not args.no_png)
         for name in paths:
@@ -127,6 +142,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(k) for k, _ in result.summary_rows())
     for k, v in result.summary_rows():
         print(f"{k:<{width}}  {v}")
+    if inp.signals_model is not None:
+        print(f"signals: {inp.signals_model['path']} "
+              f"(model sha256 {inp.signals_model['model_sha256'][:12]}...)")
     print(f"report: {run.path / 'report.json'}")
     if not args.no_png:
         print(f"chart:  {run.path / 'report.png'}")
@@ -152,11 +170,13 @@ def _lookahead(args: argparse.Namespace, settings: Settings) -> int:
                              seed=seed, noise=not args.no_noise, cash=args.cash)
     warmup = indicator_warmup(inp.data, inp.cls, inp.params)
     d = inp.data
+    data: dict[str, Any] = {"symbols": d.symbols, "interval": d.interval, "exchange": d.exchange,
+                            "bars": len(d), "fingerprint": d.fingerprint,
+                            "first": iso_time(int(d.time[0])), "last": iso_time(int(d.time[-1]))}
+    if inp.signals_model is not None:
+        data["signals_model"] = inp.signals_model
     doc = {"verdict": "clean" if report.clean else "look-ahead", "lookahead": report.to_dict(),
-           "warmup": [f.to_dict() for f in warmup],
-           "data": {"symbols": d.symbols, "interval": d.interval, "exchange": d.exchange,
-                    "bars": len(d), "fingerprint": d.fingerprint,
-                    "first": iso_time(int(d.time[0])), "last": iso_time(int(d.time[-1]))}}
+           "warmup": [f.to_dict() for f in warmup], "data": data}
     with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
         path = run.write_json("lookahead.json", doc, "look-ahead verdict (first differing bar "
                               "and orders, cuts checked) and indicator warm-up")
@@ -208,6 +228,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cash", type=float, default=10_000.0)
     p.add_argument("--start", default=None)
     p.add_argument("--end", default=None)
+    p.add_argument("--signals-model", default=None, metavar="DIR",
+                   help="a signal model folder (`spark-ray signals train`): bars are built from "
+                        "the lake's trades and carry the model's p_up and features at their "
+                        "last trade (what signal_fusion trades on)")
     p.add_argument("--breaker", default=None, metavar="YAML",
                    help="circuit-breaker rules to apply in simulation")
     p.add_argument("--no-png", action="store_true", help="skip report.png")

@@ -17,8 +17,10 @@ SUMMARY_KEYS = ("is_sharpe", "oos_sharpe", "is_return", "oos_return", "is_max_dr
 
 def _optimize(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.app.session import connect, disconnect
+    from spark_ray.backtest.data import load_signal_model, require_signals_model
     from spark_ray.evidence import run_folder
     from spark_ray.lake import DataStore
+    from spark_ray.strategy.loader import load_strategy
     from spark_ray.tune.api import optimize
     from spark_ray.tune.cv import CVScheme
     from spark_ray.tune.scenarios import load_scenarios
@@ -34,6 +36,11 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
     if args.metric not in allowed:
         raise UserError(f"--metric: {args.metric!r}; use 'objective' or "
                         f"scenarios/<name>/<{'|'.join(SUMMARY_KEYS)}>")
+    # A missing or broken --signals-model fails here, before Ray starts.
+    require_signals_model(load_strategy(args.strategy), args.signals_model)
+    signals_model = str(Path(args.signals_model).resolve()) if args.signals_model else None
+    if signals_model is not None:
+        load_signal_model(signals_model)
     store = DataStore(args.store or settings.store)
     session = connect(config=settings.ray)
     try:
@@ -46,7 +53,8 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
                 resume=Path(args.resume).resolve() if args.resume else None,
                 verbose=0 if args.quiet else 1, cv=args.cv, test_groups=args.test_groups,
                 purge=args.purge, embargo=args.embargo, pbo_splits=args.pbo_splits,
-                say=lambda m: print(f"spark-ray: warning: {m}", file=sys.stderr, flush=True))
+                say=lambda m: print(f"spark-ray: warning: {m}", file=sys.stderr, flush=True),
+                signals_model=signals_model)
             paths = board.save(run.path)
             for name in paths:
                 run.artifacts[name] = {
@@ -71,6 +79,9 @@ def _optimize(args: argparse.Namespace, settings: Settings) -> int:
     for line in overfitting_lines(board.best.get("overfitting") or {}):
         print(line)
     print(f"tune experiment: {board.experiment_path} (resume with --resume)")
+    if "signals_model" in board.best:
+        print(f"signals model: {board.best['signals_model']['path']} (sha256 "
+              f"{board.best['signals_model']['model_sha256'][:12]}...)")
     print(f"best.json: {run.path / 'best.json'}")
     return 0
 
@@ -107,7 +118,8 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
 
     best = Path(args.best)
     report = review(best, DataStore(args.store or settings.store), _rules(args.rules),
-                    Path(args.space) if args.space else None)
+                    Path(args.space) if args.space else None,
+                    signals_model=Path(args.signals_model) if args.signals_model else None)
     target = best.with_name("risk-report.json")
     text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     target.write_text(text)
@@ -188,6 +200,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--dd-penalty", type=float, default=2.0,
                    help="objective = median OOS Sharpe - penalty x median |OOS max drawdown|")
     o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--signals-model", default=None, metavar="DIR",
+                   help="a signal model folder (`spark-ray signals train`): every scenario's "
+                        "bars are built from the lake's trades with the model's signals beside "
+                        "them (what signal_fusion trades on); best.json names the model")
     o.add_argument("--resume", default=None, metavar="EXPERIMENT",
                    help="continue an interrupted sweep (its tune/optimize folder)")
     o.add_argument("--address", default=None, help="Ray cluster to run on")
@@ -203,6 +219,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--store", default=None)
     r.add_argument("--rules", default=None, help="risk rules YAML (thresholds)")
     r.add_argument("--space", default=None, help="search space for the neighbourhood rule")
+    r.add_argument("--signals-model", default=None, metavar="DIR",
+                   help="the signal model the candidate was optimized with (best.json's "
+                        "signals_model; refused when its sha256 differs)")
     r.add_argument("--out", type=Path, default=None)
     r.set_defaults(handler=_review)
     a = acts.add_parser("approve", help="bind a passed review to an approver (approved.json)")

@@ -173,12 +173,14 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
 def _signals_model(folder: Path | None, approved: Any) -> str | None:
     """The model folder to serve, checked here so a refusal says why before anything starts:
     approved (``signals check``), intact, and the one the parameters were approved with."""
+    from spark_ray.backtest.data import needs_signals
     from spark_ray.errors import CheckFailed
     from spark_ray.signals.artifact import TamperedModel
+    from spark_ray.strategy.loader import load_strategy
 
-    bound = getattr(approved, "signals_model", None) or {}
+    bound = approved.signals_model or {}
     if folder is None:
-        if bound or approved.strategy == "signal_fusion":
+        if bound or needs_signals(load_strategy(approved.strategy)):
             raise UserError(f"--signals-model: {approved.strategy} trades on a signal model's "
                             "output; give the approved model folder")
         return None
