@@ -78,6 +78,7 @@ def _p95(metric: str, by: str) -> str:
 ESL = "{{exchange}} {{symbol}} {{stream}}"
 E2DB = "ray_streams_event_to_db_ms"
 RTT = "ray_streams_ws_roundtrip_ms"
+SIG_LAT = "ray_signals_latency_ms"
 
 STREAMS_FABRIC = Dashboard(
     uid="spark-ray-streams-fabric", title="Spark-Ray / Streams Fabric", slug="streams-fabric",
@@ -183,7 +184,8 @@ UPTIME = Dashboard(
 
 TRADING = Dashboard(
     uid="spark-ray-trading", title="Spark-Ray / Trading", slug="trading",
-    description="Executor orders, fills, position and PnL; circuit breaker state and trips.",
+    description="Executor orders, fills, position and PnL; circuit breaker state and trips; the "
+                "signal actor's latency, published signals and feature staleness.",
     panels=(
         Panel("Breaker state (0 ARMED, 1 TRIPPED, 2 COOLDOWN)",
               (T("max by (breaker) (ray_breaker_state)", "{{breaker}}"),)),
@@ -201,6 +203,22 @@ TRADING = Dashboard(
         Panel("Executor actor state",
               (T('sum by (State) (ray_actors{Source="gcs", Name=~".*Executor.*", '
                  'State=~"ALIVE|RESTARTING|DEAD"})', "{{State}}"),)),
+        # Signals (actors/signal.py): the signal actor beside the executors it feeds.
+        Panel("Signal latency p99 (trade received -> signal published)",
+              (T(f"histogram_quantile(0.99, sum by (le, actor) (rate({SIG_LAT}_bucket[1m])))",
+                 "p99 {{actor}}"),
+               T(f"histogram_quantile(0.5, sum by (le, actor) (rate({SIG_LAT}_bucket[1m])))",
+                 "p50 {{actor}}")), unit="ms",
+              description="A trade's receipt by the connector -> its signal published to the "
+                          "executors. WARN > 50 ms for 5 min (SignalLatencyHigh)."),
+        Panel("Signals published/s by symbol",
+              (T("sum by (symbol) (rate(ray_signals_published_total[1m]))", "{{symbol}}"),),
+              description="One signal per trade: follows the symbol's trade rate."),
+        Panel("Feature staleness by symbol",
+              (T("max by (symbol) (ray_signals_feature_staleness_s)", "{{symbol}}"),), unit="s",
+              description="Seconds since the symbol's features last saw a trade (a quiet market "
+                          "raises it too). CRIT > 30 s for 1 min while the fabric has trades "
+                          "of the symbol (SignalsStale)."),
     ),
 )
 

@@ -30,11 +30,18 @@ E2DB = 'ray_streams_event_to_db_ms_bucket{{exchange="binance",symbol="all",strea
 BRK = 'ray_breaker_state{breaker="breaker"}'
 BRK_SCOPE = 'ray_breaker_state{{breaker="breaker", scope="{}"}}'
 EXEC = 'ray_actors{Source="gcs",State="ALIVE",Name="ExecutorActor"}'
+STALE = 'ray_signals_feature_staleness_s{actor="signals:ex",symbol="BTCUSDT"}'
+SIG_LAT = 'ray_signals_latency_ms_bucket{{actor="signals:ex",le="{}"}}'
 
 
 def e2db(counts: dict[str, int], n: int = 40) -> list[tuple[str, str]]:
     """Cumulative histogram buckets growing by ``counts[le]`` per interval."""
     return [(E2DB.format(le), f"0+{c}x{n}") for le, c in counts.items()]
+
+
+def sig_lat(counts: dict[str, int], n: int = 40) -> list[tuple[str, str]]:
+    """The signal latency histogram's buckets, growing by ``counts[le]`` per interval."""
+    return [(SIG_LAT.format(le), f"0+{c}x{n}") for le, c in counts.items()]
 
 
 
@@ -107,6 +114,24 @@ CASES: list[Case] = [
          [{"Name": "ExecutorActor"}]),
     Case("ExecutorDown", "alive: silent", [(EXEC, "1x20")], "4m"),
     Case("ExecutorDown", "never started (paper-only setup): silent", [(BRK, "0x20")], "4m"),
+    Case("SignalsStale", "actor misses the trades the fabric accepts: fires",
+         [(STALE, "0+15x20"), (MSGS, "0+15x20")], "3m",
+         [{"symbol": "BTCUSDT", "$value": "3m 0s"}]),
+    Case("SignalsStale", "fresh signals while trades flow: silent",
+         [(STALE, "1x20"), (MSGS, "0+15x20")], "3m"),
+    Case("SignalsStale", "quiet market (no trades at the fabric either): silent",
+         [(STALE, "0+15x20"), (MSGS, "7x20")], "3m"),
+    Case("SignalsStale", "a lone trade, then silence (illiquid symbol): silent",
+         [(STALE, "0+15x20"), (MSGS, "0 1x19")], "3m"),
+    Case("SignalLatencyHigh", "p99 99 ms for 5 min: fires",
+         sig_lat({"10": 0, "50": 5, "100": 10, "+Inf": 10}), "8m",
+         [{"actor": "signals:ex", "$value": "99"}]),
+    Case("SignalLatencyHigh", "p99 9.9 ms: silent",
+         sig_lat({"10": 10, "50": 10, "100": 10, "+Inf": 10}), "8m"),
+    Case("SignalLatencyHigh", "p99 9.9 ms for 5 min, then 99 ms for 3 min (< for): silent",
+         [(SIG_LAT.format("10"), "0+10x20 200+0x12"), (SIG_LAT.format("50"), "0+10x20 205+5x12"),
+          (SIG_LAT.format("100"), "0+10x20 210+10x12"),
+          (SIG_LAT.format("+Inf"), "0+10x20 210+10x12")], "8m"),
 ]
 
 

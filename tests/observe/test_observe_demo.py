@@ -20,8 +20,8 @@ def test_demo_stage_renders_every_dashboard(ray_session: Any, tmp_path: Path) ->
     summary = run_demo(tmp_path)
     assert summary["ray_metrics_scraped"] is True
     assert summary["targets_up"] >= 1
-    # 13 platform alerts, 3 fault alerts of the chaos canary and its 2 recording rules
-    assert summary["alert_rules"] == summary["alert_rules_ok"] == 18
+    # 15 platform alerts, 3 fault alerts of the chaos canary and its 2 recording rules
+    assert summary["alert_rules"] == summary["alert_rules_ok"] == 20
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == sorted(summary["dashboards"]) and len(pngs) == 7
     for p in tmp_path.glob("*.png"):

@@ -1,11 +1,12 @@
 """End to end: Ray + a real Prometheus + the streams fabric on the venue simulator + a breaker.
 
 One scenario for the module (Ray metrics arrive every ~10 s, so every step waits in tens of
-seconds): the fabric streams two symbols from the local venue while faults make every counter
-real (duplicates, dropped frames, malformed frames, a gap REST cannot repair), the breaker trips
-and blocks an order. Then: the Ray dashboard's state API shows the actors by name; the metrics
-reach Prometheus with their labels; a lag spike fires the lag alert in ``/api/v1/alerts`` and it
-resolves after; every dashboard panel whose metrics exist returns data; the dashboards render.
+seconds): the fabric streams two symbols from the local venue (a signal actor scores them)
+while faults make every counter real (duplicates, dropped frames, malformed frames, a gap REST
+cannot repair), the breaker trips and blocks an order. Then: the Ray dashboard's state API shows
+the actors by name; the metrics reach Prometheus with their labels; a lag spike fires the lag
+alert in ``/api/v1/alerts`` and it resolves after; every dashboard panel whose metrics exist
+returns data; the dashboards render.
 
 Every panel of every dashboard must return data (:data:`PENDING` would name exceptions; it
 is empty).
@@ -89,6 +90,31 @@ def _start_trading(tmp: Path, namespace: str, breaker_name: str) -> tuple[Any, A
     return venue, run.start()
 
 
+def _start_signals(tmp: Path, fabric: Any, symbols: list[str], namespace: str) -> Any:
+    """A SignalActor on the fabric's trades, publishing to no executor, so the Trading
+    dashboard's signal panels have data: a real LightGBM model trained here on the XRP/ETH
+    recording, served without the approval gate (tests/signals and tests/execution test the
+    gate; this tests the actor's metrics)."""
+    from spark_ray.actors.signal import start_signals
+    from spark_ray.data.readers import read_freqtrade_trades
+    from spark_ray.samples import sample
+    from spark_ray.signals import artifact
+    from spark_ray.signals.features import Trades
+    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.train import build, fit
+
+    rec = read_freqtrade_trades(sample("XRP_ETH-trades.json.gz")).sort_by("trade_id")
+    ts = build(Trades.from_table(rec), list(INVENTORY), every_ms=60_000, horizon=5)
+    folder = tmp / "signal-model"
+    artifact.save(fit("gbm", ts.X, ts.y, seed=0), folder, ts.features,
+                  {"symbol": "XRPETH", "trades_sha256": ts.fingerprint}, {}, {})
+    sig = start_signals(str(folder), symbols, [], "signals:observe-e2e", namespace,
+                        require_approval=False)
+    ray.get([n.subscribe.remote(sig, "on_market_data") for n in fabric.normalizers],
+            timeout=30)
+    return sig
+
+
 def _start_fabric(venue: Any, store: Path, namespace: str) -> Any:
     """The real streams fabric (spark_ray.app.fabric), as tests/streams starts it."""
     from spark_ray.app.fabric import Fabric, FabricConfig
@@ -164,12 +190,13 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
     namespace = f"observe-{uuid.uuid4().hex[:8]}"
     state = prom.start(tmp / "prom", sd_path=prom.sd_file(current_session_dir()),
                        port=E2E_PROM_PORT or prom.free_port())
-    venue = fabric = breaker = trade_venue = trading = cross = None
+    venue = fabric = breaker = trade_venue = trading = cross = signals = None
     try:
         client = PromClient(state.url)
         venue = Venue(symbols=("BTCUSDT", "ETHUSDT"), seed=11, history_minutes=30,
                       trades_per_second=40).start()
         fabric = _start_fabric(venue, tmp / "lake", namespace)
+        signals = _start_signals(tmp, fabric, list(venue.config.symbols), namespace)
         breaker_name = "breaker:observe-e2e"
         breaker = CircuitBreakerActor.options(
             name=breaker_name, namespace=namespace).remote(
@@ -198,6 +225,8 @@ def scenario(ray_session: Any) -> Iterator[Scenario]:
                 ray.kill(trading.breaker, no_restart=True)
         if trade_venue is not None:
             trade_venue.stop()
+        if signals is not None:
+            ray.kill(signals, no_restart=True)
         if fabric is not None:
             fabric.kill()
         if breaker is not None:

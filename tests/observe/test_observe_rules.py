@@ -58,6 +58,8 @@ def test_thresholds_match_the_issue() -> None:
         "BreakerTripped": ("ray_breaker_state", "== 1", "critical"),
         "BreakerSymbolTripped": ('ray_breaker_state{scope=~"symbol:.+"}', "== 1", "critical"),
         "ExecutorDown": ("ray_actors", "Executor", "critical"),
+        "SignalsStale": ("ray_signals_feature_staleness_s", "> 30", "critical"),
+        "SignalLatencyHigh": ("ray_signals_latency_ms_bucket", "> 50", "warning"),
     }
     assert set(r) == set(want)
     for name, (metric, threshold, severity) in want.items():
