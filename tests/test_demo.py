@@ -37,6 +37,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (run / "signals" / "study.png").is_file()
     model_approval = json.loads((run / "signals" / "model" / "approved.json").read_text())
     assert sig["review"] == "PASS" or "PAPER TRADING ONLY" in model_approval["note"]
+    # ... and served live: a SignalActor scored the trade stage's stream for its executor
+    assert summary["trade"]["signals_published"] > 0 and summary["trade"]["signal_bars"] > 0
     opt = summary["optimize"]
     assert opt["trials"] >= 20 and opt["review"] in ("PASS", "FAIL")
     # Honest defaults: the sweep reports its own PBO and the winner's deflated Sharpe, and

@@ -185,17 +185,33 @@ class _Ema:
 
 
 class _Vol:
+    """Rolling sample deviation in O(1) per trade: Welford's running mean and sum of squared
+    deviations, updated as a return enters and as the oldest leaves (Welford 1962; the
+    add/remove recurrences pandas' rolling variance uses), so the live path keeps pace with a
+    busy stream; the parity test holds it to the batch path."""
+
     def __init__(self, n: int) -> None:
         self.n, self.last = n, math.nan
-        self.returns: deque[float] = deque(maxlen=n)
+        self.returns: deque[float] = deque()
+        self.mean = self.m2 = 0.0
 
     def update(self, time_ms: int, price: float, qty: float, side: int) -> float:
         if not math.isnan(self.last):
-            self.returns.append(math.log(price) - math.log(self.last))
+            x = math.log(price) - math.log(self.last)
+            self.returns.append(x)
+            k = len(self.returns)
+            d = x - self.mean
+            self.mean += d / k
+            self.m2 += d * (x - self.mean)
+            if k > self.n:
+                y = self.returns.popleft()
+                d = y - self.mean
+                self.mean -= d / self.n
+                self.m2 -= d * (y - self.mean)
         self.last = price
         if len(self.returns) < self.n:
             return math.nan
-        return float(np.std(np.fromiter(self.returns, float, self.n), ddof=1))
+        return math.sqrt(max(self.m2, 0.0) / (self.n - 1))
 
 
 def compute(features: list[Feature], t: Trades) -> pa.Table:

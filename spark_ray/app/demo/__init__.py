@@ -36,6 +36,7 @@ class DemoContext:
     live: Any = None  # the long-lived fabric and its venue (demo.live), from the streams stage
     console: str | None = None  # the operator console's URL, from the console stage
     shots: dict[str, Any] | None = None  # the live pages' screenshots, taken while trading
+    signals_model: str | None = None  # the approved signal model, from the signals stage
 
 
 Stage = Callable[[DemoContext], dict[str, Any]]
@@ -197,6 +198,7 @@ def _stage_signals(ctx: DemoContext) -> dict[str, Any]:
 
     out = ctx.run.path / "signals"
     summary = run_stage(ctx.lake, out, ctx.quick)
+    ctx.signals_model = str(out / "model")
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[str(path.relative_to(ctx.run.path))] = "signals stage output"
     return summary
@@ -368,7 +370,8 @@ def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
                                             ctx.run.path / "console")
 
     summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0,
-                              live=ctx.live, during=shoot_live_pages))
+                              live=ctx.live, during=shoot_live_pages,
+                              signals_model=ctx.signals_model))
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "trade: " + path.name
     return summary

@@ -48,11 +48,14 @@ def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
 
 def run_demo(out_dir: Path, approved_path: Path | str | None,
              seconds: float = 15.0, live: LivePlatform | None = None,
-             during: Callable[[], Any] | None = None) -> dict[str, Any]:
+             during: Callable[[], Any] | None = None,
+             signals_model: str | None = None) -> dict[str, Any]:
     """Paper-trade on the running long-lived fabric ``live`` (joined, never stopped here; the
     market is resumed for the run and paused after). Without ``live`` the stage brings one up
     itself, exactly as the demo does, and takes it down at the end. ``during`` is called once,
-    half-way, while the executor trades (the console's screenshots of the live pages)."""
+    half-way, while the executor trades (the console's screenshots of the live pages). With
+    ``signals_model`` (an approved model folder) a SignalActor scores the same stream and the
+    executor's bars carry its signals."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if approved_path is None or not Path(approved_path).is_file():
@@ -64,7 +67,7 @@ def run_demo(out_dir: Path, approved_path: Path | str | None,
         live = live_platform.start(out_dir / "lake", symbols=("BTCUSDT",),
                                    breaker=f"breaker:demo-{tag}")
     try:
-        result = _trade(out_dir, approved, seconds, live, tag, during)
+        result = _trade(out_dir, approved, seconds, live, tag, during, signals_model)
     except BaseException:
         if own:
             live.kill()
@@ -76,7 +79,8 @@ def run_demo(out_dir: Path, approved_path: Path | str | None,
 
 
 def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
-           tag: str, during: Callable[[], Any] | None = None) -> dict[str, Any]:
+           tag: str, during: Callable[[], Any] | None = None,
+           signals_model: str | None = None) -> dict[str, Any]:
     from spark_ray.app import fabric_service
 
     symbol = "BTCUSDT"
@@ -100,7 +104,8 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
             strategy=approved.strategy, params=approved.params,
             journal_path=str(out_dir / "journal.jsonl"), approved_path=approved.path,
             approval=approved.approval, rest_url=venue.rest_url, ws_url=venue.ws_url,
-            breaker_name=breaker_name, control_port=0, control_token=Token(token))
+            breaker_name=breaker_name, control_port=0, control_token=Token(token),
+            signals_model=signals_model)
         run = TradingRun(spec, f"executor:demo-{tag}", shared.cfg, shared=shared,
                          # The platform's rules, but a longer losing streak: a 1s-bar demo
                          # churns through more round trips in seconds than a day usually has.
@@ -166,6 +171,15 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
     (out_dir / "summary.json").write_text(json.dumps(head, indent=2, sort_keys=True,
                                                      default=str) + "\n")
     t2o = head.get("tick_to_order") or {}
+    sig = out.get("signals") or {}
+    signal_facts = {"signals_published": sum((sig.get("published") or {}).values()),
+                    "signal_latency_p99_ms": (sig.get("latency_ms") or {}).get("p99_ms"),
+                    "signal_bars": ((out.get("status") or {}).get("stats") or {}).get(
+                        "signal_bars", 0)} if signals_model else {}
+    if signal_facts:
+        print(f"signals: a SignalActor published {signal_facts['signals_published']} signals "
+              f"(trade received -> published p99 {signal_facts['signal_latency_p99_ms']} ms); "
+              f"{signal_facts['signal_bars']} bars carried them", flush=True)
     print(f"executor: {approved.strategy} {approved.params} paper-traded {head['bars']} 1s bars "
           f"in {seconds:g} s: {head['orders']} orders, {head['fills']} fills, "
           f"{head['closed_trades']} closed trades, equity {head['equity']:.2f}; "
@@ -176,4 +190,4 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
                                                     "flat_after_kill")},
             "tick_to_order_p99_ms": t2o.get("p99_ms"), "health": head["health"],
             "health_reasons": head["health_reasons"],
-            "files": sorted(p.name for p in paths.values()), **fabric_facts}
+            "files": sorted(p.name for p in paths.values()), **fabric_facts, **signal_facts}
