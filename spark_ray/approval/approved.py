@@ -39,6 +39,24 @@ def load_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def file_problems(base: Path, approved: dict[str, Any], keys: tuple[str, ...],
+                  where: str) -> list[str]:
+    """Each file an approval binds (``approved[key]`` names it, ``approved[key + "_sha256"]``
+    holds its hash) that is unnamed, missing or changed since: one line per problem."""
+    problems = []
+    for key in keys:
+        name = approved.get(key)
+        if not name:
+            problems.append(f"{key}: not named in {where}")
+            continue
+        path = base / name
+        if not path.is_file():
+            problems.append(f"{key}: {path} is missing")
+        elif sha256_file(path) != approved.get(f"{key}_sha256"):
+            problems.append(f"{key}: {path} was modified after approval (sha256 differs)")
+    return problems
+
+
 def approve(best_path: Path, report_path: Path, by: str, note: str = "") -> dict[str, Any]:
     """approved.json content binding candidate and passed review; CheckFailed refuses."""
     if not by.strip():
@@ -73,17 +91,7 @@ def check(approved_path: Path) -> dict[str, Any]:
     """Raise CheckFailed naming every difference; return the approval when all is intact."""
     approved = load_json(approved_path, "approval (approved.json)")
     base = approved_path.parent
-    problems = []
-    for key, hkey in (("candidate", "candidate_sha256"), ("risk_report", "risk_report_sha256")):
-        name = approved.get(key)
-        if not name:
-            problems.append(f"{key}: not named in {approved_path.name}")
-            continue
-        path = base / name
-        if not path.is_file():
-            problems.append(f"{key}: {path} is missing")
-        elif sha256_file(path) != approved.get(hkey):
-            problems.append(f"{key}: {path} was modified after approval (sha256 differs)")
+    problems = file_problems(base, approved, ("candidate", "risk_report"), approved_path.name)
     if not problems:
         report = json.loads((base / approved["risk_report"]).read_text())
         if report.get("verdict") != "PASS":

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spark_ray.approval.approved import load_json, sha256_file
+from spark_ray.approval.approved import file_problems, load_json, sha256_file
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.signals.artifact import CARD_FILE, MODEL_FILE
 
@@ -189,17 +189,8 @@ def check_model(folder: Path) -> dict[str, Any]:
         raise CheckFailed(f"{folder}: NOT approved for trading\n  approval: {approved_path} is "
                           "missing (run `spark-ray signals approve`)")
     approved = load_json(approved_path, "approval (approved.json)")
-    problems = []
-    for key in ("candidate", "model", "risk_report"):
-        name = approved.get(key)
-        if not name:
-            problems.append(f"{key}: not named in {APPROVED_FILE}")
-            continue
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{key}: {path} is missing")
-        elif sha256_file(path) != approved.get(f"{key}_sha256"):
-            problems.append(f"{key}: {path} was modified after approval (sha256 differs)")
+    problems = file_problems(folder, approved, ("candidate", "model", "risk_report"),
+                             APPROVED_FILE)
     if not problems:
         report = json.loads((folder / approved["risk_report"]).read_text())
         if report.get("verdict") != "PASS":

@@ -165,6 +165,24 @@ class BuyAndHold(Strategy):
             ctx.buy(pct=self.p.size_pct)
 
 
+class EnterLeave(Strategy):
+    """A strategy that holds one position from an ``enter`` bar to a ``leave`` bar (both
+    boolean arrays, declared as its signals): ``init`` computes them, ``on_bar`` is shared."""
+
+    def set_signals(self, enter: np.ndarray, leave: np.ndarray) -> None:
+        self.enter = np.ascontiguousarray(enter).data
+        self.leave = np.ascontiguousarray(leave).data
+        self.declare_signals(enter, leave)
+
+    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
+        i = bar.i
+        if ctx.position:
+            if self.leave[i]:
+                ctx.close()
+        elif self.enter[i]:
+            ctx.buy(pct=self.p.size_pct)
+
+
 class RandomEntryParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -173,7 +191,7 @@ class RandomEntryParams(BaseModel):
     size_pct: float = Field(1.0, gt=0, le=1)
 
 
-class RandomEntry(Strategy):
+class RandomEntry(EnterLeave):
     """The null model: enter on random bars (probability ``entry_prob``, fixed by ``seed``),
     exit ``hold`` bars later. It has no edge by construction, so an optimizer that "finds" a
     good seed has found luck; the approval gate must refuse it (the overfitting tests sweep
@@ -188,17 +206,7 @@ class RandomEntry(Strategy):
         enter = np.random.default_rng(self.p.seed).random(len(data)) < self.p.entry_prob
         leave = np.zeros(len(data), dtype=bool)
         leave[self.p.hold:] = enter[:len(data) - self.p.hold] if self.p.hold < len(data) else []
-        self.enter = np.ascontiguousarray(enter).data
-        self.leave = np.ascontiguousarray(leave).data
-        self.declare_signals(enter, leave)
-
-    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
-        i = bar.i
-        if ctx.position:
-            if self.leave[i]:
-                ctx.close()
-        elif self.enter[i]:
-            ctx.buy(pct=self.p.size_pct)
+        self.set_signals(enter, leave)
 
 
 class SignalFusionParams(BaseModel):
@@ -218,7 +226,7 @@ class SignalFusionParams(BaseModel):
         return self
 
 
-class SignalFusion(Strategy):
+class SignalFusion(EnterLeave):
     """Signals fused by a rule into a target position: long while the signal model's
     probability of a rise (``p_up``) is high and the confirming signal agrees, flat when it
     falls. It reads the signals beside the bars (``BarData.extra["signals"]``), which the
@@ -242,17 +250,7 @@ class SignalFusion(Strategy):
                                      f"bars; have {', '.join(sorted(sig))}")
                 enter &= np.asarray(sig[self.p.confirm], dtype=float) >= self.p.confirm_min
             leave = p <= self.p.exit
-        self.enter = np.ascontiguousarray(enter).data
-        self.leave = np.ascontiguousarray(leave).data
-        self.declare_signals(enter, leave)
-
-    def on_bar(self, ctx: StrategyContext[Any], bar: Bar) -> None:
-        i = bar.i
-        if ctx.position:
-            if self.leave[i]:
-                ctx.close()
-        elif self.enter[i]:
-            ctx.buy(pct=self.p.size_pct)
+        self.set_signals(enter, leave)
 
 
 BUILTINS: dict[str, type[Strategy]] = {

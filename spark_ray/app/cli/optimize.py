@@ -126,14 +126,19 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
         run.write_json("risk-report.json", report, "review of the candidate: PASS/FAIL per rule")
         run.exit_code = 0 if report["verdict"] == "PASS" else 1
+    show_review(report, target, run.path, "candidate")
+    return 0
+
+
+def show_review(report: dict[str, Any], target: Path, evidence: Path, what: str) -> None:
+    """A review (of parameters or of a model) rule by rule; CheckFailed when it FAILed."""
     for name, c in report["checks"].items():
         print(f"  {c['status']}  {name:<24} value {_fmt(c['value'])}  limit {c['limit']}")
         if isinstance(c.get("inputs"), dict):
             print(f"        {_inputs(c['inputs'])}")
-    print(f"review {report['verdict']}: {target} (evidence: {run.path})")
+    print(f"review {report['verdict']}: {target} (evidence: {evidence})")
     if report["verdict"] != "PASS":
-        raise CheckFailed("review FAILED; the candidate cannot be approved")
-    return 0
+        raise CheckFailed(f"review FAILED; the {what} cannot be approved")
 
 
 def _fmt(v: Any) -> str:

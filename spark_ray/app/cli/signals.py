@@ -8,7 +8,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spark_ray.config import Settings, redacted
 from spark_ray.errors import CheckFailed, UserError
@@ -256,6 +256,7 @@ def _model_dir(args: argparse.Namespace, card: bool = True) -> Path:
 
 
 def _review(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.app.cli.optimize import show_review
     from spark_ray.approval.model import REPORT_FILE, ModelRules, review_model
     from spark_ray.evidence import run_folder
     from spark_ray.yamlmodels import load_yaml_model
@@ -268,18 +269,8 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     with run_folder(settings.out, command=sys.argv, config=redacted(settings)) as run:
         run.write_json(REPORT_FILE, report, "review of the model: PASS/FAIL per rule")
         run.exit_code = 0 if report["verdict"] == "PASS" else 1
-    for name, c in report["checks"].items():
-        print(f"  {c['status']}  {name:<16} value {_fmt(c['value'])}  limit {c['limit']}")
-        if isinstance(c.get("inputs"), dict):
-            print("        " + ", ".join(f"{k}={_fmt(v)}" for k, v in c["inputs"].items()))
-    print(f"review {report['verdict']}: {target} (evidence: {run.path})")
-    if report["verdict"] != "PASS":
-        raise CheckFailed("review FAILED; the model cannot be approved")
+    show_review(report, target, run.path, "model")
     return 0
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
