@@ -96,22 +96,26 @@ class SignalActor:
         arrived = time.time() * 1000
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._exporter())
-        for table in payload.get("trades", {}).values():
-            try:
-                results = self.core.on_trades(table)
-            except Exception:
-                self.errors += 1
-                log.exception("%s: scoring a batch failed", self.name)
-                continue
-            for scored, recv in results:
-                msg = scored.to_message()
-                for ex in self.executors:
-                    try:
-                        self._handle(ex).on_signals.remote(msg)
-                    except Exception:
-                        self._handles.pop(ex, None)
-                        self.dropped += 1
-                self.core.published_now(scored, recv, time.time() * 1000, arrived)
+        # Raw trades only, as the executor reads them: their ids are the ids a bar's last
+        # trade is looked up by (aggregate trades number differently and would mix in).
+        table = (payload.get("trades") or {}).get("trades")
+        if table is None or table.num_rows == 0:
+            return
+        try:
+            results = self.core.on_trades(table)
+        except Exception:
+            self.errors += 1
+            log.exception("%s: scoring a batch failed", self.name)
+            return
+        for scored, recv in results:
+            msg = scored.to_message()
+            for ex in self.executors:
+                try:
+                    self._handle(ex).on_signals.remote(msg)
+                except Exception:
+                    self._handles.pop(ex, None)
+                    self.dropped += 1
+            self.core.published_now(scored, recv, time.time() * 1000, arrived)
 
     async def _exporter(self) -> None:
         while True:

@@ -30,6 +30,10 @@ from spark_ray.strategy.bars import SIGNALS
 from helpers import run_cli
 
 PERMISSIVE = "min_auc: 0.0\nrequire_beats_baselines: false\nmin_samples: 1\n"
+OPEN_RULES = {"order_rate": {"enabled": False}, "max_drawdown": {"enabled": False},
+              "daily_loss": {"enabled": False}, "consecutive_losses": {"enabled": False},
+              "reject_rate": {"enabled": False}, "error_rate": {"enabled": False},
+              "max_notional": {"default": 1e12}, "max_total_notional": {"limit": 1e13}}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +70,7 @@ def test_an_approved_model_served_live_trades_as_its_backtest(
 
     n = 1500
     venue = make_venue(max_trades_per_symbol=n, start_paused=True)
-    bname, _ = make_breaker()
+    bname, _ = make_breaker(OPEN_RULES)  # the breaker's own tests are elsewhere: never block
     params = {"enter": 0.5, "exit": 0.45}
     ex, spec = make_executor(approved("signal_fusion", params), venue, bname, warmup_bars=0,
                              skip_first_bar=False, close_grace_ms=None, cash=5_000.0,
@@ -93,6 +97,7 @@ def test_an_approved_model_served_live_trades_as_its_backtest(
     assert sst["latency_ms"]["n"] == n and sst["model_sha256"] == \
         json.loads((model_dir / "model.json").read_text())["model_sha256"]
     assert st["stats"]["signal_bars"] > 50 and st["stats"].get("stale_signal_bars", 0) == 0
+    assert st["orders"].get("REJECTED", 0) == 0, (st["orders"], st.get("errors"), st["trips"])
     assert st["dropped_signals"] == 0
 
     trades = DataStore(fabric.cfg.store).trades("BTCUSDT")
@@ -109,7 +114,10 @@ def test_an_approved_model_served_live_trades_as_its_backtest(
                    costs=CostModel(fee_bps=10, lot_step=f.lot_step,
                                    min_notional=f.min_notional_f), benchmark=False)
     live = ray.get(ex.trades.remote())
-    assert len(live) == len(res.output.trades) > 0
+    assert st["symbols"]["BTCUSDT"]["last_bar_time"] == int(data.time[-1]), st["symbols"]
+    assert len(live) == len(res.output.trades) > 0, (
+        [(t["entry_time"], t["exit_time"]) for t in live],
+        [(t.entry_time, t.exit_time) for t in res.output.trades], st["orders"], st["stats"], sst)
     for a, b in zip(res.output.trades, live, strict=True):
         assert (a.entry_time, a.exit_time) == (b["entry_time"], b["exit_time"])
         assert a.pnl == pytest.approx(b["pnl"], rel=1e-9, abs=1e-12)
