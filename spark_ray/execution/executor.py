@@ -781,6 +781,8 @@ class ExecutorCore:
             "stats": dict(self.stats), "tick_to_order": self.latency(),
             "timing_ms": {k: _pcts(v) for k, v in self.timing.items()},
             "trips": self.trips[-10:], "reconcile": self.recon, "replayed": self.replayed,
+            "signal_book": None if self.signal_book is None else {
+                "received": self.signal_book.received, "reordered": self.signal_book.reordered},
             "journal": {"path": str(self.journal.path), "writes": self.journal.writes,
                         "fsyncs": self.journal.fsyncs, "skipped": self.journal.skipped},
             "best": self.best, "errors": list(self.errors),

@@ -47,11 +47,12 @@ class Scored:
     trade_id: np.ndarray
     time: np.ndarray
     values: dict[str, np.ndarray]  # SCORE and every feature
+    seq: int = 0  # the symbol's batch number: lets a receiver put batches back in order
 
     def to_message(self) -> dict[str, Any]:
         """Plain arrays: what travels from the signal actor to the executors."""
-        return {"symbol": self.symbol, "trade_id": self.trade_id, "time": self.time,
-                "values": self.values}
+        return {"symbol": self.symbol, "seq": self.seq, "trade_id": self.trade_id,
+                "time": self.time, "values": self.values}
 
 
 class SignalEngine:
@@ -62,6 +63,7 @@ class SignalEngine:
         self._defs = [signal(n).feature for n in self.features]
         self.predict = predict
         self._state: dict[str, list[Online]] = {}
+        self._seq: dict[str, int] = {}
 
     def update(self, symbol: str, trades: Trades, trade_id: np.ndarray) -> Scored:
         """Feed a symbol's new trades (in id order); their signals, one row per trade."""
@@ -79,7 +81,9 @@ class SignalEngine:
                 row[j] = st.update(ti, pi, qi, si)
         values = {name: X[:, j].copy() for j, name in enumerate(self.features)}
         values[SCORE] = _scored(X, self.predict)
-        return Scored(symbol, np.asarray(trade_id, dtype=np.int64), trades.time, values)
+        seq = self._seq.get(symbol, 0)
+        self._seq[symbol] = seq + 1
+        return Scored(symbol, np.asarray(trade_id, dtype=np.int64), trades.time, values, seq)
 
 
 def score_trades(trades: Trades, features: Sequence[str], predict: Predict | None
@@ -126,6 +130,8 @@ class _Series:
     values: list[dict[str, np.ndarray]] = field(default_factory=list)
     last_id: int = -1
     rows: int = 0
+    next_seq: int = 0
+    early: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
 class SignalBook:
@@ -133,30 +139,49 @@ class SignalBook:
 
     ``asof`` answers with the values at the greatest trade id at or before the one asked for;
     ``wait`` lets a bar's decision wait (bounded) for the signal of its last trade, which the
-    signal actor computes from the same feed a moment after the executor saw it. Only the most
-    recent ``keep`` batches are kept: a bar only ever asks about its last trade.
+    signal actor computes from the same feed a moment after the executor saw it. Messages are
+    taken in their ``seq`` order: Ray does not promise an async actor runs calls in the order
+    they were sent, and a batch that overtook an earlier one must not answer for trades the
+    earlier one holds (it waits in ``early`` until the gap fills). About the last ``keep_rows``
+    signals are kept: a bar only asks about its last trade, and an executor lagging by more
+    than that gets a stale answer, counted by its caller, rather than unbounded memory.
     """
 
-    def __init__(self, keep: int = 256) -> None:
-        self.keep = keep
+    def __init__(self, keep_rows: int = 500_000) -> None:
+        self.keep_rows = keep_rows
         self._series: dict[str, _Series] = {}
         self._arrived = asyncio.Event()
         self.received = 0
+        self.reordered = 0  # messages that arrived ahead of an earlier one
 
     def add(self, message: dict[str, Any]) -> None:
         s = self._series.setdefault(message["symbol"], _Series())
         ids = np.asarray(message["trade_id"], dtype=np.int64)
+        vals = {k: np.asarray(v, dtype=np.float64) for k, v in message["values"].items()}
+        seq = int(message.get("seq", s.next_seq))
+        if seq < s.next_seq:
+            return  # already taken (a redelivery)
+        if seq > s.next_seq:
+            self.reordered += 1
+            s.early[seq] = (ids, vals)
+            return
+        self._take(s, ids, vals)
+        while s.next_seq in s.early:
+            self._take(s, *s.early.pop(s.next_seq))
+        self._arrived.set()
+
+    def _take(self, s: _Series, ids: np.ndarray, vals: dict[str, np.ndarray]) -> None:
+        s.next_seq += 1
         if len(ids) == 0:
             return
         s.ids.append(ids)
-        s.values.append({k: np.asarray(v, dtype=np.float64) for k, v in
-                         message["values"].items()})
+        s.values.append(vals)
         s.last_id = max(s.last_id, int(ids[-1]))
         s.rows += len(ids)
         self.received += len(ids)
-        if len(s.ids) > self.keep:
+        while s.rows - len(s.ids[0]) >= self.keep_rows:
+            s.rows -= len(s.ids[0])
             del s.ids[0], s.values[0]
-        self._arrived.set()
 
     def last_id(self, symbol: str) -> int:
         s = self._series.get(symbol)
@@ -225,19 +250,29 @@ class SignalCore:
     staleness (how long since a symbol's features last saw a trade)."""
 
     def __init__(self, features: Sequence[str], predict: Predict | None,
-                 symbols: Sequence[str] | None = None) -> None:
+                 symbols: Sequence[str] | None = None, hole_wait_ms: float = 1_000.0) -> None:
         self.engine = SignalEngine(features, predict)
         self.symbols = set(symbols) if symbols else None
+        self.hole_wait_ms = hole_wait_ms
         self.latency = Latencies()  # a trade received by the connector -> published
         self.compute = Latencies()  # its batch reaching the signal actor -> published
         self.pending_ms: list[np.ndarray] = []  # latencies not yet exported as metrics
         self.published: dict[str, int] = {}
         self.last_trade_ms: dict[str, int] = {}  # receive time of each symbol's last trade
         self.batches = 0
+        # Trade-id order, as the executor's bar builder keeps it: Ray may run an async actor's
+        # calls out of order, and features depend on the order of trades.
+        self._next: dict[str, int] = {}  # the next trade id each symbol's features expect
+        self._held: dict[str, Any] = {}  # trades ahead of a hole, by symbol (a table)
+        self._held_since: dict[str, float] = {}
+        self.duplicates = 0  # trades at or below an id already taken
+        self.reordered = 0  # trades that waited for an earlier one
+        self.skipped_ids = 0  # ids of holes that never filled within hole_wait_ms
 
-    def on_trades(self, table: Any) -> list[tuple[Scored, np.ndarray]]:
+    def on_trades(self, table: Any, now_ms: float = 0.0) -> list[tuple[Scored, np.ndarray]]:
         """Signals of a canonical trade table (TRADE_SCHEMA), one Scored per symbol, each with
-        its trades' receive times (ms, 0 when unknown)."""
+        its trades' receive times (ms, 0 when unknown). Trades are taken in id order: ones
+        ahead of a missing id wait for it (up to ``hole_wait_ms``, see :meth:`due`)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -248,11 +283,53 @@ class SignalCore:
         for sym in pc.unique(table.column("symbol")).to_pylist():
             if self.symbols is not None and sym not in self.symbols:
                 continue
-            t = table.filter(pc.equal(table.column("symbol"), sym)).sort_by("trade_id")
-            recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
-            scored = self.engine.update(sym, Trades.from_table(t), t.column("trade_id").to_numpy())
-            out.append((scored, recv))
+            t = table.filter(pc.equal(table.column("symbol"), sym))
+            held = self._held.pop(sym, None)
+            if held is not None:
+                t = pa.concat_tables([held, t.select(held.column_names)])
+            t = t.sort_by("trade_id")
+            ids = t.column("trade_id").to_numpy()
+            first = np.concatenate(([True], ids[1:] != ids[:-1]))  # one row per id
+            nxt = self._next.get(sym, int(ids[0]))
+            keep = first & (ids >= nxt)
+            self.duplicates += int((~keep).sum())
+            t, ids = t.filter(pa.array(keep)), ids[keep]
+            if len(ids) == 0:
+                continue
+            run = int(np.argmax(ids != nxt + np.arange(len(ids)))) \
+                if (ids != nxt + np.arange(len(ids))).any() else len(ids)
+            if run < len(ids):  # a hole before the rest: they wait
+                self._held[sym] = t.slice(run)
+                self._held_since.setdefault(sym, now_ms)
+                self.reordered += len(ids) - run
+            else:
+                self._held_since.pop(sym, None)
+            if run:
+                out.append(self._score(sym, t.slice(0, run)))
         return out
+
+    def due(self, now_ms: float) -> list[tuple[Scored, np.ndarray]]:
+        """Trades held behind a hole that did not fill within ``hole_wait_ms``: the hole is
+        skipped (counted), they are taken."""
+        out = []
+        for sym in [k for k, since in self._held_since.items()
+                    if now_ms - since >= self.hole_wait_ms]:
+            t = self._held.pop(sym)
+            del self._held_since[sym]
+            ids = t.column("trade_id").to_numpy()
+            self.skipped_ids += int(ids[0]) - self._next.get(sym, int(ids[0]))
+            gaps = np.diff(ids) - 1
+            self.skipped_ids += int(gaps[gaps > 0].sum())
+            out.append(self._score(sym, t))
+        return out
+
+    def _score(self, sym: str, t: Any) -> tuple[Scored, np.ndarray]:
+        import pyarrow as pa
+
+        ids = t.column("trade_id").to_numpy()
+        self._next[sym] = int(ids[-1]) + 1
+        recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
+        return self.engine.update(sym, Trades.from_table(t), ids), recv
 
     def published_now(self, scored: Scored, recv_ms: np.ndarray, now_ms: float,
                       arrived_ms: float | None = None) -> None:
@@ -278,6 +355,9 @@ class SignalCore:
 
     def status(self, now_ms: float) -> dict[str, Any]:
         return {"features": self.engine.features, "batches": self.batches,
+                "duplicates": self.duplicates, "reordered": self.reordered,
+                "skipped_ids": self.skipped_ids,
+                "held": sum(t.num_rows for t in self._held.values()),
                 "published": dict(self.published), "latency_ms": self.latency.summary(),
                 "compute_ms": self.compute.summary(),
                 "staleness_s": self.staleness_s(now_ms)}

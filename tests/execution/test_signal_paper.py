@@ -74,7 +74,8 @@ def test_an_approved_model_served_live_trades_as_its_backtest(
     params = {"enter": 0.5, "exit": 0.45}
     ex, spec = make_executor(approved("signal_fusion", params), venue, bname, warmup_bars=0,
                              skip_first_bar=False, close_grace_ms=None, cash=5_000.0,
-                             signals_model=str(model_dir))
+                             signals_model=str(model_dir),
+                             signal_wait_ms=5_000)  # parity, not latency: never decide stale
     name = spec.config.name.replace("-", ":", 1)
     sig = start_signals(str(model_dir), ["BTCUSDT"], [name], f"signals:{name}")
     try:
@@ -119,7 +120,8 @@ def test_an_approved_model_served_live_trades_as_its_backtest(
         [(t["entry_time"], t["exit_time"]) for t in live],
         [(t.entry_time, t.exit_time) for t in res.output.trades], st["orders"], st["stats"], sst)
     for a, b in zip(res.output.trades, live, strict=True):
-        assert (a.entry_time, a.exit_time) == (b["entry_time"], b["exit_time"])
+        assert (a.entry_time, a.exit_time) == (b["entry_time"], b["exit_time"]), (
+            st["signal_book"], st["symbols"], sst)
         assert a.pnl == pytest.approx(b["pnl"], rel=1e-9, abs=1e-12)
     assert st["equity"] == pytest.approx(float(res.output.equity[-1]), rel=1e-9)
 

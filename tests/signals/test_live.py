@@ -93,7 +93,7 @@ def test_a_bar_carries_the_value_at_its_last_trade() -> None:
 
 
 def test_the_book_answers_as_of_a_trade_id_and_waits_for_late_signals() -> None:
-    book = SignalBook(keep=2)
+    book = SignalBook()
     book.add({"symbol": "A", "trade_id": np.array([5, 6, 7]), "time": np.zeros(3),
               "values": {SCORE: np.array([0.1, 0.2, 0.3])}})
     assert book.asof("A", 6) == {SCORE: 0.2}
@@ -111,6 +111,29 @@ def test_the_book_answers_as_of_a_trade_id_and_waits_for_late_signals() -> None:
 
     waited, timed_out, value = asyncio.run(scenario())
     assert waited and not timed_out and value == {SCORE: 0.5}
+
+
+def test_the_book_puts_overtaking_messages_back_in_order_and_stays_bounded() -> None:
+    """Ray may run an async actor's calls out of order: a batch that overtakes an earlier one
+    must not answer for the earlier one's trades (as-of would return a stale value while the
+    wait saw a later id), so it waits until the gap fills."""
+    book = SignalBook(keep_rows=4)
+
+    def msg(seq: int, ids: list[int]) -> dict[str, Any]:
+        return {"symbol": "A", "seq": seq, "trade_id": np.array(ids), "time": np.zeros(len(ids)),
+                "values": {SCORE: np.array([i / 100 for i in ids])}}
+
+    book.add(msg(0, [1, 2]))
+    book.add(msg(2, [5, 6]))  # overtook seq 1
+    assert book.last_id("A") == 2 and book.reordered == 1
+    assert book.asof("A", 6) == {SCORE: 0.02}  # nothing past the gap answers yet
+    book.add(msg(1, [3, 4]))
+    assert book.last_id("A") == 6
+    assert book.asof("A", 4) == {SCORE: 0.04} and book.asof("A", 6) == {SCORE: 0.06}
+    book.add(msg(1, [3, 4]))  # a redelivery changes nothing
+    book.add(msg(3, [7, 8]))
+    assert book.asof("A", 8) == {SCORE: 0.08} and book.asof("A", 2) == {}  # oldest dropped
+    assert book.received == 8
 
 
 def test_bar_history_keeps_signals_aligned_through_growth_and_trimming() -> None:
@@ -181,3 +204,36 @@ def test_the_core_accounts_latency_counts_and_staleness(table: pa.Table, model: 
     assert st["latency_ms"]["n"] == 300 and st["latency_ms"]["p99_ms"] == 3.5
     assert st["staleness_s"] == {"XRPETH": 2.0}
     assert len(core.drain_latencies()) == 300 and len(core.drain_latencies()) == 0
+
+
+def test_the_core_takes_trades_in_id_order_whatever_order_batches_arrive(
+        table: pa.Table, model: Any) -> None:
+    """Ray may run an async actor's calls out of order: batches shuffled in arrival still give
+    the batch path's signals (features depend on trade order), duplicates are dropped, and a
+    hole that never fills is skipped after hole_wait_ms, counted."""
+    part = table.slice(0, 2_000)
+    part = part.append_column("recv_time", pa.array(np.zeros(2_000, np.int64)).cast(
+        pa.timestamp("ms", tz="UTC"))).append_column("symbol", pa.array(["XRPETH"] * 2_000))
+    want = score_trades(Trades.from_table(part), FEATURES, _predict(model))
+    chunks = [part.slice(i, 100) for i in range(0, 2_000, 100)]
+    order = [0, 2, 1, 3, 5, 4, 4, *range(6, 20)]  # two overtakes and a redelivery
+    core = SignalCore(FEATURES, _predict(model), hole_wait_ms=1_000)
+    got: list[Any] = []
+    for now, i in enumerate(order):
+        got += core.on_trades(chunks[i], now_ms=float(now))
+    ids = np.concatenate([s.trade_id for s, _ in got])
+    assert ids.tolist() == part.column("trade_id").to_pylist()
+    for k, v in want.items():
+        live = np.concatenate([s.values[k] for s, _ in got])
+        ok = ~np.isnan(v)
+        assert np.array_equal(np.isnan(live), ~ok) and np.max(np.abs(live[ok] - v[ok])) <= 1e-9
+    st = core.status(now_ms=0)
+    assert st["reordered"] == 200 and st["duplicates"] == 100 and st["skipped_ids"] == 0
+
+    lost = SignalCore(FEATURES, _predict(model), hole_wait_ms=1_000)
+    lost.on_trades(chunks[0], now_ms=0)
+    assert lost.on_trades(chunks[2], now_ms=10) == []  # waits for chunk 1
+    assert lost.due(now_ms=500) == []
+    (late, _), = lost.due(now_ms=1_010)  # chunk 1 never came: skipped
+    assert late.trade_id.tolist() == chunks[2].column("trade_id").to_pylist()
+    assert lost.status(now_ms=0)["skipped_ids"] == 100
