@@ -284,6 +284,12 @@ class SignalCore:
             if self.symbols is not None and sym not in self.symbols:
                 continue
             t = table.filter(pc.equal(table.column("symbol"), sym))
+            ids = t.column("trade_id").to_numpy()
+            nxt = self._next.get(sym, int(ids.min()))
+            if sym not in self._held and int(ids[0]) == nxt and \
+                    (len(ids) == 1 or bool(np.all(np.diff(ids) == 1))):
+                out.append(self._score(sym, t))  # the common case: in order, no hole
+                continue
             held = self._held.pop(sym, None)
             if held is not None:
                 t = pa.concat_tables([held, t.select(held.column_names)])
