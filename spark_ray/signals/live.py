@@ -302,8 +302,8 @@ class SignalCore:
             t, ids = t.filter(pa.array(keep)), ids[keep]
             if len(ids) == 0:
                 continue
-            run = int(np.argmax(ids != nxt + np.arange(len(ids)))) \
-                if (ids != nxt + np.arange(len(ids))).any() else len(ids)
+            off = ids != nxt + np.arange(len(ids))  # past the first hole
+            run = int(np.argmax(off)) if off.any() else len(ids)
             if run < len(ids):  # a hole before the rest: they wait
                 self._held[sym] = t.slice(run)
                 self._held_since.setdefault(sym, now_ms)
