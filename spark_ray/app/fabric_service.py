@@ -181,7 +181,10 @@ def _ready(fabric: Fabric) -> tuple[bool, str]:
             return False, f"{name} unreachable ({s['error']})"
         if name.startswith("connector") and not (s.get("running") and s.get("connections")):
             return False, f"{name} not connected yet"
-    feed = fabric.feed_status() or {}
+    try:  # a supervisor whose worker process is still starting (a loaded node) is not ready yet
+        feed = fabric.feed_status() or {}
+    except ray.exceptions.GetTimeoutError:
+        return False, "supervisor not answering yet (its worker is still starting)"
     if not feed.get("polls") or feed.get("unreachable"):
         return False, "supervisor has not polled every normalizer yet"
     return True, ""
