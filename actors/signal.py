@@ -102,12 +102,10 @@ class SignalActor:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._exporter())
         # Raw trades only, as the executor reads them: their ids are the ids a bar's last
-        # trade is looked up by (aggregate trades number differently and would mix in).
-        table = (payload.get("trades") or {}).get("trades")
-        if table is None or table.num_rows == 0:
-            return
+        # trade is looked up by (aggregate trades number differently and would mix in). The
+        # book rows go to the order-book features; payloads are taken in the sender's order.
         try:
-            results = self.core.on_trades(table, arrived)
+            results = self.core.on_payload(payload, arrived)
         except Exception:
             self.errors += 1
             log.exception("%s: scoring a batch failed", self.name)

@@ -1,6 +1,6 @@
 """Signals: batch feature throughput, the batch on Ray per (symbol, month), and live latency.
 
-1. Batch features, one process: every INVENTORY feature's batch runtime over 1,010,637 trades
+1. Batch features, one process: every trade feature's batch runtime over 1,010,637 trades
    (the real XRP/ETH recording tiled 81 times, each copy shifted past the previous one), rows/s
    per core (rows over the larger of its CPU and wall seconds: one thread). Peer in the same run:
    the same features written the obvious pandas way (time-based ``rolling("1s"/"60s")`` sums
@@ -127,11 +127,11 @@ def pandas_features(df: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def bench_batch(rec: pa.Table) -> dict[str, Any]:
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import TRADE_SIGNALS
 
     t = _tiled(rec, COPIES)
     n = len(t.time)
-    feats = [s.feature for s in INVENTORY]
+    feats = [s.feature for s in TRADE_SIGNALS]
     wall, cpu, ours = _timed(lambda: {f.name: f.batch(t) for f in feats})
     df = pd.DataFrame({"price": t.price, "qty": t.qty, "side": t.side},
                       index=pd.DatetimeIndex(t.time.astype("datetime64[ms]")))
@@ -199,9 +199,9 @@ def bench_parallel(rec: pa.Table, tmp: Path) -> dict[str, Any]:
 
     from spark_ray.app.signals_batch import batch_features, partition_features, plan
     from spark_ray.lake import DataStore
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import TRADE_SIGNALS
 
-    names = [s.name for s in INVENTORY]
+    names = [s.name for s in TRADE_SIGNALS]
     rows = _lake(rec, tmp / "lake")
     store = DataStore(tmp / "lake")
     jobs = plan(store, list(LAKE_SYMBOLS), "binance")
@@ -237,7 +237,7 @@ def bench_parallel(rec: pa.Table, tmp: Path) -> dict[str, Any]:
     return {"rows": rows, "partitions": len(jobs), "cpus": CPUS,
             "symbols": list(LAKE_SYMBOLS), "months": list(LAKE_MONTHS),
             "work": "read the month (+ warm-up tail of the month before) from the lake, all "
-                    "INVENTORY features, write Parquet atomically",
+                    "TRADE_SIGNALS features, write Parquet atomically",
             "one_process": {"seconds": round(s_wall, 3), "cpu_seconds": round(s_cpu, 3),
                             "rows_per_s": round(serial_rate)},
             "ray_tasks": {"seconds": round(r_wall, 3), "runs_s": runs,
@@ -330,10 +330,10 @@ def _model(rec: pa.Table, folder: Path) -> Path:
     """A real LightGBM model on the recording, saved as `signals train` saves one."""
     from spark_ray.signals import artifact
     from spark_ray.signals.features import Trades
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import TRADE_SIGNALS
     from spark_ray.signals.train import build, fit
 
-    ts = build(Trades(*_columns(rec)), list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(Trades(*_columns(rec)), list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     model = fit("gbm", ts.X, ts.y, seed=0)
     artifact.save(model, folder, ts.features,
                   {"symbol": "XRPETH", "samples": len(ts), "trades_sha256": ts.fingerprint},
@@ -407,12 +407,12 @@ def bench_diagnostics(rec: pa.Table, model_dir: Path) -> dict[str, Any]:
 
     from spark_ray.signals import artifact
     from spark_ray.signals.features import Trades
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import TRADE_SIGNALS
 
     model = artifact.load(model_dir)
     t = Trades(*_columns(rec))
     half = BATCH // len(LIVE_SYMBOLS)
-    X = np.column_stack([s.feature.batch(t) for s in INVENTORY])[1000:1000 + half]
+    X = np.column_stack([s.feature.batch(t) for s in TRADE_SIGNALS])[1000:1000 + half]
     predict = {}
     for label, kw in (("default_threads", {}), ("num_threads_1", {"num_threads": 1})):
         ms = []
@@ -423,7 +423,7 @@ def bench_diagnostics(rec: pa.Table, model_dir: Path) -> dict[str, Any]:
         predict[label] = _pcts(ms)
     update_us = {}
     n = 5000
-    for s in INVENTORY:
+    for s in TRADE_SIGNALS:
         st = s.feature.online()
         t0 = time.perf_counter()
         for i in range(n):

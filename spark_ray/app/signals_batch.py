@@ -47,7 +47,7 @@ from spark_ray.signals.features import (
 from spark_ray.signals.inventory import signal
 
 # The columns a feature reads (Trades.from_table) plus the id the output is keyed by.
-COLUMNS = ["trade_id", "trade_time", "price", "qty", "is_buyer_maker"]
+COLUMNS = ["trade_id", "trade_time", "price", "qty", "is_buyer_maker", "recv_time"]
 # An EMA never forgets its seed; after n updates the seed's weight is (1 - alpha)^n. Warm it up
 # until that weight is below float64's rounding (2.2e-16), so where it started cannot be seen.
 EMA_RESIDUAL = 1e-16
@@ -80,6 +80,8 @@ def warmup(features: Sequence[Feature]) -> Warmup:
         elif isinstance(f, EmaDeviation):
             alpha = 2.0 / (f.span + 1.0)
             n = max(n, math.ceil(math.log(EMA_RESIDUAL) / math.log1p(-alpha)))
+        elif f.rowwise:
+            pass  # a trade's own row and the book in force at it (see _book_asof): no history
         else:
             raise ValueError(f"{f.name}: no warm-up rule for {type(f).__name__} in "
                              "spark_ray/app/signals_batch.py; add one before computing it by "
@@ -118,6 +120,17 @@ def _warm_tail(store: DataStore, before: Sequence[str], first_ms: int, need: War
     return prev.slice(min(by_time, by_count))
 
 
+def _book_asof(store: DataStore, exchange: str, symbol: str, trades: Trades,
+               table: pa.Table) -> Trades:
+    """``trades`` with the book in force at each. The symbol's whole book is read (deduplicated,
+    parts a sink has not compacted included): the row in force at a month's first trade may be
+    months old on a quiet book, and a recorded book is small beside its trades."""
+    from spark_ray.lake.layout import BOOK
+    from spark_ray.signals.source import with_book
+
+    return with_book(trades, table, store.read(BOOK, exchange, symbol))
+
+
 def partition_features(store_root: str, exchange: str, symbol: str, month: str,
                        before: list[str], features: list[str], out: str | None,
                        ) -> dict[str, Any]:
@@ -135,6 +148,8 @@ def partition_features(store_root: str, exchange: str, symbol: str, month: str,
         warm = _warm_tail(store, before, int(_times(month_t)[0]), warmup(defs))
     both = month_t if warm is None else pa.concat_tables([warm.cast(month_t.schema), month_t])
     trades = Trades.from_table(both)
+    if any(f.rowwise for f in defs):
+        trades = _book_asof(store, exchange, symbol, trades, both)
     k = 0 if warm is None else warm.num_rows
     cols: dict[str, pa.Array] = {
         "trade_id": pa.array(both.column("trade_id").to_numpy()[k:], pa.int64()),

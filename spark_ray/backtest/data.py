@@ -164,6 +164,7 @@ def bars_with_signals(store: Any, symbols: list[str], interval: str,
     from spark_ray.schemas import INTERVAL_MS, iso_ms
     from spark_ray.signals.features import Trades
     from spark_ray.signals.live import attach
+    from spark_ray.signals.source import NoBook, load_trades
 
     step = INTERVAL_MS.get(interval)
     if not step:
@@ -188,7 +189,11 @@ def bars_with_signals(store: Any, symbols: list[str], interval: str,
                             "from the lake's trades; import or record them first")
         built[s] = builder_bars(table.filter(pa.array(inside)), s, interval,
                                 include_open_bar=True)
-        scored[s] = Trades.from_table(table.filter(pa.array(upto)))
+        try:
+            scored[s] = load_trades(store, s, exchange, model.features,
+                                    table=table.filter(pa.array(upto)))
+        except NoBook as exc:
+            raise UserError(f"--signals-model: {exc}") from None
     common = built[symbols[0]].time
     for s in symbols[1:]:
         common = np.intersect1d(common, built[s].time, assume_unique=True)

@@ -43,7 +43,8 @@ async def feed(core: ExecutorCore, symbol: str, cols: TradeCols, batch: int = 50
         part = tuple(c[lo:lo + batch] for c in cols)
         if engine is not None and trades is not None and core.signal_book is not None:
             sl = slice(lo, lo + batch)
-            chunk = Trades(trades.time[sl], trades.price[sl], trades.qty[sl], trades.side[sl])
+            chunk = Trades(trades.time[sl], trades.price[sl], trades.qty[sl], trades.side[sl],
+                           trades.book[sl] if trades.book is not None else None)
             core.signal_book.add(engine.update(symbol, chunk, cols[3][sl]).to_message())
         await core.on_trades({symbol: part}, time.perf_counter())  # type: ignore[dict-item]
 
@@ -52,9 +53,11 @@ def paper_replay(trades: pa.Table, symbol: str, interval: str, strategy_cls: typ
                  params: dict[str, Any], *, cash: float = 10_000.0, fee_bps: float = 10.0,
                  slippage_bps: float = 0.0, filters: SymbolFilters | None = None,
                  gate: Gate | None = None, journal: ExecJournal | MemoryJournal | None = None,
-                 batch: int = 500, engine: SignalEngine | None = None) -> ExecutorCore:
+                 batch: int = 500, engine: SignalEngine | None = None,
+                 book: pa.Table | None = None) -> ExecutorCore:
     """Run the executor core in paper mode over ``trades``; returns the finished core.
-    With a signal ``engine`` its bars carry the signals, computed trade by trade as live."""
+    With a signal ``engine`` its bars carry the signals, computed trade by trade as live
+    (order-book features read ``book``, the symbol's BOOK_SCHEMA rows, as of each trade)."""
     cfg = ExecutorConfig(name="replay", symbols=(symbol,), interval=interval, cash=cash,
                          fee_bps=fee_bps, slippage_bps=slippage_bps, close_grace_ms=None,
                          hole_wait_ms=None,
@@ -67,10 +70,19 @@ def paper_replay(trades: pa.Table, symbol: str, interval: str, strategy_cls: typ
         core.signal_book = SignalBook()
     ordered = trades.sort_by("trade_id")
 
+    scored = None
+    if engine is not None:
+        scored = Trades.from_table(ordered)
+        if engine.needs_book:
+            from spark_ray.signals.source import with_book
+
+            if book is None:
+                raise ValueError("paper_replay: the engine's order-book features need book")
+            scored = with_book(scored, ordered, book)
+
     async def run() -> None:
         await core.start()
-        await feed(core, symbol, trade_columns(ordered), batch, engine,
-                   Trades.from_table(ordered) if engine is not None else None)
+        await feed(core, symbol, trade_columns(ordered), batch, engine, scored)
 
     asyncio.run(run())
     return core

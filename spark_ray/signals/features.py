@@ -33,11 +33,16 @@ class Trades:
     price: np.ndarray
     qty: np.ndarray
     side: np.ndarray
+    # The top of the book in force at each trade (see :func:`asof_book`): columns bid price,
+    # bid size, ask price, ask size; NaN where no book was known. None: no book was loaded.
+    book: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.time)
         if not (len(self.price) == len(self.qty) == len(self.side) == n):
             raise ValueError("trades: time, price, qty and side must have the same length")
+        if self.book is not None and self.book.shape != (n, 4):
+            raise ValueError(f"trades: book must have shape ({n}, 4), not {self.book.shape}")
         if n and np.any(np.diff(self.time) < 0):
             raise ValueError("trades: time must not decrease")
 
@@ -53,6 +58,48 @@ class Trades:
                    np.where(maker, -1, 1).astype(np.int64))
 
 
+    def with_book(self, book: np.ndarray) -> Trades:
+        return Trades(self.time, self.price, self.qty, self.side, book)
+
+    def need_book(self, feature: str) -> np.ndarray:
+        if self.book is None:
+            raise ValueError(f"{feature}: needs the order book (bid/ask and sizes) as of each "
+                             f"trade; no book was loaded for these trades")
+        return self.book
+
+
+BOOK_COLUMNS = ("bid_price", "bid_qty", "ask_price", "ask_qty")
+
+
+def asof_book(trade_recv: np.ndarray, book_recv: np.ndarray, book_id: np.ndarray,
+              book: np.ndarray) -> np.ndarray:
+    """The top of the book in force at each trade: the book row with the greatest (receive
+    time, update id) among those received strictly before the trade (``recv_time`` <), the
+    order a stream's frames arrive in. Strictly before, because a row received in the same
+    millisecond may have been read after the trade; and by receive time, not the exchange's
+    event time, because that is when a live reader could have known it. A trade with no
+    receive time (0) or no earlier book gets NaN. ``book`` is (m, 4) as in :data:`BOOK_COLUMNS`.
+    """
+    out = np.full((len(trade_recv), 4), np.nan)
+    if len(book_recv) == 0 or len(trade_recv) == 0:
+        return out
+    order = np.lexsort((book_id, book_recv))
+    recv, rows = book_recv[order], book[order]
+    j = np.searchsorted(recv, trade_recv, side="left") - 1
+    ok = (j >= 0) & (trade_recv > 0)
+    out[ok] = rows[j[ok]]
+    return out
+
+
+def book_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(receive ms, update id, (m, 4) values) of a BOOK_SCHEMA table, for :func:`asof_book`."""
+    recv = table.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
+    ids = table.column("update_id").to_numpy()
+    vals = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(float)
+                            for c in BOOK_COLUMNS]) if table.num_rows else np.empty((0, 4))
+    return np.asarray(recv, np.int64), np.asarray(ids, np.int64), vals
+
+
 class Online(Protocol):
     def update(self, time_ms: int, price: float, qty: float, side: int) -> float: ...
 
@@ -60,6 +107,15 @@ class Online(Protocol):
 class Feature(Protocol):
     @property
     def name(self) -> str: ...
+
+    @property
+    def rowwise(self) -> bool:
+        """True for a feature of each trade's own row alone (the order-book features): the
+        live engine computes it with ``batch`` over each new batch, which is the same function
+        of the same inputs; its two runtimes differ in how the book as of each trade is found
+        (:func:`asof_book` over the lake, :class:`spark_ray.signals.live.BookHistory` from the
+        stream)."""
+        ...
 
     def batch(self, t: Trades) -> np.ndarray: ...
 
@@ -71,6 +127,8 @@ class SignedVolume:
     """Taker-buy minus taker-sell quantity over the trailing ``window_ms`` (t - w, t]."""
 
     window_ms: int
+
+    rowwise = False
 
     @property
     def name(self) -> str:
@@ -88,6 +146,8 @@ class FlowImbalance:
     """Signed volume over total volume in the trailing window, in [-1, 1]."""
 
     window_ms: int
+
+    rowwise = False
 
     @property
     def name(self) -> str:
@@ -110,6 +170,8 @@ class EmaDeviation:
 
     span: int
 
+    rowwise = False
+
     @property
     def name(self) -> str:
         return f"ema_deviation_{self.span}"
@@ -130,6 +192,8 @@ class RealizedVolatility:
 
     n: int
 
+    rowwise = False
+
     @property
     def name(self) -> str:
         return f"realized_vol_{self.n}"
@@ -141,6 +205,93 @@ class RealizedVolatility:
 
     def online(self) -> Online:
         return _Vol(self.n)
+
+
+@dataclass(frozen=True)
+class BookImbalance:
+    """Queue imbalance at the best levels, (bid size - ask size) / (bid size + ask size), in
+    [-1, 1]: Gould & Bonart (2016), "Queue imbalance as a one-tick-ahead price predictor in a
+    limit order book", Market Microstructure and Liquidity 2(2), eq. (3)."""
+
+    rowwise = True
+
+    @property
+    def name(self) -> str:
+        return "book_imbalance"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        b = t.need_book(self.name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: np.ndarray = (b[:, 1] - b[:, 3]) / (b[:, 1] + b[:, 3])
+        return out
+
+    def online(self) -> Online:
+        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
+
+
+@dataclass(frozen=True)
+class QuotedSpread:
+    """Quoted spread in basis points of the mid, (ask - bid) / ((ask + bid) / 2) * 1e4: the
+    cost of crossing, and thin books widen it."""
+
+    rowwise = True
+
+    @property
+    def name(self) -> str:
+        return "spread_bps"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        b = t.need_book(self.name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: np.ndarray = (b[:, 2] - b[:, 0]) / ((b[:, 2] + b[:, 0]) / 2.0) * 1e4
+        return out
+
+    def online(self) -> Online:
+        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
+
+
+@dataclass(frozen=True)
+class TopDepth:
+    """Quote-currency size resting at the best bid and ask, bid * bid size + ask * ask size:
+    the depth a market order meets before it moves the price (the lake keeps the top level)."""
+
+    rowwise = True
+
+    @property
+    def name(self) -> str:
+        return "top_depth_quote"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        b = t.need_book(self.name)
+        out: np.ndarray = b[:, 0] * b[:, 1] + b[:, 2] * b[:, 3]
+        return out
+
+    def online(self) -> Online:
+        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
+
+
+@dataclass(frozen=True)
+class MicropriceDeviation:
+    """Trade price over the size-weighted mid minus one, the weighted mid being
+    (bid * ask size + ask * bid size) / (bid size + ask size): Stoikov (2018), "The
+    micro-price: a high-frequency estimator of future prices", Quantitative Finance 18(12),
+    its I-weighted mid with I = bid size / (bid size + ask size)."""
+
+    rowwise = True
+
+    @property
+    def name(self) -> str:
+        return "microprice_deviation"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        b = t.need_book(self.name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            micro = (b[:, 0] * b[:, 3] + b[:, 2] * b[:, 1]) / (b[:, 1] + b[:, 3])
+            out: np.ndarray = t.price / micro - 1.0
+        return out
+
+    def online(self) -> Online:
+        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
 
 
 def _trailing_sums(t: Trades, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -225,8 +376,9 @@ def compute(features: list[Feature], t: Trades) -> pa.Table:
 def replay(features: list[Feature], t: Trades) -> dict[str, np.ndarray]:
     """The live path over recorded trades: every feature's ``online`` state fed one trade at a
     time, exactly as the signal actor will."""
-    states = [(f.name, f.online()) for f in features]
-    out = {name: np.empty(len(t.time)) for name, _ in states}
+    states = [(f.name, f.online()) for f in features if not f.rowwise]
+    out = {f.name: f.batch(t) for f in features if f.rowwise}
+    out.update({name: np.empty(len(t.time)) for name, _ in states})
     for i in range(len(t.time)):
         ti, p, q, s = int(t.time[i]), float(t.price[i]), float(t.qty[i]), int(t.side[i])
         for name, st in states:

@@ -9,11 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spark_ray.signals.features import (
+    BookImbalance,
     EmaDeviation,
     Feature,
     FlowImbalance,
+    MicropriceDeviation,
+    QuotedSpread,
     RealizedVolatility,
     SignedVolume,
+    TopDepth,
 )
 
 
@@ -33,6 +37,7 @@ class Signal:
 
 def _entries() -> list[Signal]:
     trades = "trades: time, price, qty, taker side"
+    book = "book: best bid/ask and sizes as of the trade's receive time"
     specs: list[tuple[Feature, str, str, str, str]] = [
         (SignedVolume(1_000), "trade flow", trades, "seconds",
          "taker-buy minus taker-sell quantity in the last second: who is pushing now"),
@@ -44,11 +49,22 @@ def _entries() -> list[Signal]:
          "price over its 50-trade EMA minus one: stretch from the recent mean"),
         (RealizedVolatility(50), "volatility", "trades: price", "minutes",
          "standard deviation of the last 50 trade-to-trade log returns"),
+        (BookImbalance(), "order book", book, "seconds",
+         "(bid size - ask size) / (bid size + ask size) at the best levels: queue pressure"),
+        (MicropriceDeviation(), "order book", book + "; trades: price", "seconds",
+         "trade price over the size-weighted mid minus one: where the trade hit vs fair value"),
+        (QuotedSpread(), "order book", book, "seconds",
+         "best ask minus best bid in basis points of the mid: cost to cross, thin-book alarm"),
+        (TopDepth(), "order book", book, "seconds",
+         "quote-currency size resting at the best bid and ask: depth a market order meets"),
     ]
     return [Signal(f.name, fam, inp, hor, desc, f) for f, fam, inp, hor, desc in specs]
 
 
 INVENTORY: tuple[Signal, ...] = tuple(_entries())
+# The signals that read trades alone: what a lake without a recorded book (the real Binance
+# samples) can give.
+TRADE_SIGNALS: tuple[Signal, ...] = tuple(s for s in INVENTORY if not s.feature.rowwise)
 
 
 def signal(name: str) -> Signal:

@@ -61,24 +61,33 @@ class SignalEngine:
     def __init__(self, features: Sequence[str], predict: Predict | None) -> None:
         self.features = list(features)
         self._defs = [signal(n).feature for n in self.features]
+        self._stateful = [j for j, f in enumerate(self._defs) if not f.rowwise]
+        self._rowwise = [j for j, f in enumerate(self._defs) if f.rowwise]
+        self.needs_book = bool(self._rowwise)
         self.predict = predict
         self._state: dict[str, list[Online]] = {}
         self._seq: dict[str, int] = {}
 
     def update(self, symbol: str, trades: Trades, trade_id: np.ndarray) -> Scored:
-        """Feed a symbol's new trades (in id order); their signals, one row per trade."""
+        """Feed a symbol's new trades (in id order, with the book as of each when a feature
+        reads it); their signals, one row per trade."""
         states = self._state.get(symbol)
         if states is None:
-            states = self._state[symbol] = [f.online() for f in self._defs]
+            states = self._state[symbol] = [self._defs[j].online() for j in self._stateful]
         n = len(trades.time)
-        X = np.empty((n, len(states)))
+        X = np.empty((n, len(self._defs)))
+        Y = X if not self._rowwise else np.empty((n, len(states)))
         t, p, q, s = (trades.time.tolist(), trades.price.tolist(), trades.qty.tolist(),
                       trades.side.tolist())
         for i in range(n):
             ti, pi, qi, si = t[i], p[i], q[i], s[i]
-            row = X[i]
+            row = Y[i]
             for j, st in enumerate(states):
                 row[j] = st.update(ti, pi, qi, si)
+        if self._rowwise:
+            X[:, self._stateful] = Y
+            for j in self._rowwise:
+                X[:, j] = self._defs[j].batch(trades)
         values = {name: X[:, j].copy() for j, name in enumerate(self.features)}
         values[SCORE] = _scored(X, self.predict)
         seq = self._seq.get(symbol, 0)
@@ -244,6 +253,55 @@ class Latencies:
                 "max_ms": float(v.max())}
 
 
+class BookHistory:
+    """One symbol's recent top-of-book rows as they stream in, for the book as of each trade.
+
+    The live twin of :func:`spark_ray.signals.features.asof_book`: the same rule (the greatest
+    (receive time, update id) received strictly before the trade) over the rows kept here. A
+    row whose update id is not above the last one of its source is dropped, as the lake's sink
+    drops it, so both runtimes see the same rows. About ``keep_ms`` of history is kept (and
+    always the row in force before it): a trade that arrives later than that behind the book,
+    e.g. one repaired from REST long after, gets the oldest book kept rather than unbounded
+    memory; the lake's answer is then the one to trust.
+    """
+
+    def __init__(self, keep_ms: int = 120_000) -> None:
+        self.keep_ms = keep_ms
+        self._recv = np.empty(0, np.int64)
+        self._ids = np.empty(0, np.int64)
+        self._rows = np.empty((0, 4))
+        self._last: dict[str, int] = {}  # source -> last update id taken
+
+    def add(self, source: np.ndarray, recv: np.ndarray, ids: np.ndarray,
+            rows: np.ndarray) -> None:
+        keep = np.ones(len(ids), bool)
+        for i in range(len(ids)):  # in stream order, as the sink does
+            src, uid = str(source[i]), int(ids[i])
+            if uid <= self._last.get(src, -(2 ** 63)):
+                keep[i] = False
+            else:
+                self._last[src] = uid
+        if not keep.any():
+            return
+        recv, ids, rows = (np.concatenate((self._recv, recv[keep])),
+                           np.concatenate((self._ids, ids[keep])),
+                           np.concatenate((self._rows, rows[keep])))
+        order = np.lexsort((ids, recv))
+        self._recv, self._ids, self._rows = recv[order], ids[order], rows[order]
+        cut = int(np.searchsorted(self._recv, self._recv[-1] - self.keep_ms)) - 1
+        if cut > 0:
+            self._recv, self._ids, self._rows = (self._recv[cut:], self._ids[cut:],
+                                                 self._rows[cut:])
+
+    def asof(self, trade_recv: np.ndarray) -> np.ndarray:
+        from spark_ray.signals.features import asof_book
+
+        return asof_book(trade_recv, self._recv, self._ids, self._rows)
+
+    def __len__(self) -> int:
+        return len(self._recv)
+
+
 class SignalCore:
     """What the signal actor does with the fabric's trades, without Ray: split by symbol,
     update and score, and account for latency (trade received -> signal published), counts and
@@ -268,6 +326,42 @@ class SignalCore:
         self.duplicates = 0  # trades at or below an id already taken
         self.reordered = 0  # trades that waited for an earlier one
         self.skipped_ids = 0  # ids of holes that never filled within hole_wait_ms
+        # With order-book features, trades are joined to the book as of their receive time, so
+        # whole payloads are taken in the order the normalizer sent them.
+        from spark_ray.streams.fanout import InOrder
+
+        self.payloads = InOrder(hole_wait_ms)
+        self.books: dict[str, BookHistory] = {}
+
+    def on_payload(self, payload: dict[str, Any], now_ms: float = 0.0
+                   ) -> list[tuple[Scored, np.ndarray]]:
+        """A fabric payload (``trades`` by dataset, ``book``): taken in the sender's order,
+        the book rows first (only rows received before a trade can be in force at it), then
+        the raw trades."""
+        out: list[tuple[Scored, np.ndarray]] = []
+        for p in self.payloads.push(payload, now_ms):
+            out += self._take_payload(p, now_ms)
+        return out
+
+    def _take_payload(self, p: dict[str, Any], now_ms: float) -> list[tuple[Scored, np.ndarray]]:
+        book = p.get("book")
+        if self.engine.needs_book and book is not None and book.num_rows:
+            self._add_book(book)
+        table = (p.get("trades") or {}).get("trades")
+        return self.on_trades(table, now_ms) if table is not None else []
+
+    def _add_book(self, book: Any) -> None:
+        import pyarrow.compute as pc
+
+        from spark_ray.signals.features import book_arrays
+
+        for sym in pc.unique(book.column("symbol")).to_pylist():
+            if self.symbols is not None and sym not in self.symbols:
+                continue
+            b = book.filter(pc.equal(book.column("symbol"), sym))
+            recv, ids, rows = book_arrays(b)
+            self.books.setdefault(sym, BookHistory()).add(
+                b.column("source").to_numpy(zero_copy_only=False), recv, ids, rows)
 
     def on_trades(self, table: Any, now_ms: float = 0.0) -> list[tuple[Scored, np.ndarray]]:
         """Signals of a canonical trade table (TRADE_SCHEMA), one Scored per symbol, each with
@@ -318,6 +412,8 @@ class SignalCore:
         """Trades held behind a hole that did not fill within ``hole_wait_ms``: the hole is
         skipped (counted), they are taken."""
         out = []
+        for p in self.payloads.due(now_ms):
+            out += self._take_payload(p, now_ms)
         for sym in [k for k, since in self._held_since.items()
                     if now_ms - since >= self.hole_wait_ms]:
             t = self._held.pop(sym)
@@ -335,7 +431,12 @@ class SignalCore:
         ids = t.column("trade_id").to_numpy()
         self._next[sym] = int(ids[-1]) + 1
         recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
-        return self.engine.update(sym, Trades.from_table(t), ids), recv
+        trades = Trades.from_table(t)
+        if self.engine.needs_book:
+            hist = self.books.get(sym)
+            trades = trades.with_book(hist.asof(recv) if hist is not None
+                                      else np.full((len(recv), 4), np.nan))
+        return self.engine.update(sym, trades, ids), recv
 
     def published_now(self, scored: Scored, recv_ms: np.ndarray, now_ms: float,
                       arrived_ms: float | None = None) -> None:
@@ -364,6 +465,9 @@ class SignalCore:
                 "duplicates": self.duplicates, "reordered": self.reordered,
                 "skipped_ids": self.skipped_ids,
                 "held": sum(t.num_rows for t in self._held.values()),
+                "payloads": {"reordered": self.payloads.reordered,
+                             "skipped": self.payloads.skipped, "held": self.payloads.held},
+                "book_rows": {s: len(b) for s, b in self.books.items()},
                 "published": dict(self.published), "latency_ms": self.latency.summary(),
                 "compute_ms": self.compute.summary(),
                 "staleness_s": self.staleness_s(now_ms)}

@@ -22,7 +22,7 @@ from spark_ray.fills.costs import CostModel
 from spark_ray.samples import sample
 from spark_ray.signals import artifact
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY
+from spark_ray.signals.inventory import TRADE_SIGNALS
 from spark_ray.signals.live import SCORE, attach
 from spark_ray.signals.train import build, fit
 from spark_ray.strategy.bars import SIGNALS
@@ -44,7 +44,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     np.array([r[4] for r in rows], dtype=float),
                     np.array([r[5] for r in rows], dtype=float),
                     np.array([1 if r[3] == "buy" else -1 for r in rows], dtype=np.int64))
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     folder = tmp_path_factory.mktemp("model") / "model"
     report = {"samples": len(ts), "models": {
         "gbm": {"auc": 0.6, "p_value": 0.01}, "linear": {"auc": 0.55, "p_value": 0.2},

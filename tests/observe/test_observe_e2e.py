@@ -100,11 +100,11 @@ def _start_signals(tmp: Path, fabric: Any, symbols: list[str], namespace: str) -
     from spark_ray.samples import sample
     from spark_ray.signals import artifact
     from spark_ray.signals.features import Trades
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import TRADE_SIGNALS
     from spark_ray.signals.train import build, fit
 
     rec = read_freqtrade_trades(sample("XRP_ETH-trades.json.gz")).sort_by("trade_id")
-    ts = build(Trades.from_table(rec), list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(Trades.from_table(rec), list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     folder = tmp / "signal-model"
     artifact.save(fit("gbm", ts.X, ts.y, seed=0), folder, ts.features,
                   {"symbol": "XRPETH", "trades_sha256": ts.fingerprint}, {}, {})

@@ -26,11 +26,11 @@ from spark_ray.lake import DataStore
 from spark_ray.lake.layout import month_bounds
 from spark_ray.samples import sample
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY, signal
+from spark_ray.signals.inventory import TRADE_SIGNALS, signal
 
 from helpers import run_cli
 
-FEATURES = [s.name for s in INVENTORY]
+FEATURES = [s.name for s in TRADE_SIGNALS]
 DAY = 86_400_000
 
 

@@ -16,12 +16,12 @@ from spark_ray.signals.features import (
     Trades,
     replay,
 )
-from spark_ray.signals.inventory import INVENTORY
+from spark_ray.signals.inventory import TRADE_SIGNALS
 
 
 def test_live_replay_equals_batch_to_1e9_on_real_trades(trades: Trades) -> None:
     assert len(trades.time) > 12_000
-    feats = [s.feature for s in INVENTORY]  # every listed signal
+    feats = [s.feature for s in TRADE_SIGNALS]  # every listed signal
     live = replay(feats, trades)
     for f in feats:
         b = f.batch(trades)
@@ -76,7 +76,7 @@ def test_features_from_the_lake_equal_features_from_the_recording(trades: Trades
 
     from spark_ray.lake import DataStore
     from spark_ray.signals.features import compute
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import TRADE_SIGNALS
 
     n = len(trades.time)
     store = DataStore(tmp_path / "lake")
@@ -85,7 +85,7 @@ def test_features_from_the_lake_equal_features_from_the_recording(trades: Trades
         "qty": trades.qty, "is_buyer_maker": pa.array(trades.side < 0),
         "trade_time": pa.array(trades.time, pa.timestamp("ms", tz="UTC"))}), "binance", "XRPETH")
     back = Trades.from_table(store.trades("XRPETH"))
-    feats = [s.feature for s in INVENTORY]
+    feats = [s.feature for s in TRADE_SIGNALS]
     table = compute(feats, back)
     assert table.num_rows == n and table.column_names == ["time_ms", *(f.name for f in feats)]
     np.testing.assert_array_equal(table.column("time_ms").to_numpy(), trades.time)

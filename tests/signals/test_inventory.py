@@ -17,7 +17,7 @@ def test_every_signal_is_described_and_named_once() -> None:
     for s in INVENTORY:
         assert s.name == s.feature.name
         assert s.family and s.inputs and s.horizon and s.description
-    assert {"trade flow", "volatility", "trend"} <= {s.family for s in INVENTORY}
+    assert {"trade flow", "volatility", "trend", "order book"} <= {s.family for s in INVENTORY}
 
 
 def test_unknown_signal_names_the_known_ones() -> None:

@@ -22,7 +22,7 @@ from spark_ray.execution.replay import paper_replay
 from spark_ray.fills.costs import CostModel
 from spark_ray.samples import sample
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY
+from spark_ray.signals.inventory import TRADE_SIGNALS
 from spark_ray.signals.live import (
     SCORE,
     SignalBook,
@@ -36,7 +36,7 @@ from spark_ray.signals.train import build, fit
 from spark_ray.strategy.bars import SIGNALS
 from spark_ray.strategy.builtins import SignalFusion
 
-FEATURES = [s.name for s in INVENTORY]
+FEATURES = [s.name for s in TRADE_SIGNALS]
 OPEN_RULES = {"order_rate": {"enabled": False}, "max_drawdown": {"enabled": False},
               "daily_loss": {"enabled": False}, "consecutive_losses": {"enabled": False},
               "max_notional": {"default": 1e12}, "max_total_notional": {"limit": 1e13}}
@@ -49,7 +49,7 @@ def table() -> pa.Table:
 
 @pytest.fixture(scope="module")
 def model(trades: Trades) -> Any:
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     return fit("gbm", ts.X, ts.y, seed=0)
 
 

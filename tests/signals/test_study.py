@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY, Signal
+from spark_ray.signals.inventory import TRADE_SIGNALS, Signal
 from spark_ray.signals.study import forward_returns, hit_rate, spearman, study
 
 from helpers import run_cli
@@ -69,7 +69,7 @@ def test_study_cli_on_real_trades_writes_json_and_png(lake: Path, tmp_path: Path
     run = next((tmp_path / "runs").iterdir())
     rep = json.loads((run / "study.json").read_text())
     assert rep["horizons_ms"] == [1_000, 10_000, 300_000] and rep["trades"] == 12_477
-    assert [s["name"] for s in rep["signals"]] == [s.name for s in INVENTORY]
+    assert [s["name"] for s in rep["signals"]] == [s.name for s in TRADE_SIGNALS]
     for s in rep["signals"]:
         assert all(-1 <= v <= 1 for v in s["ic"]) and len(s["n"]) == 3
     vol = next(s for s in rep["signals"] if s["family"] == "volatility")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY
+from spark_ray.signals.inventory import TRADE_SIGNALS
 from spark_ray.signals.train import TrainingSet, build, out_of_fold, purged_kfold, report, scores
 
 
@@ -70,7 +70,7 @@ def test_a_learnable_relation_is_found_and_noise_is_not() -> None:
 
 
 def test_report_on_real_trades_states_baselines_and_the_85pct_claim(trades: Trades) -> None:
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     assert len(ts) > 2000 and 0.3 < ts.y.mean() < 0.7
     assert (ts.t1 >= ts.time).all()
     rep = report(ts, permutations=50)

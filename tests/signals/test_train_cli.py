@@ -12,7 +12,7 @@ import pytest
 from spark_ray.lake import DataStore
 from spark_ray.signals import artifact
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY
+from spark_ray.signals.inventory import TRADE_SIGNALS
 from spark_ray.signals.train import build, fit
 
 from helpers import run_cli
@@ -28,12 +28,12 @@ def test_train_writes_a_verifiable_model_that_scores_like_the_trained_one(
     assert "the 85% target is" in res.out and "baselines significantly" in res.out
     folder = next((tmp_path / "runs").iterdir()) / "model"
     card = json.loads((folder / "model.json").read_text())
-    assert [f["name"] for f in card["features"]] == [s.name for s in INVENTORY]
+    assert [f["name"] for f in card["features"]] == [s.name for s in TRADE_SIGNALS]
     assert card["training"]["samples"] == card["report"]["samples"] > 2000
     assert set(card["versions"]) >= {"lightgbm", "scikit_learn", "spark_ray"}
     served = artifact.load(folder)
     trades = Trades.from_table(DataStore(lake).trades("XRPETH"))
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     assert card["training"]["trades_sha256"] == ts.fingerprint
     mine = fit("gbm", ts.X, ts.y, 0).predict_proba(ts.X)[:, 1]
     np.testing.assert_allclose(served.predict(ts.X), mine, rtol=0, atol=1e-12)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from spark_ray.app.session import Session
 from spark_ray.signals.features import Trades
-from spark_ray.signals.inventory import INVENTORY
+from spark_ray.signals.inventory import TRADE_SIGNALS
 from spark_ray.signals.train import MODELS, build, out_of_fold, report, scores
 from spark_ray.tune.signals import tune_models
 
@@ -21,7 +21,7 @@ K, EMBARGO, SEED = 3, 0.01, 0
 
 def test_sweep_on_ray_picks_the_best_trial_and_reproduces_without_ray(
         ray_session: Session, trades: Trades, tmp_path: Path) -> None:
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     said: list[str] = []
     tuned = tune_models(ts, 3, K, EMBARGO, SEED, tmp_path / "tune", said.append)
     table = tuned["table"]
@@ -46,7 +46,7 @@ def test_sweep_on_ray_picks_the_best_trial_and_reproduces_without_ray(
 
 
 def test_report_without_params_is_the_untuned_report(trades: Trades) -> None:
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     plain = report(ts, K, EMBARGO, 5, SEED)
     assert not {"params", "trials", "selection"} & set(plain)
     given = report(ts, K, EMBARGO, 5, SEED, params={"gbm": {}, "linear": {}})

@@ -84,8 +84,8 @@ def parse_horizons(text: str) -> list[int]:
 def _trades(args: argparse.Namespace, settings: Settings) -> tuple[list[Signal], Trades]:
     """The chosen signals and the symbol's trades from the lake (bad flags exit 2)."""
     from spark_ray.lake import DataStore
-    from spark_ray.signals.features import Trades
     from spark_ray.signals.inventory import INVENTORY, signal
+    from spark_ray.signals.source import NoBook, load_trades, usable
 
     try:
         chosen = ([signal(n.strip()) for n in args.signals.split(",")] if args.signals
@@ -96,7 +96,15 @@ def _trades(args: argparse.Namespace, settings: Settings) -> tuple[list[Signal],
     if args.symbol not in store.symbols("trades", args.exchange):
         raise UserError(f"--symbol: no trades of {args.symbol!r} in {store.uri} "
                         f"(exchange={args.exchange})")
-    trades = Trades.from_table(store.trades(args.symbol, args.exchange))
+    if not args.signals:  # the whole inventory: what this symbol's data can give
+        chosen, left = usable(store, args.symbol, args.exchange, chosen)
+        if left:
+            print(f"left out {len(left)} order-book signals ({', '.join(s.name for s in left)})"
+                  f": no book of {args.symbol} in the lake", file=sys.stderr, flush=True)
+    try:
+        trades = load_trades(store, args.symbol, args.exchange, [s.name for s in chosen])
+    except NoBook as exc:
+        raise UserError(f"--signals: {exc}") from None
     print(f"{len(chosen)} signals over {len(trades.time):,} trades of {args.symbol}",
           file=sys.stderr, flush=True)
     return chosen, trades
@@ -333,6 +341,18 @@ def _features(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"--symbols: no trades of {', '.join(map(repr, missing))} in "
                         f"{store.uri} (exchange={args.exchange}); it has: "
                         f"{', '.join(sorted(have)) or 'none'}")
+    from spark_ray.signals.source import has_book, needs_book
+
+    if needs_book(names):
+        bookless = [s for s in symbols if not has_book(store, s, args.exchange)]
+        if bookless and args.signals:
+            raise UserError(f"--signals: order-book signals need the book of "
+                            f"{', '.join(bookless)} in {store.uri}; record it with the fabric "
+                            "or leave them out")
+        if bookless:  # the default (whole inventory): only what every symbol can give
+            names = [n for n in names if not signal(n).feature.rowwise]
+            print(f"left out the order-book signals: no book of {', '.join(bookless)} in "
+                  "the lake", file=sys.stderr, flush=True)
     out = Path(args.out)
     session = connect(config=settings.ray)
     try:

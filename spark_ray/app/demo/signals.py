@@ -44,7 +44,7 @@ def run_stage(lake: Any, out: Path, quick: bool) -> dict[str, Any]:
     from spark_ray.fills.costs import CostModel
     from spark_ray.signals import artifact
     from spark_ray.signals.features import Trades
-    from spark_ray.signals.inventory import INVENTORY
+    from spark_ray.signals.inventory import INVENTORY, TRADE_SIGNALS
     from spark_ray.signals.live import SignalEngine, attach
     from spark_ray.signals.study import plot, study
     from spark_ray.signals.train import build, fit, report
@@ -53,11 +53,11 @@ def run_stage(lake: Any, out: Path, quick: bool) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     table = lake.trades("XRPETH").sort_by("trade_id")
     trades = Trades.from_table(table)
-    found = study(list(INVENTORY), trades, "XRPETH", [1_000, 10_000, 60_000, 300_000])
+    found = study(list(TRADE_SIGNALS), trades, "XRPETH", [1_000, 10_000, 60_000, 300_000])
     (out / "study.json").write_text(json.dumps(found.to_dict(), indent=2) + "\n")
     plot(found, out / "study.png")
 
-    ts = build(trades, list(INVENTORY), every_ms=60_000, horizon=5)
+    ts = build(trades, list(TRADE_SIGNALS), every_ms=60_000, horizon=5)
     rep = report(ts, k=5, embargo=0.01, permutations=50 if quick else 200, seed=0)
     folder = out / "model"
     artifact.save(fit("gbm", ts.X, ts.y, 0), folder, ts.features,
@@ -92,7 +92,8 @@ def run_stage(lake: Any, out: Path, quick: bool) -> dict[str, Any]:
     gbm = rep["models"]["gbm"]
     best_ic = max(found.rows, key=lambda r: abs(np.nan_to_num(r["ic"][2])))
     return {
-        "signals": len(INVENTORY),
+        "signals": (f"{len(TRADE_SIGNALS)} of {len(INVENTORY)} studied (the order-book ones "
+                    "need a recorded book; the real samples have trades only)"),
         "strongest_ic_at_60s": f"{best_ic['name']} {best_ic['ic'][2]:+.3f}",
         "samples": len(ts),
         "gbm": f"AUC {gbm['auc']:.3f}, accuracy {gbm['accuracy']:.3f} (p={gbm['p_value']:.3f})",

@@ -1,0 +1,129 @@
+"""Order-book signals from the venue through the fabric: a SignalActor serving a model that reads
+the book (queue imbalance, micro-price, spread, depth) publishes, for every trade, exactly what
+the batch path computes from the trades and the book the fabric stored in the lake; then
+``signals study`` and ``signals features`` compute the order-book family over that lake."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import ray
+
+from spark_ray.lake import DataStore
+from spark_ray.signals import artifact
+from spark_ray.signals.inventory import signal
+from spark_ray.signals.live import SCORE, score_trades
+from spark_ray.signals.source import load_trades
+from spark_ray.signals.train import build, fit
+
+from helpers import run_cli
+
+FEATURES = ["book_imbalance", "microprice_deviation", "spread_bps", "top_depth_quote",
+            "flow_imbalance_60000ms"]
+
+
+@ray.remote(num_cpus=0)
+class Capture:
+    """Stands in for an executor: keeps every signal message the signal actor sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def on_signals(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    def values(self) -> dict[int, dict[str, float]]:
+        out: dict[int, dict[str, float]] = {}
+        for m in self.messages:
+            for i, tid in enumerate(np.asarray(m["trade_id"]).tolist()):
+                out[tid] = {k: float(np.asarray(v)[i]) for k, v in m["values"].items()}
+        return out
+
+
+@pytest.fixture(scope="module")
+def book_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LightGBM model over the order-book family, trained on a synthetic stream (the real
+    samples have no recorded book): only its plumbing is under test here."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "signals"))
+    from test_book_features import _stream
+
+    from spark_ray.signals.features import Trades, asof_book, book_arrays
+
+    trades, book = _stream(30_000, step_ms=200)
+    t = Trades.from_table(trades).with_book(asof_book(
+        trades.column("recv_time").cast(pa.int64()).to_numpy(), *book_arrays(book)))
+    ts = build(t, [signal(n) for n in FEATURES], every_ms=10_000, horizon=5)
+    folder = tmp_path_factory.mktemp("book-model") / "model"
+    report = {"samples": len(ts), "models": {"gbm": {"auc": 0.5, "p_value": 1.0}}}
+    artifact.save(fit("gbm", ts.X, ts.y, seed=0), folder, ts.features,
+                  {"symbol": "SYNTH", "trades_sha256": ts.fingerprint}, report, {"seed": 0})
+    return folder
+
+
+def test_live_book_signals_equal_the_lake_batch(book_model: Path, make_venue: Any,
+                                               make_fabric: Any, wait_for: Any,
+                                               tmp_path: Path) -> None:
+    from spark_ray.actors.naming import NAMESPACE
+    from spark_ray.actors.signal import start_signals
+
+    n = 1200
+    venue = make_venue(max_trades_per_symbol=n, start_paused=True)
+    cap_name = f"capture:{uuid.uuid4().hex[:8]}"
+    cap = Capture.options(name=cap_name, namespace=NAMESPACE).remote()  # type: ignore[attr-defined]
+    sig = start_signals(str(book_model), ["BTCUSDT"], [cap_name], f"signals:{cap_name}",
+                        require_approval=False)
+    try:
+        fabric = make_fabric(venue, streams=["trade", "bookTicker"],
+                             start_ids={"trades:BTCUSDT": venue.config.first_trade_id})
+        ray.get([nm.subscribe.remote(sig, "on_market_data") for nm in fabric.normalizers])
+        venue.resume()
+        venue.wait_for_trades("BTCUSDT", n, timeout=90)
+        fabric.wait_stored({"trades:BTCUSDT": n}, timeout_s=60)
+        wait_for(lambda: ray.get(sig.status.remote())["published"].get("BTCUSDT", 0) >= n,
+                 timeout=30, what="a signal for every trade")
+        sst = ray.get(sig.status.remote())
+        live = ray.get(cap.values.remote())
+    finally:
+        ray.kill(sig, no_restart=True)
+        ray.kill(cap, no_restart=True)
+    fabric.stop(compact=True)
+    assert sst["errors"] == sst["dropped"] == 0 and sst["payloads"]["skipped"] == 0
+    assert sst["book_rows"]["BTCUSDT"] > 0
+
+    store = DataStore(fabric.cfg.store)
+    table = store.trades("BTCUSDT").sort_by("trade_id")
+    assert table.num_rows == n and sorted(live) == table.column("trade_id").to_pylist()
+    model = artifact.load(book_model)
+    batch = score_trades(load_trades(store, "BTCUSDT", "binance", FEATURES, table=table),
+                         model.features, model.predict)
+    ids = table.column("trade_id").to_pylist()
+    for name in [*FEATURES, SCORE]:
+        got = np.array([live[i][name] for i in ids])
+        assert np.allclose(got, batch[name], rtol=1e-9, atol=1e-12, equal_nan=True), (
+            name, int(np.sum(~np.isclose(got, batch[name], equal_nan=True))))
+    assert np.isfinite(batch["book_imbalance"]).mean() > 0.9  # the book really was there
+
+    # The batch commands over the lake the fabric wrote: the order-book family is in by default.
+    lake = fabric.cfg.store
+    r = run_cli("signals", "study", "--store", lake, "--symbol", "BTCUSDT",
+                "--horizons", "1s,10s", "--out", str(tmp_path / "study"))
+    assert r.code == 0, r.out + r.err
+    run = Path(next(line for line in r.out.splitlines() if line.startswith("study.json"))
+               .split(": ", 1)[1])
+    names = [s["name"] for s in json.loads((run / "study.json").read_text())["signals"]]
+    assert {"book_imbalance", "spread_bps"} <= set(names)
+    r = run_cli("signals", "features", "--store", lake, "--symbols", "BTCUSDT",
+                "--signals", "book_imbalance,signed_volume_1000ms", "--out", str(tmp_path / "f"))
+    assert r.code == 0, r.out + r.err
+    out = pa.concat_tables([pq.read_table(p) for p in
+                            sorted((tmp_path / "f").rglob("data.parquet"))])
+    assert np.array_equal(out.column("book_imbalance").to_numpy(), batch["book_imbalance"],
+                          equal_nan=True)
