@@ -237,8 +237,17 @@ class NormalizerActor:
     # --- subscribers ------------------------------------------------------------------------------
     def subscribe(self, handle: Any, method: str = "on_market_data") -> int:
         """Every row this normalizer stores also goes to ``handle.<method>(payload)``, in order,
-        merged into larger batches while the subscriber is busy (see :mod:`.fanout`)."""
-        return self.fanout.add(handle, method)
+        merged into larger batches while the subscriber is busy (see :mod:`.fanout`). A new
+        subscriber first gets the book in force (each symbol's and source's last row), so a
+        consumer of the book (the signal actor's order-book features) starts from it rather
+        than from nothing until the next change."""
+        before = len(self.fanout.subs)
+        n = self.fanout.add(handle, method)
+        if n > before:
+            snap = self.core.last_book()
+            if snap is not None:
+                self.fanout.prime(self.fanout.subs[-1], {"trades": {}, "book": snap})
+        return n
 
     def unsubscribe(self, handle: Any) -> int:
         """Stop feeding ``handle`` (an executor leaving a shared, long-lived fabric)."""

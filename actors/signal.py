@@ -63,7 +63,7 @@ def load_served_model(model_dir: str, require_approval: bool = True) -> Any:
 class SignalActor:
     def __init__(self, model_dir: str, symbols: list[str], executors: list[str],
                  name: str = "signals", namespace: str = NAMESPACE,
-                 require_approval: bool = True) -> None:
+                 require_approval: bool = True, ref_wait_ms: float = 250.0) -> None:
         prefer_live_work()
         self.name = name
         self.namespace = namespace
@@ -71,7 +71,8 @@ class SignalActor:
         self.model = load_served_model(model_dir, require_approval)
         self.model_sha256: str = self.model.card["model_sha256"]
         self.core = SignalCore(self.model.features,
-                               functools.partial(self.model.predict, threads=1), symbols)
+                               functools.partial(self.model.predict, threads=1), symbols,
+                               ref_wait_ms=ref_wait_ms)
         self.pid = os.getpid()
         self.errors = 0
         self.dropped = 0  # messages an executor could not be reached for
@@ -159,11 +160,12 @@ class SignalActor:
 
 def start_signals(model_dir: str, symbols: list[str], executors: list[str], name: str,
                   namespace: str = NAMESPACE, require_approval: bool = True,
-                  **options: Any) -> Any:
+                  ref_wait_ms: float = 250.0, **options: Any) -> Any:
     """The named signal actor (created if absent), its model checked; raises with the reason
     (not approved, tampered) when it refuses."""
     load_served_model(model_dir, require_approval)  # refuse here, with the reason, first
     handle = get_or_create(SignalActor, name, model_dir, list(symbols), list(executors), name,
-                           namespace, require_approval, namespace=namespace, **options)
+                           namespace, require_approval, float(ref_wait_ms), namespace=namespace,
+                           **options)
     ray.get(handle.status.remote(), timeout=120)  # surfaces a constructor's refusal
     return handle

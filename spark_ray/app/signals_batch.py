@@ -81,7 +81,7 @@ def warmup(features: Sequence[Feature]) -> Warmup:
             alpha = 2.0 / (f.span + 1.0)
             n = max(n, math.ceil(math.log(EMA_RESIDUAL) / math.log1p(-alpha)))
         elif f.rowwise:
-            pass  # a trade's own row and the book in force at it (see _book_asof): no history
+            pass  # a trade's own row and the books in force at it: no history
         else:
             raise ValueError(f"{f.name}: no warm-up rule for {type(f).__name__} in "
                              "spark_ray/app/signals_batch.py; add one before computing it by "
@@ -120,17 +120,6 @@ def _warm_tail(store: DataStore, before: Sequence[str], first_ms: int, need: War
     return prev.slice(min(by_time, by_count))
 
 
-def _book_asof(store: DataStore, exchange: str, symbol: str, trades: Trades,
-               table: pa.Table) -> Trades:
-    """``trades`` with the book in force at each. The symbol's whole book is read (deduplicated,
-    parts a sink has not compacted included): the row in force at a month's first trade may be
-    months old on a quiet book, and a recorded book is small beside its trades."""
-    from spark_ray.lake.layout import BOOK
-    from spark_ray.signals.source import with_book
-
-    return with_book(trades, table, store.read(BOOK, exchange, symbol))
-
-
 def partition_features(store_root: str, exchange: str, symbol: str, month: str,
                        before: list[str], features: list[str], out: str | None,
                        ) -> dict[str, Any]:
@@ -149,7 +138,12 @@ def partition_features(store_root: str, exchange: str, symbol: str, month: str,
     both = month_t if warm is None else pa.concat_tables([warm.cast(month_t.schema), month_t])
     trades = Trades.from_table(both)
     if any(f.rowwise for f in defs):
-        trades = _book_asof(store, exchange, symbol, trades, both)
+        # The symbol's whole book(s) are read (deduplicated, parts a sink has not compacted
+        # included): the row in force at a month's first trade may be months old on a quiet
+        # book, and a recorded book is small beside its trades.
+        from spark_ray.signals.source import attach_books
+
+        trades = attach_books(store, symbol, exchange, features, trades, both)
     k = 0 if warm is None else warm.num_rows
     cols: dict[str, pa.Array] = {
         "trade_id": pa.array(both.column("trade_id").to_numpy()[k:], pa.int64()),

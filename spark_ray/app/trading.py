@@ -44,6 +44,7 @@ class TradingRun:
         self.breaker_started = False
         self.fabric: Fabric | None = None
         self.shared = shared
+        self.references: list[Fabric] = []  # other exchanges' fabrics the signal actor reads
         self.resubscribed = 0
         self.restarts = 0
         self.executor_pid: int | None = None
@@ -71,6 +72,7 @@ class TradingRun:
                     self.spec.signals_model, list(self.spec.config.symbols), [self.name],
                     f"signals:{self.name}", self.namespace or NAMESPACE,
                     **colocate_with(self.executor))
+                self._subscribe_references()
             if self.shared is not None:
                 self.fabric = self.shared
                 self._subscribe()
@@ -86,6 +88,14 @@ class TradingRun:
             self.stop(collect=False)
             raise
         return self
+
+    def _subscribe_references(self) -> None:
+        """The signal actor joins the fabrics of the other exchanges its model reads."""
+        assert self.spec.signals_model is not None
+        for ref in reference_fabrics(self.spec.signals_model, list(self.spec.config.symbols)):
+            ray.get([n.subscribe.remote(self.signals, "on_market_data")
+                     for n in ref.normalizers], timeout=30)
+            self.references.append(ref)
 
     def _subscribe(self) -> None:
         assert self.fabric is not None
@@ -148,6 +158,10 @@ class TradingRun:
                     ray.get(self.executor.stop.remote(), timeout=30)
         finally:
             if self.signals is not None:
+                for ref in self.references:
+                    with contextlib.suppress(Exception):
+                        ref.unsubscribe(self.signals)
+                self.references = []
                 with contextlib.suppress(Exception):
                     ray.kill(self.signals, no_restart=True)
                 self.signals = None
@@ -182,3 +196,24 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
             "fills": len(out.get("fills") or []), "closed_trades": len(out.get("trades") or []),
             "equity": st.get("equity"), "tick_to_order": st.get("tick_to_order"),
             "halted": st.get("halted"), "seconds": out.get("seconds")}
+
+
+def reference_fabrics(model_dir: str, symbols: list[str]) -> list[Fabric]:
+    """The running long-lived fabrics of the other exchanges a signal model reads (its
+    cross-exchange spread features), each carrying ``symbols``; a missing one is a usage error
+    (exit 2) saying how to start it. They are left running at the end of the run."""
+    from spark_ray.app import fabric_service
+    from spark_ray.errors import UserError
+    from spark_ray.signals.source import model_references
+
+    out = []
+    for ex in model_references(model_dir):
+        ref = fabric_service.join(ex, symbols)
+        if ref is None:
+            raise UserError(
+                f"--signals-model: the model reads the {ex} book (cross-exchange spread); "
+                f"start that fabric first: spark-ray streams up --exchange {ex} "
+                f"--symbols {','.join(symbols)} with a book stream (e.g. --streams "
+                "trade,bookTicker)")
+        out.append(ref)
+    return out

@@ -43,8 +43,7 @@ async def feed(core: ExecutorCore, symbol: str, cols: TradeCols, batch: int = 50
         part = tuple(c[lo:lo + batch] for c in cols)
         if engine is not None and trades is not None and core.signal_book is not None:
             sl = slice(lo, lo + batch)
-            chunk = Trades(trades.time[sl], trades.price[sl], trades.qty[sl], trades.side[sl],
-                           trades.book[sl] if trades.book is not None else None)
+            chunk = trades.slice(sl)
             core.signal_book.add(engine.update(symbol, chunk, cols[3][sl]).to_message())
         await core.on_trades({symbol: part}, time.perf_counter())  # type: ignore[dict-item]
 
@@ -54,10 +53,12 @@ def paper_replay(trades: pa.Table, symbol: str, interval: str, strategy_cls: typ
                  slippage_bps: float = 0.0, filters: SymbolFilters | None = None,
                  gate: Gate | None = None, journal: ExecJournal | MemoryJournal | None = None,
                  batch: int = 500, engine: SignalEngine | None = None,
-                 book: pa.Table | None = None) -> ExecutorCore:
+                 book: pa.Table | None = None,
+                 refs: dict[str, pa.Table] | None = None) -> ExecutorCore:
     """Run the executor core in paper mode over ``trades``; returns the finished core.
     With a signal ``engine`` its bars carry the signals, computed trade by trade as live
-    (order-book features read ``book``, the symbol's BOOK_SCHEMA rows, as of each trade)."""
+    (order-book features read ``book``, the symbol's BOOK_SCHEMA rows, as of each trade, and
+    cross-exchange ones ``refs``, the same symbol's rows on other exchanges)."""
     cfg = ExecutorConfig(name="replay", symbols=(symbol,), interval=interval, cash=cash,
                          fee_bps=fee_bps, slippage_bps=slippage_bps, close_grace_ms=None,
                          hole_wait_ms=None,
@@ -79,6 +80,12 @@ def paper_replay(trades: pa.Table, symbol: str, interval: str, strategy_cls: typ
             if book is None:
                 raise ValueError("paper_replay: the engine's order-book features need book")
             scored = with_book(scored, ordered, book)
+        for ex in engine.references:
+            from spark_ray.signals.source import asof_table
+
+            if ex not in (refs or {}):
+                raise ValueError(f"paper_replay: the engine's features need the {ex} book")
+            scored = scored.with_ref(ex, asof_table(ordered, (refs or {})[ex]))
 
     async def run() -> None:
         await core.start()

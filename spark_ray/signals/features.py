@@ -36,13 +36,17 @@ class Trades:
     # The top of the book in force at each trade (see :func:`asof_book`): columns bid price,
     # bid size, ask price, ask size; NaN where no book was known. None: no book was loaded.
     book: np.ndarray | None = None
+    # The same symbol's top of book on other exchanges, as of each trade, by exchange.
+    refs: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.time)
         if not (len(self.price) == len(self.qty) == len(self.side) == n):
             raise ValueError("trades: time, price, qty and side must have the same length")
-        if self.book is not None and self.book.shape != (n, 4):
-            raise ValueError(f"trades: book must have shape ({n}, 4), not {self.book.shape}")
+        for what, b in [("book", self.book), *((f"refs[{k}]", v)
+                                              for k, v in (self.refs or {}).items())]:
+            if b is not None and b.shape != (n, 4):
+                raise ValueError(f"trades: {what} must have shape ({n}, 4), not {b.shape}")
         if n and np.any(np.diff(self.time) < 0):
             raise ValueError("trades: time must not decrease")
 
@@ -59,13 +63,29 @@ class Trades:
 
 
     def with_book(self, book: np.ndarray) -> Trades:
-        return Trades(self.time, self.price, self.qty, self.side, book)
+        return Trades(self.time, self.price, self.qty, self.side, book, self.refs)
+
+    def with_ref(self, exchange: str, book: np.ndarray) -> Trades:
+        return Trades(self.time, self.price, self.qty, self.side, self.book,
+                      {**(self.refs or {}), exchange: book})
+
+    def slice(self, sl: slice) -> Trades:
+        return Trades(self.time[sl], self.price[sl], self.qty[sl], self.side[sl],
+                      self.book[sl] if self.book is not None else None,
+                      {k: v[sl] for k, v in self.refs.items()} if self.refs else None)
 
     def need_book(self, feature: str) -> np.ndarray:
         if self.book is None:
             raise ValueError(f"{feature}: needs the order book (bid/ask and sizes) as of each "
                              f"trade; no book was loaded for these trades")
         return self.book
+
+    def need_ref(self, feature: str, exchange: str) -> np.ndarray:
+        b = (self.refs or {}).get(exchange)
+        if b is None:
+            raise ValueError(f"{feature}: needs the {exchange} book of the same symbol as of "
+                             f"each trade; none was loaded for these trades")
+        return b
 
 
 BOOK_COLUMNS = ("bid_price", "bid_qty", "ask_price", "ask_qty")
@@ -292,6 +312,41 @@ class MicropriceDeviation:
 
     def online(self) -> Online:
         raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
+
+
+@dataclass(frozen=True)
+class CrossVenueSpread:
+    """Trade price over the same symbol's mid on the ``reference`` exchange minus one, in basis
+    points: where this venue trades against the other (a lead-lag and arbitrage-pressure
+    signal). The reference book is taken as of the trade's receive time by the same rule as
+    the own book (:func:`asof_book`); both venues' receive times come from this platform's
+    clocks, so they are comparable on one node (across nodes, as far as their clocks agree)."""
+
+    reference: str
+    rowwise = True
+
+    @property
+    def name(self) -> str:
+        return f"xvenue_spread_bps_{self.reference}"
+
+    def batch(self, t: Trades) -> np.ndarray:
+        b = t.need_ref(self.name, self.reference)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: np.ndarray = (t.price / ((b[:, 0] + b[:, 2]) / 2.0) - 1.0) * 1e4
+        return out
+
+    def online(self) -> Online:
+        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
+
+
+def own_book(feature: Feature) -> bool:
+    """Reads the traded symbol's own book on its own exchange."""
+    return feature.rowwise and not isinstance(feature, CrossVenueSpread)
+
+
+def reference(feature: Feature) -> str | None:
+    """The other exchange whose book the feature reads, if any."""
+    return feature.reference if isinstance(feature, CrossVenueSpread) else None
 
 
 def _trailing_sums(t: Trades, window_ms: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from spark_ray.signals.features import (
     BookImbalance,
+    CrossVenueSpread,
     EmaDeviation,
     Feature,
     FlowImbalance,
@@ -61,7 +62,21 @@ def _entries() -> list[Signal]:
     return [Signal(f.name, fam, inp, hor, desc, f) for f, fam, inp, hor, desc in specs]
 
 
-INVENTORY: tuple[Signal, ...] = tuple(_entries())
+XVENUE = "xvenue_spread_bps_"
+TEMPLATE = "<exchange>"
+
+
+def _xvenue(exchange: str) -> Signal:
+    return Signal(XVENUE + exchange, "cross-exchange",
+                  f"trades; book: best bid/ask of the same symbol on {exchange}", "seconds",
+                  f"trade price over the symbol's mid on {exchange} minus one, in bps: this "
+                  "venue against the other", CrossVenueSpread(exchange))
+
+
+# One entry per family member; the cross-exchange spread is listed once, as a template, and
+# named per reference exchange (``xvenue_spread_bps_btcturk``): which exchanges there are is
+# the adapters' business and which have a book is the lake's (see signals.source.usable).
+INVENTORY: tuple[Signal, ...] = (*_entries(), _xvenue(TEMPLATE))
 # The signals that read trades alone: what a lake without a recorded book (the real Binance
 # samples) can give.
 TRADE_SIGNALS: tuple[Signal, ...] = tuple(s for s in INVENTORY if not s.feature.rowwise)
@@ -70,8 +85,15 @@ TRADE_SIGNALS: tuple[Signal, ...] = tuple(s for s in INVENTORY if not s.feature.
 def signal(name: str) -> Signal:
     """One signal by name; an unknown name lists the known ones."""
     for s in INVENTORY:
-        if s.name == name:
+        if s.name == name and TEMPLATE not in name:
             return s
+    if name.startswith(XVENUE) and TEMPLATE not in name:
+        exchange = name[len(XVENUE):]
+        if exchange.isidentifier() and exchange.islower():
+            return _xvenue(exchange)
+    if TEMPLATE in name:
+        raise KeyError(f"{name!r} is a template: name the reference exchange, e.g. "
+                       f"{XVENUE}btcturk")
     raise KeyError(f"unknown signal {name!r}; known: {', '.join(s.name for s in INVENTORY)}")
 
 

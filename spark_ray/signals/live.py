@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from spark_ray.signals.features import Online, Trades
+from spark_ray.signals.features import Online, Trades, own_book, reference
 from spark_ray.signals.inventory import signal
 from spark_ray.strategy.bars import SIGNALS, BarData
 
@@ -63,7 +63,8 @@ class SignalEngine:
         self._defs = [signal(n).feature for n in self.features]
         self._stateful = [j for j, f in enumerate(self._defs) if not f.rowwise]
         self._rowwise = [j for j, f in enumerate(self._defs) if f.rowwise]
-        self.needs_book = bool(self._rowwise)
+        self.needs_book = any(own_book(f) for f in self._defs)
+        self.references = sorted({r for f in self._defs if (r := reference(f)) is not None})
         self.predict = predict
         self._state: dict[str, list[Online]] = {}
         self._seq: dict[str, int] = {}
@@ -308,8 +309,10 @@ class SignalCore:
     staleness (how long since a symbol's features last saw a trade)."""
 
     def __init__(self, features: Sequence[str], predict: Predict | None,
-                 symbols: Sequence[str] | None = None, hole_wait_ms: float = 1_000.0) -> None:
+                 symbols: Sequence[str] | None = None, hole_wait_ms: float = 1_000.0,
+                 ref_wait_ms: float = 250.0) -> None:
         self.engine = SignalEngine(features, predict)
+        self.ref_wait_ms = ref_wait_ms
         self.symbols = set(symbols) if symbols else None
         self.hole_wait_ms = hole_wait_ms
         self.latency = Latencies()  # a trade received by the connector -> published
@@ -328,10 +331,18 @@ class SignalCore:
         self.skipped_ids = 0  # ids of holes that never filled within hole_wait_ms
         # With order-book features, trades are joined to the book as of their receive time, so
         # whole payloads are taken in the order the normalizer sent them.
-        from spark_ray.streams.fanout import InOrder
+        from spark_ray.inorder import InOrder
 
         self.payloads = InOrder(hole_wait_ms)
-        self.books: dict[str, BookHistory] = {}
+        self.books: dict[tuple[str, str], BookHistory] = {}  # (exchange, symbol)
+        # Cross-exchange features join another exchange's book by receive time: a trade waits
+        # until every reference stream has been taken up to its receive time (its watermark),
+        # so no reference row received before the trade can still be on its way; at most
+        # ref_wait_ms, then it is scored with what is known and counted in ref_late.
+        self.refs = set(self.engine.references)
+        self._marks: dict[str, dict[str, tuple[int, float]]] = {}  # ex -> epoch -> (recv, at)
+        self._waiting: dict[str, list[tuple[Any, float]]] = {}  # in-order trades per symbol
+        self.ref_late = 0
 
     def on_payload(self, payload: dict[str, Any], now_ms: float = 0.0
                    ) -> list[tuple[Scored, np.ndarray]]:
@@ -345,22 +356,56 @@ class SignalCore:
 
     def _take_payload(self, p: dict[str, Any], now_ms: float) -> list[tuple[Scored, np.ndarray]]:
         book = p.get("book")
-        if self.engine.needs_book and book is not None and book.num_rows:
+        tables = [t for t in (p.get("trades") or {}).values() if t is not None and t.num_rows]
+        if book is not None and book.num_rows:
+            tables.append(book)
+        exchange = str(tables[0].column("exchange")[0]) if tables else None
+        if exchange in self.refs:  # a reference stream: its book and how far it has come
+            if book is not None and book.num_rows:
+                self._add_book(book)
+            self._mark(exchange, p, tables, now_ms)
+            return self._release(now_ms)
+        if book is not None and book.num_rows and self.engine.needs_book:
             self._add_book(book)
         table = (p.get("trades") or {}).get("trades")
-        return self.on_trades(table, now_ms) if table is not None else []
+        out = self.on_trades(table, now_ms) if table is not None else []
+        return out + self._release(now_ms) if self.refs else out
+
+    def _mark(self, exchange: str, p: dict[str, Any], tables: list[Any], now_ms: float) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        recv = [int(pc.max(t.column("recv_time").cast(pa.int64())).as_py() or 0)
+                for t in tables]
+        epoch = str((p.get("order") or ["-"])[0])
+        marks = self._marks.setdefault(exchange, {})
+        marks[epoch] = (max([marks.get(epoch, (0, 0.0))[0], *recv]), now_ms)
+
+    def _watermark(self, now_ms: float) -> int:
+        """How far (receive ms) every reference stream has been taken: the least over the
+        reference exchanges of the least over their live senders (one silent for 10 s, e.g. a
+        restarted normalizer's old self, no longer holds it back)."""
+        wm = None
+        for ex in self.refs:
+            live = [r for r, at in self._marks.get(ex, {}).values() if now_ms - at < 10_000]
+            w = min(live) if live else 0
+            wm = w if wm is None else min(wm, w)
+        return wm or 0
 
     def _add_book(self, book: Any) -> None:
         import pyarrow.compute as pc
 
         from spark_ray.signals.features import book_arrays
 
-        for sym in pc.unique(book.column("symbol")).to_pylist():
+        for (ex, sym) in {(str(e), str(s)) for e, s in zip(
+                book.column("exchange").to_pylist(), book.column("symbol").to_pylist(),
+                strict=True)}:
             if self.symbols is not None and sym not in self.symbols:
                 continue
-            b = book.filter(pc.equal(book.column("symbol"), sym))
+            b = book.filter(pc.and_(pc.equal(book.column("symbol"), sym),
+                                    pc.equal(book.column("exchange"), ex)))
             recv, ids, rows = book_arrays(b)
-            self.books.setdefault(sym, BookHistory()).add(
+            self.books.setdefault((ex, sym), BookHistory()).add(
                 b.column("source").to_numpy(zero_copy_only=False), recv, ids, rows)
 
     def on_trades(self, table: Any, now_ms: float = 0.0) -> list[tuple[Scored, np.ndarray]]:
@@ -382,7 +427,7 @@ class SignalCore:
             nxt = self._next.get(sym, int(ids.min()))
             if sym not in self._held and int(ids[0]) == nxt and \
                     (len(ids) == 1 or bool(np.all(np.diff(ids) == 1))):
-                out.append(self._score(sym, t))  # the common case: in order, no hole
+                out += self._score(sym, t, now_ms)  # the common case: in order, no hole
                 continue
             held = self._held.pop(sym, None)
             if held is not None:
@@ -405,7 +450,7 @@ class SignalCore:
             else:
                 self._held_since.pop(sym, None)
             if run:
-                out.append(self._score(sym, t.slice(0, run)))
+                out += self._score(sym, t.slice(0, run), now_ms)
         return out
 
     def due(self, now_ms: float) -> list[tuple[Scored, np.ndarray]]:
@@ -422,20 +467,54 @@ class SignalCore:
             self.skipped_ids += int(ids[0]) - self._next.get(sym, int(ids[0]))
             gaps = np.diff(ids) - 1
             self.skipped_ids += int(gaps[gaps > 0].sum())
-            out.append(self._score(sym, t))
+            out += self._score(sym, t, now_ms)
+        return out + self._release(now_ms) if self.refs else out
+
+    def _score(self, sym: str, t: Any, now_ms: float) -> list[tuple[Scored, np.ndarray]]:
+        """Trades next in id order: scored now, or queued behind the reference streams."""
+        self._next[sym] = int(t.column("trade_id").to_numpy()[-1]) + 1
+        if not self.refs:
+            return [self._compute(sym, t)]
+        self._waiting.setdefault(sym, []).append((t, now_ms))
+        return []
+
+    def _release(self, now_ms: float) -> list[tuple[Scored, np.ndarray]]:
+        """Queued trades the reference streams have caught up with (receive time <= their
+        watermark, or unknown), in order; all of a queue whose oldest waited ref_wait_ms."""
+        import pyarrow as pa
+
+        out = []
+        wm = self._watermark(now_ms)
+        for sym, queue in list(self._waiting.items()):
+            if not queue:
+                continue
+            t = pa.concat_tables([q[0] for q in queue]) if len(queue) > 1 else queue[0][0]
+            recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
+            ok = (recv <= wm) | (recv == 0)
+            n = len(recv) if ok.all() else int(np.argmin(ok))
+            if n < len(recv) and now_ms - queue[0][1] >= self.ref_wait_ms:
+                self.ref_late += len(recv) - n
+                n = len(recv)
+            if n == 0:
+                continue
+            out.append(self._compute(sym, t.slice(0, n)))
+            self._waiting[sym] = [] if n == len(recv) else [(t.slice(n), queue[0][1])]
         return out
 
-    def _score(self, sym: str, t: Any) -> tuple[Scored, np.ndarray]:
+    def _compute(self, sym: str, t: Any) -> tuple[Scored, np.ndarray]:
         import pyarrow as pa
 
         ids = t.column("trade_id").to_numpy()
-        self._next[sym] = int(ids[-1]) + 1
         recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
         trades = Trades.from_table(t)
+        own = str(t.column("exchange")[0]) if "exchange" in t.column_names else ""
+        none = np.full((len(recv), 4), np.nan)
         if self.engine.needs_book:
-            hist = self.books.get(sym)
-            trades = trades.with_book(hist.asof(recv) if hist is not None
-                                      else np.full((len(recv), 4), np.nan))
+            hist = self.books.get((own, sym))
+            trades = trades.with_book(hist.asof(recv) if hist is not None else none)
+        for ex in self.engine.references:
+            hist = self.books.get((ex, sym))
+            trades = trades.with_ref(ex, hist.asof(recv) if hist is not None else none)
         return self.engine.update(sym, trades, ids), recv
 
     def published_now(self, scored: Scored, recv_ms: np.ndarray, now_ms: float,
@@ -467,7 +546,9 @@ class SignalCore:
                 "held": sum(t.num_rows for t in self._held.values()),
                 "payloads": {"reordered": self.payloads.reordered,
                              "skipped": self.payloads.skipped, "held": self.payloads.held},
-                "book_rows": {s: len(b) for s, b in self.books.items()},
+                "book_rows": {f"{e}:{s}": len(b) for (e, s), b in self.books.items()},
+                "ref_late": self.ref_late,
+                "ref_waiting": sum(t.num_rows for q in self._waiting.values() for t, _ in q),
                 "published": dict(self.published), "latency_ms": self.latency.summary(),
                 "compute_ms": self.compute.summary(),
                 "staleness_s": self.staleness_s(now_ms)}

@@ -134,6 +134,9 @@ class NormalizerCore:
         # (symbol, source) -> last book row id, for rows whose venue gives none that grows
         self._row_ids: dict[tuple[str, str], int] = {}
         self.best: dict[str, dict[str, Any]] = {}
+        # The last book row kept per (symbol, source), whole: what a subscriber joining now is
+        # sent first, so its book is the one in force rather than empty until the next change.
+        self._last_book: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.counters = Counters()
         self.last_ids: dict[tuple[str, str], int] = {}
         self.last_lag_ms: dict[tuple[str, str], float] = {}  # clamped at 0 (see .skew)
@@ -197,6 +200,7 @@ class NormalizerCore:
         else:
             book_rows = self._books(parsed.depth, parsed.tickers)
         if book_rows:
+            self._remember(book_rows)
             out.book = _book_table(self.exchange, book_rows)
         closed = [k for k in parsed.klines if k.closed]
         if closed:  # an open kline is a candle still changing: never stored (as in the ETL)
@@ -310,6 +314,19 @@ class NormalizerCore:
         self._row_ids[key] = uid
         return uid
 
+    def _remember(self, rows: list[tuple[Any, ...]]) -> None:
+        """Keep each (symbol, source)'s last row the sink keeps (an update id above the last)."""
+        for r in rows:
+            last = self._last_book.get((r[0], r[1]))
+            if last is None or r[2] > last[2]:
+                self._last_book[(r[0], r[1])] = r
+
+    def last_book(self) -> pa.Table | None:
+        """The book in force: each (symbol, source)'s last kept row (None before any)."""
+        if not self._last_book:
+            return None
+        return _book_table(self.exchange, list(self._last_book.values()))
+
     def _set_best(self, symbol: str, source: str, uid: int,
                   best: tuple[float, float, float, float]) -> None:
         self.best[symbol] = {"source": source, "update_id": uid, "bid_price": best[0],
@@ -340,6 +357,7 @@ class NormalizerCore:
                 rows.append((symbol, "depth", ev.last_id, *best, ev.event_time, ev.recv_time))
                 self._set_best(symbol, "depth", ev.last_id, best)
         self._resynced(symbol, ds.resyncs - before)
+        self._remember(rows)
         return _book_table(self.exchange, rows) if rows else None
 
     # --- gap repair -----------------------------------------------------------------------------

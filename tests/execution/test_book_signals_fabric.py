@@ -48,24 +48,28 @@ class Capture:
         return out
 
 
-@pytest.fixture(scope="module")
-def book_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LightGBM model over the order-book family, trained on a synthetic stream (the real
-    samples have no recorded book): only its plumbing is under test here."""
+def _model(folder: Path, features: list[str]) -> Path:
+    """A LightGBM model over ``features``, trained on a synthetic stream (the real samples have
+    no recorded book): only its plumbing is under test here."""
     sys.path.insert(0, str(Path(__file__).parent.parent / "signals"))
-    from test_book_features import _stream
+    from test_book_features import _reference_book, _stream
 
     from spark_ray.signals.features import Trades, asof_book, book_arrays
 
     trades, book = _stream(30_000, step_ms=200)
-    t = Trades.from_table(trades).with_book(asof_book(
-        trades.column("recv_time").cast(pa.int64()).to_numpy(), *book_arrays(book)))
-    ts = build(t, [signal(n) for n in FEATURES], every_ms=10_000, horizon=5)
-    folder = tmp_path_factory.mktemp("book-model") / "model"
+    recv = trades.column("recv_time").cast(pa.int64()).to_numpy()
+    t = Trades.from_table(trades).with_book(asof_book(recv, *book_arrays(book)))
+    t = t.with_ref("btcturk", asof_book(recv, *book_arrays(_reference_book(trades))))
+    ts = build(t, [signal(n) for n in features], every_ms=10_000, horizon=5)
     report = {"samples": len(ts), "models": {"gbm": {"auc": 0.5, "p_value": 1.0}}}
     artifact.save(fit("gbm", ts.X, ts.y, seed=0), folder, ts.features,
                   {"symbol": "SYNTH", "trades_sha256": ts.fingerprint}, report, {"seed": 0})
     return folder
+
+
+@pytest.fixture(scope="module")
+def book_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _model(tmp_path_factory.mktemp("book-model") / "model", FEATURES)
 
 
 def test_live_book_signals_equal_the_lake_batch(book_model: Path, make_venue: Any,
@@ -96,7 +100,7 @@ def test_live_book_signals_equal_the_lake_batch(book_model: Path, make_venue: An
         ray.kill(cap, no_restart=True)
     fabric.stop(compact=True)
     assert sst["errors"] == sst["dropped"] == 0 and sst["payloads"]["skipped"] == 0
-    assert sst["book_rows"]["BTCUSDT"] > 0
+    assert sst["book_rows"]["binance:BTCUSDT"] > 0
 
     store = DataStore(fabric.cfg.store)
     table = store.trades("BTCUSDT").sort_by("trade_id")
@@ -127,3 +131,74 @@ def test_live_book_signals_equal_the_lake_batch(book_model: Path, make_venue: An
                             sorted((tmp_path / "f").rglob("data.parquet"))])
     assert np.array_equal(out.column("book_imbalance").to_numpy(), batch["book_imbalance"],
                           equal_nan=True)
+
+
+def test_cross_exchange_spread_live_equals_the_lake_batch(
+        tmp_path: Path, make_venue: Any, make_fabric: Any, wait_for: Any) -> None:
+    """Binance and BTCTurk fabrics on one venue: the signal actor scores Binance's trades
+    against BTCTurk's book of the same symbol, waiting for BTCTurk's stream to reach each
+    trade's receive time, and equals the batch as-of join over both exchanges' books in the
+    lake."""
+    from spark_ray.actors.naming import NAMESPACE
+    from spark_ray.actors.signal import start_signals
+
+    features = ["xvenue_spread_bps_btcturk", "book_imbalance"]
+    model = _model(tmp_path / "model", features)
+    n = 800
+    venue = make_venue(max_trades_per_symbol=n, start_paused=True)
+    cap_name = f"capture:{uuid.uuid4().hex[:8]}"
+    cap = Capture.options(name=cap_name, namespace=NAMESPACE).remote()  # type: ignore[attr-defined]
+    sig = start_signals(str(model), ["BTCUSDT"], [cap_name], f"signals:{cap_name}",
+                        require_approval=False, ref_wait_ms=3_000)
+    try:
+        main = make_fabric(venue, streams=["trade", "bookTicker"],
+                           start_ids={"trades:BTCUSDT": venue.config.first_trade_id})
+        ref = make_fabric(venue, exchange="btcturk", streams=["trade", "ticker"],
+                          ws_url=venue.btcturk_ws_url, rest_url=venue.btcturk_rest_url)
+        ray.get([nm.subscribe.remote(sig, "on_market_data")
+                 for f in (main, ref) for nm in f.normalizers])
+        venue.resume()
+        venue.wait_for_trades("BTCUSDT", n, timeout=90)
+        main.wait_stored({"trades:BTCUSDT": n}, timeout_s=60)
+        wait_for(lambda: ray.get(sig.status.remote())["published"].get("BTCUSDT", 0) >= n,
+                 timeout=30, what="a signal for every Binance trade")
+        sst = ray.get(sig.status.remote())
+        live = ray.get(cap.values.remote())
+    finally:
+        ray.kill(sig, no_restart=True)
+        ray.kill(cap, no_restart=True)
+    main.stop(compact=True)
+    ref.stop(compact=True)
+    assert sst["published"] == {"BTCUSDT": n} and sst["errors"] == 0
+    assert sst["book_rows"].get("btcturk:BTCUSDT", 0) > 0
+    # Only the tail can wait out ref_wait_ms: BTCTurk's stream stops with the venue's trades.
+    assert sst["ref_late"] < n // 10, sst
+
+    store = DataStore(main.cfg.store)
+    table = store.trades("BTCUSDT").sort_by("trade_id")
+    assert table.num_rows == n and sorted(live) == table.column("trade_id").to_pylist()
+    loaded = artifact.load(model)
+    batch = score_trades(load_trades(store, "BTCUSDT", "binance", features, table=table),
+                         loaded.features, loaded.predict)
+    ids = table.column("trade_id").to_pylist()
+    for name in [*features, SCORE]:
+        got = np.array([live[i][name] for i in ids])
+        bad = np.flatnonzero(~np.isclose(got, batch[name], rtol=1e-9, atol=1e-12,
+                                         equal_nan=True))
+        recv = table.column("recv_time").cast(pa.int64()).to_numpy()
+        assert len(bad) == 0, (name, len(bad), [(int(ids[i]), int(recv[i]), got[i],
+                                                 batch[name][i]) for i in bad[:5]], sst)
+    assert np.isfinite(batch["xvenue_spread_bps_btcturk"]).mean() > 0.9
+
+
+def test_trading_a_cross_exchange_model_needs_the_reference_fabric(
+        tmp_path: Path, ray_session: Any) -> None:
+    from spark_ray.app.trading import reference_fabrics
+    from spark_ray.errors import UserError
+
+    model = _model(tmp_path / "model", ["xvenue_spread_bps_btcturk", "book_imbalance"])
+    with pytest.raises(UserError, match=r"the model reads the btcturk book .* streams up "
+                                        r"--exchange btcturk --symbols BTCUSDT"):
+        reference_fabrics(str(model), ["BTCUSDT"])
+    plain = _model(tmp_path / "plain", ["book_imbalance"])
+    assert reference_fabrics(str(plain), ["BTCUSDT"]) == []

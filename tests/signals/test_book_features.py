@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from spark_ray.inorder import InOrder
 from spark_ray.lake import DataStore
 from spark_ray.schemas import BOOK_SCHEMA, TRADE_SCHEMA
 from spark_ray.signals.features import (
@@ -23,7 +24,7 @@ from spark_ray.signals.features import (
 )
 from spark_ray.signals.live import BookHistory, SignalCore, score_trades
 from spark_ray.signals.source import NoBook, load_trades
-from spark_ray.streams.fanout import Fanout, InOrder
+from spark_ray.streams.fanout import Fanout
 
 from helpers import run_cli
 
@@ -172,9 +173,105 @@ def test_order_book_signals_over_a_lake_without_a_book(tmp_path: Path) -> None:
     trades, _ = _stream(200)
     store = DataStore(tmp_path / "lake")
     store.write_trades(trades, "binance", "BTCUSDT")
-    with pytest.raises(NoBook, match="book_imbalance: order-book signals need the book of "
-                                     "BTCUSDT"):
+    with pytest.raises(NoBook, match="book_imbalance: no book of BTCUSDT on binance"):
         load_trades(store, "BTCUSDT", "binance", ["book_imbalance"])
     r = run_cli("signals", "study", "--store", str(tmp_path / "lake"), "--symbol", "BTCUSDT",
                 "--signals", "book_imbalance", "--out", str(tmp_path / "study"))
-    assert r.code == 2 and "--signals: book_imbalance: order-book signals need" in r.err
+    assert r.code == 2 and "--signals: book_imbalance: no book of BTCUSDT on binance" in r.err
+
+
+def _reference_book(trades: pa.Table, seed: int = 5, exchange: str = "btcturk") -> pa.Table:
+    """The same symbol's top of book on another exchange, a little off this one's prices and
+    running a second past its last trade (so its stream catches up with every trade)."""
+    rng = np.random.default_rng(seed)
+    tr = trades.column("recv_time").cast(pa.int64()).to_numpy()
+    m = len(tr)
+    recv = np.sort(rng.integers(int(tr[0]) - 50, int(tr[-1]) + 1000, m))
+    mid = np.interp(recv, tr, trades.column("price").to_numpy()) * (1 + rng.normal(0, 1e-3, m))
+    return pa.table({
+        "exchange": [exchange] * m, "symbol": ["BTCUSDT"] * m, "source": ["ticker"] * m,
+        "update_id": np.arange(m, dtype=np.int64), "bid_price": mid - 0.02,
+        "bid_qty": np.ones(m), "ask_price": mid + 0.02, "ask_qty": np.ones(m),
+        "event_time": pa.nulls(m, pa.timestamp("ms", tz="UTC")),
+        "recv_time": pa.array(recv, pa.timestamp("ms", tz="UTC"))}, schema=BOOK_SCHEMA)
+
+
+def _book_payloads(book: pa.Table, parts: int) -> list[dict]:
+    sent: list[dict] = []
+    fan = Fanout(lambda sub, p: sent.append(p) or len(sent), lambda ref: True)
+    fan.add("signals", "on_market_data")
+    for chunk in np.array_split(np.arange(book.num_rows), parts):
+        fan.publish({"trades": {}, "book": book.take(pa.array(chunk))})
+    return sent
+
+
+def test_cross_exchange_spread_waits_for_the_reference_stream_and_equals_batch() -> None:
+    trades, book = _stream()
+    book = book.sort_by([("recv_time", "ascending")])
+    ref = _reference_book(trades)
+    features = ["xvenue_spread_bps_btcturk", "book_imbalance", "ema_deviation_50"]
+    own, other = _payloads(trades, book, parts=120), _book_payloads(ref, parts=80)
+    rng = random.Random(2)
+    mixed = own + other
+    rng.shuffle(mixed)
+    # the reference stream mostly behind: its payloads pushed towards the end
+    mixed.sort(key=lambda p: rng.random() + (0.6 if p["book"] is not None and
+                                             p["book"].num_rows and
+                                             p["book"].column("exchange")[0].as_py() ==
+                                             "btcturk" else 0.0))
+    core = SignalCore(features, None, ["BTCUSDT"])
+    got: dict[int, dict[str, float]] = {}
+    for p in mixed:
+        for scored, _ in core.on_payload(p, 0.0):
+            for i, tid in enumerate(scored.trade_id.tolist()):
+                got[tid] = {k: float(v[i]) for k, v in scored.values.items()}
+    assert core.ref_late == 0 and core.status(0)["ref_waiting"] == 0
+    assert sorted(got) == trades.column("trade_id").to_pylist()
+    recv = trades.column("recv_time").cast(pa.int64()).to_numpy()
+    t = Trades.from_table(trades).with_book(asof_book(recv, *book_arrays(_sink_kept(book))))
+    t = t.with_ref("btcturk", asof_book(recv, *book_arrays(ref)))
+    batch = score_trades(t, features, None)
+    for name in features:
+        live = np.array([got[i][name] for i in sorted(got)])
+        assert np.array_equal(live, batch[name], equal_nan=True), name
+    assert np.isfinite(batch["xvenue_spread_bps_btcturk"]).mean() > 0.9
+
+
+def test_a_silent_reference_holds_trades_only_ref_wait_ms_then_counts_them_late() -> None:
+    trades, _ = _stream(100)
+    core = SignalCore(["xvenue_spread_bps_btcturk"], None, ["BTCUSDT"], ref_wait_ms=250)
+    assert core.on_payload({"trades": {"trades": trades}, "book": None}, 1000.0) == []
+    assert core.due(1100.0) == []
+    out = core.due(1250.0)
+    assert sum(len(s.trade_id) for s, _ in out) == 100 and core.ref_late == 100
+    assert np.isnan(out[0][0].values["xvenue_spread_bps_btcturk"]).all()  # no reference book
+
+
+def test_cross_exchange_inventory_and_a_lake_without_the_reference(tmp_path: Path) -> None:
+    from spark_ray.signals.inventory import INVENTORY, signal
+
+    # Listed once as a template, named per reference exchange when used.
+    assert [s.name for s in INVENTORY if s.family == "cross-exchange"] == [
+        "xvenue_spread_bps_<exchange>"]
+    assert signal("xvenue_spread_bps_btcturk").feature.reference == "btcturk"  # type: ignore[attr-defined]
+    with pytest.raises(KeyError, match="is a template: name the reference exchange"):
+        signal("xvenue_spread_bps_<exchange>")
+    trades, _ = _stream(200)
+    store = DataStore(tmp_path / "lake")
+    store.write_trades(trades, "binance", "BTCUSDT")
+    with pytest.raises(NoBook, match="xvenue_spread_bps_btcturk: no book of BTCUSDT on btcturk"):
+        load_trades(store, "BTCUSDT", "binance", ["xvenue_spread_bps_btcturk"])
+    with pytest.raises(NoBook, match="the reference exchange is the trades' own"):
+        load_trades(store, "BTCUSDT", "binance", ["xvenue_spread_bps_binance"])
+
+
+def test_a_new_subscriber_gets_the_book_in_force_first() -> None:
+    trades, book = _stream(50)
+    sent: list[dict] = []
+    fan = Fanout(lambda sub, p: sent.append(p) or len(sent), lambda ref: True)
+    fan.add("signals", "on_market_data")
+    fan.prime(fan.subs[-1], {"trades": {}, "book": book.slice(0, 1)})
+    fan.publish({"trades": {"trades": trades}, "book": book.slice(1, 3)})
+    assert len(sent) == 1 and sent[0]["order"][1] == 0
+    assert sent[0]["book"].column("update_id").to_pylist() == \
+        book.column("update_id").to_pylist()[:4]

@@ -341,18 +341,26 @@ def _features(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"--symbols: no trades of {', '.join(map(repr, missing))} in "
                         f"{store.uri} (exchange={args.exchange}); it has: "
                         f"{', '.join(sorted(have)) or 'none'}")
-    from spark_ray.signals.source import has_book, needs_book
+    from spark_ray.signals.source import NoBook, load_trades, usable
 
-    if needs_book(names):
-        bookless = [s for s in symbols if not has_book(store, s, args.exchange)]
-        if bookless and args.signals:
-            raise UserError(f"--signals: order-book signals need the book of "
-                            f"{', '.join(bookless)} in {store.uri}; record it with the fabric "
-                            "or leave them out")
-        if bookless:  # the default (whole inventory): only what every symbol can give
-            names = [n for n in names if not signal(n).feature.rowwise]
-            print(f"left out the order-book signals: no book of {', '.join(bookless)} in "
-                  "the lake", file=sys.stderr, flush=True)
+    asked = [signal(n) for n in names] if args.signals else list(INVENTORY)
+    per_symbol = {sym: usable(store, sym, args.exchange, asked) for sym in symbols}
+    if args.signals:
+        for sym, (_, left) in per_symbol.items():
+            if left:
+                try:  # the reason, naming each signal and what the lake lacks
+                    load_trades(store, sym, args.exchange, [s.name for s in left],
+                                table=store.trades(sym, args.exchange).slice(0, 0))
+                except NoBook as exc:
+                    raise UserError(f"--signals: {exc}") from None
+    # Only what every symbol can give: one set of columns for the whole output.
+    names = [s.name for s in per_symbol[symbols[0]][0]
+             if all(s.name in {k.name for k in kept} for kept, _ in per_symbol.values())]
+    dropped = sorted({s.name for kept, left in per_symbol.values() for s in [*kept, *left]}
+                     - set(names))
+    if dropped:
+        print(f"left out {', '.join(dropped)}: not every symbol has the book it reads",
+              file=sys.stderr, flush=True)
     out = Path(args.out)
     session = connect(config=settings.ray)
     try:
