@@ -97,12 +97,28 @@ def signal(name: str) -> Signal:
     raise KeyError(f"unknown signal {name!r}; known: {', '.join(s.name for s in INVENTORY)}")
 
 
-def table(signals: tuple[Signal, ...] = INVENTORY) -> str:
-    """The inventory as an aligned text table."""
+# What a served model adds beside the features it reads (spark_ray.signals.live.SCORE): a
+# signal of the "model output" family, published with them to the executors.
+MODEL_OUTPUTS: tuple[dict[str, str], ...] = (
+    {"name": "p_up", "family": "model output",
+     "inputs": "an approved model (signals train, review, approve) and the features it reads",
+     "horizon": "the model's",
+     "description": "the model's probability of an up label over its horizon: the upper "
+                    "barrier touched first, or a rise at the end (triple-barrier)"},
+)
+
+
+def rows() -> list[dict[str, str]]:
+    """Every listed signal: the features, then the model outputs."""
+    return [s.row() for s in INVENTORY] + [dict(r) for r in MODEL_OUTPUTS]
+
+
+def table(signals: tuple[Signal, ...] | None = None) -> str:
+    """The inventory (with the model outputs, unless ``signals`` are given) as a text table."""
     cols = ("name", "family", "horizon", "description")
-    rows = [s.row() for s in signals]
-    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols[:-1]}
+    listed = [s.row() for s in signals] if signals is not None else rows()
+    width = {c: max(len(c), *(len(r[c]) for r in listed)) for c in cols[:-1]}
     head = "  ".join(c.upper().ljust(width[c]) for c in cols[:-1]) + "  DESCRIPTION"
     lines = [head] + ["  ".join(r[c].ljust(width[c]) for c in cols[:-1]) + "  " +
-                      r["description"] for r in rows]
+                      r["description"] for r in listed]
     return "\n".join(lines)

@@ -275,3 +275,41 @@ def test_a_new_subscriber_gets_the_book_in_force_first() -> None:
     assert len(sent) == 1 and sent[0]["order"][1] == 0
     assert sent[0]["book"].column("update_id").to_pylist() == \
         book.column("update_id").to_pylist()[:4]
+
+
+@pytest.mark.parametrize("name", [*BOOK_FEATURES, "xvenue_spread_bps_btcturk"])
+def test_no_book_feature_reads_a_later_book_row_or_trade(name: str) -> None:
+    """Cut at a receive time T: every book row received at or after T (own and reference) and
+    every later trade replaced by noise; values of the trades received up to T are unchanged
+    (a row received in T's own millisecond is not known at a trade received then)."""
+    from spark_ray.signals.inventory import signal
+
+    trades, book = _stream()
+    ref = _reference_book(trades)
+    feature = signal(name).feature
+    recv = trades.column("recv_time").cast(pa.int64()).to_numpy()
+
+    def values(own: pa.Table, other: pa.Table, t: Trades) -> np.ndarray:
+        t = t.with_book(asof_book(recv, *book_arrays(own)))
+        return feature.batch(t.with_ref("btcturk", asof_book(recv, *book_arrays(other))))
+
+    base = Trades.from_table(trades)
+    full = values(book, ref, base)
+    rng = np.random.default_rng(11)
+
+    def noisy(b: pa.Table, cut: int) -> pa.Table:
+        late = b.column("recv_time").cast(pa.int64()).to_numpy() >= cut
+        cols = {c: b.column(c) for c in b.column_names}
+        for c in ("bid_price", "bid_qty", "ask_price", "ask_qty"):
+            v = b.column(c).to_numpy().copy()
+            v[late] *= rng.uniform(0.5, 1.5, int(late.sum()))
+            cols[c] = pa.array(v)
+        return pa.table(cols, schema=BOOK_SCHEMA)
+
+    for cut in rng.choice(recv[100:-100], 20):
+        later = Trades(base.time, base.price.copy(), base.qty, base.side)
+        later.price[recv > cut] *= 1.1
+        known = recv <= cut
+        got = values(noisy(book, int(cut)), noisy(ref, int(cut)), later)
+        np.testing.assert_array_equal(full[known], got[known])
+        assert not np.array_equal(full[~known], got[~known], equal_nan=True)  # noise bites

@@ -30,11 +30,12 @@ def test_signals_ls_table_and_json() -> None:
     assert res.code == 0, res.err
     lines = res.out.splitlines()
     assert lines[0].split()[:3] == ["NAME", "FAMILY", "HORIZON"]
-    assert len(lines) == 1 + len(INVENTORY)
+    assert len(lines) == 1 + len(INVENTORY) + 1  # and the model output, p_up
     res = run_cli("signals", "ls", "--json")
     assert res.code == 0, res.err
     rows = json.loads(res.out)
-    assert [r["name"] for r in rows] == [s.name for s in INVENTORY]
+    assert [r["name"] for r in rows] == [*(s.name for s in INVENTORY), "p_up"]
+    assert rows[-1]["family"] == "model output"
     assert set(rows[0]) == {"name", "family", "inputs", "horizon", "description"}
 
 

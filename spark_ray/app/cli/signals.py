@@ -214,10 +214,10 @@ def _label(ms: int) -> str:
 
 
 def _ls(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.signals.inventory import INVENTORY, table
+    from spark_ray.signals.inventory import rows, table
 
     if args.json:
-        print(json.dumps([s.row() for s in INVENTORY], indent=2))
+        print(json.dumps(rows(), indent=2))
     else:
         print(table())
     return 0
