@@ -55,7 +55,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rules.write_text(PERMISSIVE)
     r = run_cli("signals", "check", "--model", str(folder))
     assert r.code == 1, r.out + r.err  # not reviewed yet: not approved
-    r = run_cli("signals", "review", "--model", str(folder), "--rules", str(rules))
+    r = run_cli("signals", "review", "--model", str(folder), "--rules", str(rules),
+                "--out", str(folder.parent / "runs"))
     assert r.code == 0, r.out + r.err
     r = run_cli("signals", "approve", "--model", str(folder), "--by", "tester")
     assert r.code == 0, r.out + r.err
