@@ -37,7 +37,7 @@ from spark_ray.streams.normalize import (
     RepairRequest,
     warmup_trades,
 )
-from spark_ray.streams.ordering import BatchOrder
+from spark_ray.streams.ordering import BatchOrder, Turns
 
 log = logging.getLogger(__name__)
 MAX_TAIL_PAGES = 50
@@ -70,6 +70,7 @@ class NormalizerActor:
         self.lag = LatencyHist()
         self._ready: asyncio.Future[None] | None = None
         self.order = BatchOrder(config.order_wait_ms / 1000)
+        self.turns = Turns()
         self._tasks: set[asyncio.Task[Any]] = set()  # repairs and snapshots in flight
         self._tick_task: asyncio.Task[None] | None = None
         self.fanout = Fanout(lambda sub, p: getattr(sub.handle, sub.method).remote(p), _done)
@@ -152,21 +153,26 @@ class NormalizerActor:
             await self.order.turn(sender, seq, low)
         try:
             out = self.core.process(frames, recv_ms, _ms())
+            ticket = self.turns.ticket()  # no await since process: tickets in processing order
             if marks:
                 self.core.on_reconnect()
         finally:
             if ordered:
                 self.order.done(sender, seq)
-        if out.dead:
-            self.dead.append(out.dead)
-        self.lag.add(self.core.drain_lags())
-        self.stats["batches"] += 1
-        self.stats["last_batch_ms"] = _ms()
-        await self._deliver(out.trades, out.book, out.candles)
-        t = out.trades.get("trades") or out.trades.get("agg_trades")
-        if t is not None and t.num_rows:
-            self._recent.append(t)  # a reference: the feed poll reads last trades from it
-        self._publish(out)
+        try:
+            if out.dead:
+                self.dead.append(out.dead)
+            self.lag.add(self.core.drain_lags())
+            self.stats["batches"] += 1
+            self.stats["last_batch_ms"] = _ms()
+            await self._deliver(out.trades, out.book, out.candles)
+            t = out.trades.get("trades") or out.trades.get("agg_trades")
+            if t is not None and t.num_rows:
+                self._recent.append(t)  # a reference: the feed poll reads last trades from it
+            await self.turns.wait(ticket)  # subscribers see batches in processing order
+            self._publish(out)
+        finally:
+            self.turns.release(ticket)
         ack: dict[str, Any] = {"seq": seq, "rows": out.rows(), "dead": len(out.dead)}
         resubscribe = list(out.resubscribe)
         if self._ask_books:
@@ -226,11 +232,15 @@ class NormalizerActor:
             self._inflight_writes -= 1
         self.stats["rows_out"] += sum(t.num_rows for t in tables.values())
 
-    def _publish(self, out: Output | None) -> None:
+    def _publish(self, out: Output | None, repaired: dict[str, list[int]] | None = None
+                 ) -> None:
         if out is None or not (out.trades or out.book is not None):
             self.fanout.publish(None)
         else:
-            self.fanout.publish({"trades": out.trades, "book": out.book})
+            payload = {"trades": out.trades, "book": out.book}
+            if repaired:
+                payload["repaired"] = repaired
+            self.fanout.publish(payload)
         self.stats["subscriber_drops"] = self.fanout.dropped_rows
         self.stats["subscriber_backlog_rows"] = self.fanout.backlog_rows
 
@@ -307,8 +317,17 @@ class NormalizerActor:
                      req.lo, e)
         table = self.core.on_repair(req, rows if (rows or ok) else None, _ms())
         if table is not None and table.num_rows:
-            await self._deliver({req.dataset: table}, None)
-            self._publish(Output(trades={req.dataset: table}))
+            ticket = self.turns.ticket()
+            try:
+                await self._deliver({req.dataset: table}, None)
+                await self.turns.wait(ticket)
+                # Named as repaired: received out of band (its receive time is the fetch's),
+                # so it says nothing about how far the stream itself has come.
+                rep = ({req.symbol: table.column("trade_id").to_pylist()}
+                       if req.dataset == "trades" else None)
+                self._publish(Output(trades={req.dataset: table}), rep)
+            finally:
+                self.turns.release(ticket)
 
     async def _snapshot(self, symbol: str) -> None:
         body: Any = None
@@ -372,6 +391,7 @@ class NormalizerActor:
             "unrepaired": self.core.unrepaired(), "inflight_writes": self._inflight_writes,
             "background_tasks": len(self._tasks), "last_ids": flat(self.core.last_ids),
             "batches_reordered": self.order.waited, "batch_order_timeouts": self.order.timeouts,
+            "publishes_waited": self.turns.waited,
             "batches_waiting": self.order.pending(),
             "last_batch_age_s": (now - last) / 1000 if last else None,
             "lag": self.lag.summary(), "lag_hist": self.lag.to_sparse(),

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from spark_ray.recent_ids import RecentIds
 from spark_ray.signals.features import Online, Trades, own_book, reference
 from spark_ray.signals.inventory import signal
 from spark_ray.strategy.bars import SIGNALS, BarData
@@ -259,8 +260,9 @@ class BookHistory:
 
     The live twin of :func:`spark_ray.signals.features.asof_book`: the same rule (the greatest
     (receive time, update id) received strictly before the trade) over the rows kept here. A
-    row whose update id is not above the last one of its source is dropped, as the lake's sink
-    drops it, so both runtimes see the same rows. About ``keep_ms`` of history is kept (and
+    row whose update id its source has already taken is dropped by the lake's sink's own rule
+    (:class:`spark_ray.recent_ids.RecentIds`), so both runtimes keep the same rows. About
+    ``keep_ms`` of history is kept (and
     always the row in force before it): a trade that arrives later than that behind the book,
     e.g. one repaired from REST long after, gets the oldest book kept rather than unbounded
     memory; the lake's answer is then the one to trust.
@@ -271,17 +273,17 @@ class BookHistory:
         self._recv = np.empty(0, np.int64)
         self._ids = np.empty(0, np.int64)
         self._rows = np.empty((0, 4))
-        self._last: dict[str, int] = {}  # source -> last update id taken
+        self._seen: dict[str, RecentIds] = {}  # source -> update ids taken
 
     def add(self, source: np.ndarray, recv: np.ndarray, ids: np.ndarray,
             rows: np.ndarray) -> None:
         keep = np.ones(len(ids), bool)
-        for i in range(len(ids)):  # in stream order, as the sink does
-            src, uid = str(source[i]), int(ids[i])
-            if uid <= self._last.get(src, -(2 ** 63)):
-                keep[i] = False
-            else:
-                self._last[src] = uid
+        for i in range(len(ids)):  # the sink's rule (spark_ray.recent_ids)
+            src = str(source[i])
+            seen = self._seen.get(src)
+            if seen is None:
+                seen = self._seen[src] = RecentIds()
+            keep[i] = seen.take(int(ids[i]))
         if not keep.any():
             return
         recv, ids, rows = (np.concatenate((self._recv, recv[keep])),
@@ -339,9 +341,16 @@ class SignalCore:
         # until every reference stream has been taken up to its receive time (its watermark),
         # so no reference row received before the trade can still be on its way; at most
         # ref_wait_ms, then it is scored with what is known and counted in ref_late.
+        #
+        # The own book has the same hazard for a trade repaired over REST: its receive time is
+        # when it was fetched, and stream frames received before that may still be on their
+        # way from the connector. Such a trade (the normalizer names it in ``repaired``) waits
+        # the same way for its own exchange's stream to reach its receive time.
         self.refs = set(self.engine.references)
+        self._gate = bool(self.refs) or self.engine.needs_book
         self._marks: dict[str, dict[str, tuple[int, float]]] = {}  # ex -> epoch -> (recv, at)
         self._waiting: dict[str, list[tuple[Any, float]]] = {}  # in-order trades per symbol
+        self._repaired: dict[str, set[int]] = {}  # symbol -> ids of trades repaired over REST
         self.ref_late = 0
 
     def on_payload(self, payload: dict[str, Any], now_ms: float = 0.0
@@ -360,37 +369,50 @@ class SignalCore:
         if book is not None and book.num_rows:
             tables.append(book)
         exchange = str(tables[0].column("exchange")[0]) if tables else None
+        if exchange is not None and self._gate:
+            for sym, ids in (p.get("repaired") or {}).items():
+                self._repaired.setdefault(str(sym), set()).update(int(i) for i in ids)
+            self._mark(exchange, p, tables, now_ms)
         if exchange in self.refs:  # a reference stream: its book and how far it has come
             if book is not None and book.num_rows:
                 self._add_book(book)
-            self._mark(exchange, p, tables, now_ms)
             return self._release(now_ms)
         if book is not None and book.num_rows and self.engine.needs_book:
             self._add_book(book)
         table = (p.get("trades") or {}).get("trades")
         out = self.on_trades(table, now_ms) if table is not None else []
-        return out + self._release(now_ms) if self.refs else out
+        return out + self._release(now_ms) if self._gate else out
 
     def _mark(self, exchange: str, p: dict[str, Any], tables: list[Any], now_ms: float) -> None:
+        """Advance the exchange's stream mark: the latest receive time among rows that came
+        over the stream (a trade repaired over REST, named in ``repaired``, was received out of
+        band and says nothing about what the stream has delivered)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        recv = [int(pc.max(t.column("recv_time").cast(pa.int64())).as_py() or 0)
-                for t in tables]
+        rep = p.get("repaired") or {}
+        recv = []
+        for t in tables:
+            if rep and "trade_id" in t.column_names:
+                ids = {int(i) for v in rep.values() for i in v}
+                t = t.filter(pc.invert(pc.is_in(t.column("trade_id"),
+                                                pa.array(sorted(ids), pa.int64()))))
+            if t.num_rows:
+                recv.append(int(pc.max(t.column("recv_time").cast(pa.int64())).as_py() or 0))
         epoch = str((p.get("order") or ["-"])[0])
         marks = self._marks.setdefault(exchange, {})
         marks[epoch] = (max([marks.get(epoch, (0, 0.0))[0], *recv]), now_ms)
 
-    def _watermark(self, now_ms: float) -> int:
-        """How far (receive ms) every reference stream has been taken: the least over the
-        reference exchanges of the least over their live senders (one silent for 10 s, e.g. a
-        restarted normalizer's old self, no longer holds it back)."""
+    def _watermark(self, exchanges: Any, now_ms: float) -> int:
+        """How far (receive ms) the streams of ``exchanges`` have been taken: the least over
+        them of the least over their live senders (one silent for 10 s, e.g. a restarted
+        normalizer's old self, no longer holds it back)."""
         wm = None
-        for ex in self.refs:
+        for ex in exchanges:
             live = [r for r, at in self._marks.get(ex, {}).values() if now_ms - at < 10_000]
             w = min(live) if live else 0
             wm = w if wm is None else min(wm, w)
-        return wm or 0
+        return 2 ** 62 if wm is None else wm
 
     def _add_book(self, book: Any) -> None:
         import pyarrow.compute as pc
@@ -468,37 +490,49 @@ class SignalCore:
             gaps = np.diff(ids) - 1
             self.skipped_ids += int(gaps[gaps > 0].sum())
             out += self._score(sym, t, now_ms)
-        return out + self._release(now_ms) if self.refs else out
+        return out + self._release(now_ms) if self._gate else out
 
     def _score(self, sym: str, t: Any, now_ms: float) -> list[tuple[Scored, np.ndarray]]:
         """Trades next in id order: scored now, or queued behind the reference streams."""
         self._next[sym] = int(t.column("trade_id").to_numpy()[-1]) + 1
-        if not self.refs:
+        if not self._gate:
             return [self._compute(sym, t)]
         self._waiting.setdefault(sym, []).append((t, now_ms))
         return []
 
     def _release(self, now_ms: float) -> list[tuple[Scored, np.ndarray]]:
-        """Queued trades the reference streams have caught up with (receive time <= their
-        watermark, or unknown), in order; all of a queue whose oldest waited ref_wait_ms."""
+        """Queued trades the streams they join have caught up with (receive time <= the
+        references' watermark, and for a trade repaired over REST also its own stream's; or
+        unknown), in order; all of a queue whose oldest waited ref_wait_ms."""
         import pyarrow as pa
 
         out = []
-        wm = self._watermark(now_ms)
+        wm = self._watermark(self.refs, now_ms)
         for sym, queue in list(self._waiting.items()):
             if not queue:
                 continue
             t = pa.concat_tables([q[0] for q in queue]) if len(queue) > 1 else queue[0][0]
             recv = t.column("recv_time").cast(pa.int64()).fill_null(0).to_numpy()
-            ok = (recv <= wm) | (recv == 0)
+            ok = recv <= wm
+            rep = self._repaired.get(sym)
+            if self.engine.needs_book and rep:
+                own = self._watermark([str(t.column("exchange")[0])], now_ms)
+                ids = t.column("trade_id").to_numpy()
+                rest = np.isin(ids, np.fromiter(rep, np.int64, len(rep)))
+                ok &= ~rest | (recv <= own)
+            ok |= recv == 0
             n = len(recv) if ok.all() else int(np.argmin(ok))
             if n < len(recv) and now_ms - queue[0][1] >= self.ref_wait_ms:
                 self.ref_late += len(recv) - n
                 n = len(recv)
             if n == 0:
                 continue
-            out.append(self._compute(sym, t.slice(0, n)))
+            done = t.slice(0, n)
+            out.append(self._compute(sym, done))
             self._waiting[sym] = [] if n == len(recv) else [(t.slice(n), queue[0][1])]
+            if rep:
+                last = int(done.column("trade_id").to_numpy()[-1])
+                self._repaired[sym] = {i for i in rep if i > last}
         return out
 
     def _compute(self, sym: str, t: Any) -> tuple[Scored, np.ndarray]:

@@ -15,7 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-Payload = dict[str, Any]  # {"trades": {dataset: Table}, "book": Table | None, "order": [..]}
+# {"trades": {dataset: Table}, "book": Table | None, "order": [epoch, seq], and "repaired":
+# {symbol: [trade ids]} naming raw trades that came over REST (gap repair), not the stream}
+Payload = dict[str, Any]
 
 
 def payload_rows(p: Payload) -> int:
@@ -29,13 +31,19 @@ def merge(payloads: list[Payload]) -> Payload:
         return payloads[0]
     trades: dict[str, list[pa.Table]] = {}
     books: list[pa.Table] = []
+    repaired: dict[str, list[int]] = {}
     for p in payloads:
         for ds, t in p["trades"].items():
             trades.setdefault(ds, []).append(t)
         if p["book"] is not None:
             books.append(p["book"])
-    return {"trades": {ds: pa.concat_tables(ts) for ds, ts in trades.items()},
-            "book": pa.concat_tables(books) if books else None}
+        for sym, ids in (p.get("repaired") or {}).items():
+            repaired.setdefault(sym, []).extend(ids)
+    out: Payload = {"trades": {ds: pa.concat_tables(ts) for ds, ts in trades.items()},
+                    "book": pa.concat_tables(books) if books else None}
+    if repaired:
+        out["repaired"] = repaired
+    return out
 
 
 @dataclass

@@ -315,10 +315,11 @@ class NormalizerCore:
         return uid
 
     def _remember(self, rows: list[tuple[Any, ...]]) -> None:
-        """Keep each (symbol, source)'s last row the sink keeps (an update id above the last)."""
+        """Keep each (symbol, source)'s row in force: the greatest (receive time, update id),
+        the order the as-of join of the signals reads the book in."""
         for r in rows:
             last = self._last_book.get((r[0], r[1]))
-            if last is None or r[2] > last[2]:
+            if last is None or (r[8] or 0, r[2]) > (last[8] or 0, last[2]):
                 self._last_book[(r[0], r[1])] = r
 
     def last_book(self) -> pa.Table | None:

@@ -85,3 +85,46 @@ class BatchOrder:
             f = st.waiting.pop(s)
             if not f.done():
                 f.set_result(None)
+
+
+class Turns:
+    """Publishing in processing order.
+
+    A batch is processed in its turn (above) but then awaits the sink before its rows go to
+    subscribers, and a later batch's write can finish first: its rows would reach the
+    subscribers first. Consumers that join streams by receive time (a trade and the book in
+    force at it) need them in the order they were processed. So each processed batch takes a
+    ticket, and publishes only when every earlier ticket has published or given up
+    (:meth:`release` in a ``finally``, so a failed write never blocks the ones behind it).
+    """
+
+    def __init__(self) -> None:
+        self._next_ticket = 0
+        self._turn = 0  # the ticket that may publish now
+        self._released: set[int] = set()
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self.waited = 0  # publishes that waited for an earlier one
+
+    def ticket(self) -> int:
+        t = self._next_ticket
+        self._next_ticket += 1
+        return t
+
+    async def wait(self, ticket: int) -> None:
+        if ticket <= self._turn:
+            return
+        self.waited += 1
+        fut = self._waiting[ticket] = asyncio.get_running_loop().create_future()
+        try:
+            await fut
+        finally:
+            self._waiting.pop(ticket, None)
+
+    def release(self, ticket: int) -> None:
+        self._released.add(ticket)
+        while self._turn in self._released:
+            self._released.remove(self._turn)
+            self._turn += 1
+        fut = self._waiting.get(self._turn)
+        if fut is not None and not fut.done():
+            fut.set_result(None)

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from spark_ray.lake import DataStore
 from spark_ray.lake.layout import AGG_TRADES, BOOK, CANDLES, DATASETS, TRADES, WAL_DIR
+from spark_ray.recent_ids import RecentIds
 from spark_ray.schemas import TRADE_SCHEMA
 from spark_ray.streams.ids import IdRanges
 from spark_ray.streams.wal import WalOwner, WriteAheadLog
@@ -73,7 +74,7 @@ class StreamStore:
         self.flush_rows = flush_rows
         self.flush_ms = flush_ms
         self.ids: dict[tuple[str, str], IdRanges] = {}
-        self.marks: dict[tuple[str, str], int] = {}  # book: (symbol, source) -> last update id
+        self.marks: dict[tuple[str, str], RecentIds] = {}  # book: (symbol, source) -> ids
         # candles: (symbol, interval) -> last stored open time (ms), read from the lake lazily
         self.candle_marks: dict[tuple[str, str], int] = {}
         self.candles_written = 0
@@ -99,12 +100,16 @@ class StreamStore:
         if dataset == BOOK:
             for src, uid in zip(t.column("source").to_pylist(), t.column("update_id").to_pylist(),
                                 strict=True):
-                key = (symbol, src)
-                if uid > self.marks.get(key, -1):
-                    self.marks[key] = uid
+                self._marks(symbol, src).add(uid)
         else:
             self.ids.setdefault((dataset, symbol), IdRanges()).add_ids(
                 t.column("trade_id").to_numpy())
+
+    def _marks(self, symbol: str, source: str) -> RecentIds:
+        m = self.marks.get((symbol, source))
+        if m is None:
+            m = self.marks[(symbol, source)] = RecentIds()
+        return m
 
     def _replay(self) -> tuple[int, int]:
         logged, torn = self.wal.replay()
@@ -130,15 +135,14 @@ class StreamStore:
         if dataset == CANDLES:
             mask = self._fresh_candles(t)
         elif dataset == BOOK:
-            marks: dict[tuple[str, str], int] = {}
+            batch: set[tuple[str, str, int]] = set()  # repeats within this table
             keep = []
             for sym, src, uid in zip(t.column("symbol").to_pylist(),
                                      t.column("source").to_pylist(),
                                      t.column("update_id").to_pylist(), strict=True):
-                key = (sym, src)
-                ok = uid > marks.get(key, self.marks.get(key, -1))
+                ok = (sym, src, uid) not in batch and self._marks(sym, src).fresh(uid)
                 if ok:
-                    marks[key] = uid
+                    batch.add((sym, src, uid))
                 keep.append(ok)
             mask = np.asarray(keep, dtype=bool)
         else:
@@ -194,9 +198,7 @@ class StreamStore:
             for sym, src, uid in zip(t.column("symbol").to_pylist(),
                                      t.column("source").to_pylist(),
                                      t.column("update_id").to_pylist(), strict=True):
-                key = (sym, src)
-                if uid > self.marks.get(key, -1):
-                    self.marks[key] = uid
+                self._marks(sym, src).add(uid)
             return
         syms = t.column("symbol").to_numpy(zero_copy_only=False)
         ids = t.column("trade_id").to_numpy()

@@ -82,7 +82,8 @@ def _stream(n_trades: int = 3000, seed: int = 3, step_ms: int = 3) -> tuple[pa.T
     m = 2 * n_trades
     brecv = np.sort(rng.choice(recv, m)) + rng.integers(-1, 2, m)
     uid = np.arange(m, dtype=np.int64) * 10
-    uid[rng.random(m) < 0.02] -= 25  # an older update arriving late: the sink drops it
+    uid[rng.random(m) < 0.02] -= 25  # an older update arriving late: kept, it is new
+    uid[rng.random(m) < 0.02] = 0  # repeats of one id: the first is kept
     mid = np.interp(brecv, recv, price)
     book = pa.table({
         "exchange": ["binance"] * m, "symbol": ["BTCUSDT"] * m, "source": ["bookTicker"] * m,
@@ -94,12 +95,11 @@ def _stream(n_trades: int = 3000, seed: int = 3, step_ms: int = 3) -> tuple[pa.T
 
 
 def _sink_kept(book: pa.Table) -> pa.Table:
-    """The rows the lake's sink keeps: an update id above the last stored of its source."""
+    """The rows the lake's sink keeps (spark_ray.recent_ids): the first of each update id."""
     ids = book.column("update_id").to_numpy()
-    keep, last = np.zeros(len(ids), bool), -1
-    for i, u in enumerate(ids):
-        if u > last:
-            keep[i], last = True, int(u)
+    _, first = np.unique(ids, return_index=True)
+    keep = np.zeros(len(ids), bool)
+    keep[first] = True
     return book.filter(pa.array(keep))
 
 
@@ -313,3 +313,50 @@ def test_no_book_feature_reads_a_later_book_row_or_trade(name: str) -> None:
         got = values(noisy(book, int(cut)), noisy(ref, int(cut)), later)
         np.testing.assert_array_equal(full[known], got[known])
         assert not np.array_equal(full[~known], got[~known], equal_nan=True)  # noise bites
+
+
+def test_a_trade_repaired_over_rest_waits_for_its_own_stream() -> None:
+    """A REST-repaired trade (the normalizer names it) is stamped when it was fetched; stream
+    frames received before that may still be in flight, so it waits for the stream to reach
+    it."""
+    trades, book = _stream(40)
+    book = book.sort_by([("recv_time", "ascending")])
+    recv = trades.column("recv_time").cast(pa.int64()).to_numpy()
+    cut = int(recv[20])
+    early_book = book.filter(pa.compute.less(book.column("recv_time").cast(pa.int64()), cut))
+    late_book = book.filter(pa.compute.greater_equal(book.column("recv_time").cast(pa.int64()),
+                                                     cut))
+    first, rest = trades.slice(0, 20), trades.slice(20)
+    # the repair fetched trades 20.. at the last trade's receive time, with no event time
+    repaired = rest.set_column(rest.schema.get_field_index("event_time"), "event_time",
+                               pa.nulls(rest.num_rows, rest.schema.field("event_time").type))
+    repaired = repaired.set_column(
+        repaired.schema.get_field_index("recv_time"), "recv_time",
+        pa.array(np.full(rest.num_rows, int(recv[-1]) + 5)).cast(pa.timestamp("ms", tz="UTC")))
+    repaired, tail_schema = repaired.cast(TRADE_SCHEMA), TRADE_SCHEMA
+    core = SignalCore(["book_imbalance"], None, ["BTCUSDT"])
+    fan: list[dict] = []
+    f = Fanout(lambda sub, p: fan.append(p) or len(fan), lambda ref: True)
+    f.add("signals", "on_market_data")
+    f.publish({"trades": {"trades": first}, "book": early_book})
+    f.publish({"trades": {"trades": repaired}, "book": None,  # overtakes the stream's frames
+               "repaired": {"BTCUSDT": repaired.column("trade_id").to_pylist()}})
+    f.publish({"trades": {}, "book": late_book})
+    out = [x for p in fan[:2] for x in core.on_payload(p, 0.0)]
+    assert sum(len(s.trade_id) for s, _ in out) == 20  # the repaired ones wait
+    # later stream trades (with event times) carry the stream past the repair's time
+    tail = trades.slice(39, 1)
+    tail = tail.set_column(tail.schema.get_field_index("trade_id"), "trade_id",
+                           pa.array([40], pa.int64()))
+    tail = tail.set_column(tail.schema.get_field_index("recv_time"), "recv_time",
+                           pa.array([int(recv[-1]) + 10]).cast(pa.timestamp("ms", tz="UTC")))
+    f.publish({"trades": {"trades": tail.cast(tail_schema)}, "book": None})
+    out += [x for p in fan[2:] for x in core.on_payload(p, 0.0)]
+    got = np.concatenate([s.values["book_imbalance"] for s, _ in out])
+    assert core.ref_late == 0 and len(got) == 41
+    all_book = pa.concat_tables([early_book, late_book])
+    t = pa.concat_tables([first, repaired, tail.cast(tail_schema)])
+    want = score_trades(Trades.from_table(t).with_book(asof_book(
+        t.column("recv_time").cast(pa.int64()).to_numpy(), *book_arrays(all_book))),
+        ["book_imbalance"], None)["book_imbalance"]
+    assert np.array_equal(got, want, equal_nan=True)

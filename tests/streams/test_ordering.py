@@ -135,3 +135,31 @@ def test_the_normalizer_actor_puts_one_senders_batches_back_in_order(
     finally:
         ray.kill(norm, no_restart=True)
         ray.kill(sink, no_restart=True)
+
+
+def test_turns_publish_in_ticket_order_and_a_failure_does_not_block() -> None:
+    import asyncio
+
+    from spark_ray.streams.ordering import Turns
+
+    async def run() -> list[int]:
+        turns, published = Turns(), []
+
+        async def batch(ticket: int, write_s: float, fail: bool = False) -> None:
+            try:
+                await asyncio.sleep(write_s)  # the sink write: later batches may finish first
+                if fail:
+                    raise OSError("sink write failed")
+                await turns.wait(ticket)
+                published.append(ticket)
+            finally:
+                turns.release(ticket)
+
+        tickets = [turns.ticket() for _ in range(4)]
+        await asyncio.gather(batch(tickets[0], 0.05), batch(tickets[1], 0.0, fail=True),
+                             batch(tickets[2], 0.0), batch(tickets[3], 0.01),
+                             return_exceptions=True)
+        assert turns.waited >= 2
+        return published
+
+    assert asyncio.run(run()) == [0, 2, 3]
