@@ -227,13 +227,26 @@ class RealizedVolatility:
         return _Vol(self.n)
 
 
+class _RowWise:
+    """A feature of a trade's own row and the books in force at it: no state to carry, so the
+    live engine computes it with ``batch`` over each new batch (the same function of the same
+    inputs); what differs between the runtimes is how the books are found."""
+
+    rowwise = True
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def online(self) -> Online:
+        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
+
+
 @dataclass(frozen=True)
-class BookImbalance:
+class BookImbalance(_RowWise):
     """Queue imbalance at the best levels, (bid size - ask size) / (bid size + ask size), in
     [-1, 1]: Gould & Bonart (2016), "Queue imbalance as a one-tick-ahead price predictor in a
     limit order book", Market Microstructure and Liquidity 2(2), eq. (3)."""
-
-    rowwise = True
 
     @property
     def name(self) -> str:
@@ -245,16 +258,11 @@ class BookImbalance:
             out: np.ndarray = (b[:, 1] - b[:, 3]) / (b[:, 1] + b[:, 3])
         return out
 
-    def online(self) -> Online:
-        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
-
 
 @dataclass(frozen=True)
-class QuotedSpread:
+class QuotedSpread(_RowWise):
     """Quoted spread in basis points of the mid, (ask - bid) / ((ask + bid) / 2) * 1e4: the
     cost of crossing, and thin books widen it."""
-
-    rowwise = True
 
     @property
     def name(self) -> str:
@@ -266,16 +274,11 @@ class QuotedSpread:
             out: np.ndarray = (b[:, 2] - b[:, 0]) / ((b[:, 2] + b[:, 0]) / 2.0) * 1e4
         return out
 
-    def online(self) -> Online:
-        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
-
 
 @dataclass(frozen=True)
-class TopDepth:
+class TopDepth(_RowWise):
     """Quote-currency size resting at the best bid and ask, bid * bid size + ask * ask size:
     the depth a market order meets before it moves the price (the lake keeps the top level)."""
-
-    rowwise = True
 
     @property
     def name(self) -> str:
@@ -286,18 +289,13 @@ class TopDepth:
         out: np.ndarray = b[:, 0] * b[:, 1] + b[:, 2] * b[:, 3]
         return out
 
-    def online(self) -> Online:
-        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
-
 
 @dataclass(frozen=True)
-class MicropriceDeviation:
+class MicropriceDeviation(_RowWise):
     """Trade price over the size-weighted mid minus one, the weighted mid being
     (bid * ask size + ask * bid size) / (bid size + ask size): Stoikov (2018), "The
     micro-price: a high-frequency estimator of future prices", Quantitative Finance 18(12),
     its I-weighted mid with I = bid size / (bid size + ask size)."""
-
-    rowwise = True
 
     @property
     def name(self) -> str:
@@ -310,12 +308,9 @@ class MicropriceDeviation:
             out: np.ndarray = t.price / micro - 1.0
         return out
 
-    def online(self) -> Online:
-        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
-
 
 @dataclass(frozen=True)
-class CrossVenueSpread:
+class CrossVenueSpread(_RowWise):
     """Trade price over the same symbol's mid on the ``reference`` exchange minus one, in basis
     points: where this venue trades against the other (a lead-lag and arbitrage-pressure
     signal). The reference book is taken as of the trade's receive time by the same rule as
@@ -323,7 +318,6 @@ class CrossVenueSpread:
     clocks, so they are comparable on one node (across nodes, as far as their clocks agree)."""
 
     reference: str
-    rowwise = True
 
     @property
     def name(self) -> str:
@@ -334,9 +328,6 @@ class CrossVenueSpread:
         with np.errstate(invalid="ignore", divide="ignore"):
             out: np.ndarray = (t.price / ((b[:, 0] + b[:, 2]) / 2.0) - 1.0) * 1e4
         return out
-
-    def online(self) -> Online:
-        raise TypeError(f"{self.name} is row-wise: the live engine computes it with batch()")
 
 
 def own_book(feature: Feature) -> bool:

@@ -72,49 +72,73 @@ def book_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _model(tmp_path_factory.mktemp("book-model") / "model", FEATURES)
 
 
-def test_live_book_signals_equal_the_lake_batch(book_model: Path, make_venue: Any,
-                                               make_fabric: Any, wait_for: Any,
-                                               tmp_path: Path) -> None:
+def _serve(model: Path) -> tuple[Any, Any]:
+    """A capture actor and a SignalActor serving ``model`` to it. A trade that waits for a
+    stream (a REST repair, a reference exchange) waits up to ref_wait_ms; generous here: the
+    test is parity, not latency."""
     from spark_ray.actors.naming import NAMESPACE
     from spark_ray.actors.signal import start_signals
 
-    n = 1200
-    venue = make_venue(max_trades_per_symbol=n, start_paused=True)
     cap_name = f"capture:{uuid.uuid4().hex[:8]}"
     cap = Capture.options(name=cap_name, namespace=NAMESPACE).remote()  # type: ignore[attr-defined]
-    # A trade repaired over REST (several under load) waits up to ref_wait_ms for the stream
-    # frames received before it; generous here: the test is parity, not latency.
-    sig = start_signals(str(book_model), ["BTCUSDT"], [cap_name], f"signals:{cap_name}",
+    sig = start_signals(str(model), ["BTCUSDT"], [cap_name], f"signals:{cap_name}",
                         require_approval=False, ref_wait_ms=3_000)
+    return cap, sig
+
+
+def _run(venue: Any, fabrics: list[Any], cap: Any, sig: Any, n: int,
+         wait_for: Any) -> tuple[dict[str, Any], dict[int, dict[str, float]]]:
+    """Subscribe the signal actor to ``fabrics``, play ``n`` venue trades, and return its
+    status and every signal it published (by trade id); both actors are gone after."""
     try:
-        fabric = make_fabric(venue, streams=["trade", "bookTicker"],
-                             start_ids={"trades:BTCUSDT": venue.config.first_trade_id})
-        ray.get([nm.subscribe.remote(sig, "on_market_data") for nm in fabric.normalizers])
+        ray.get([nm.subscribe.remote(sig, "on_market_data")
+                 for f in fabrics for nm in f.normalizers])
         venue.resume()
         venue.wait_for_trades("BTCUSDT", n, timeout=90)
-        fabric.wait_stored({"trades:BTCUSDT": n}, timeout_s=60)
+        fabrics[0].wait_stored({"trades:BTCUSDT": n}, timeout_s=60)
         wait_for(lambda: ray.get(sig.status.remote())["published"].get("BTCUSDT", 0) >= n,
                  timeout=30, what="a signal for every trade")
-        sst = ray.get(sig.status.remote())
-        live = ray.get(cap.values.remote())
+        return ray.get(sig.status.remote()), ray.get(cap.values.remote())
     finally:
         ray.kill(sig, no_restart=True)
         ray.kill(cap, no_restart=True)
+
+
+def _assert_equal_to_batch(live: dict[int, dict[str, float]], store: DataStore, n: int,
+                           model: Path, features: list[str],
+                           sst: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every trade's live signals equal the batch path over the lake (1e-9); the batch."""
+    table = store.trades("BTCUSDT").sort_by("trade_id")
+    assert table.num_rows == n and sorted(live) == table.column("trade_id").to_pylist()
+    loaded = artifact.load(model)
+    batch = score_trades(load_trades(store, "BTCUSDT", "binance", features, table=table),
+                         loaded.features, loaded.predict)
+    ids = table.column("trade_id").to_pylist()
+    recv = table.column("recv_time").cast(pa.int64()).to_numpy()
+    for name in [*features, SCORE]:
+        got = np.array([live[i][name] for i in ids])
+        bad = np.flatnonzero(~np.isclose(got, batch[name], rtol=1e-9, atol=1e-12,
+                                         equal_nan=True))
+        assert len(bad) == 0, (name, len(bad), sst["ref_late"], sst["payloads"],
+                               [(int(ids[i]), int(recv[i]), got[i], batch[name][i])
+                                for i in bad[:5]])
+    return batch
+
+
+def test_live_book_signals_equal_the_lake_batch(book_model: Path, make_venue: Any,
+                                               make_fabric: Any, wait_for: Any,
+                                               tmp_path: Path) -> None:
+    n = 1200
+    venue = make_venue(max_trades_per_symbol=n, start_paused=True)
+    cap, sig = _serve(book_model)
+    fabric = make_fabric(venue, streams=["trade", "bookTicker"],
+                         start_ids={"trades:BTCUSDT": venue.config.first_trade_id})
+    sst, live = _run(venue, [fabric], cap, sig, n, wait_for)
     fabric.stop(compact=True)
     assert sst["errors"] == sst["dropped"] == 0 and sst["payloads"]["skipped"] == 0
     assert sst["book_rows"]["binance:BTCUSDT"] > 0
-
     store = DataStore(fabric.cfg.store)
-    table = store.trades("BTCUSDT").sort_by("trade_id")
-    assert table.num_rows == n and sorted(live) == table.column("trade_id").to_pylist()
-    model = artifact.load(book_model)
-    batch = score_trades(load_trades(store, "BTCUSDT", "binance", FEATURES, table=table),
-                         model.features, model.predict)
-    ids = table.column("trade_id").to_pylist()
-    for name in [*FEATURES, SCORE]:
-        got = np.array([live[i][name] for i in ids])
-        assert np.allclose(got, batch[name], rtol=1e-9, atol=1e-12, equal_nan=True), (
-            name, int(np.sum(~np.isclose(got, batch[name], equal_nan=True))))
+    batch = _assert_equal_to_batch(live, store, n, book_model, FEATURES, sst)
     assert np.isfinite(batch["book_imbalance"]).mean() > 0.9  # the book really was there
 
     # The batch commands over the lake the fabric wrote: the order-book family is in by default.
@@ -141,56 +165,23 @@ def test_cross_exchange_spread_live_equals_the_lake_batch(
     against BTCTurk's book of the same symbol, waiting for BTCTurk's stream to reach each
     trade's receive time, and equals the batch as-of join over both exchanges' books in the
     lake."""
-    from spark_ray.actors.naming import NAMESPACE
-    from spark_ray.actors.signal import start_signals
-
     features = ["xvenue_spread_bps_btcturk", "book_imbalance"]
     model = _model(tmp_path / "model", features)
     n = 800
     venue = make_venue(max_trades_per_symbol=n, start_paused=True)
-    cap_name = f"capture:{uuid.uuid4().hex[:8]}"
-    cap = Capture.options(name=cap_name, namespace=NAMESPACE).remote()  # type: ignore[attr-defined]
-    sig = start_signals(str(model), ["BTCUSDT"], [cap_name], f"signals:{cap_name}",
-                        require_approval=False, ref_wait_ms=3_000)
-    try:
-        main = make_fabric(venue, streams=["trade", "bookTicker"],
-                           start_ids={"trades:BTCUSDT": venue.config.first_trade_id})
-        ref = make_fabric(venue, exchange="btcturk", streams=["trade", "ticker"],
-                          ws_url=venue.btcturk_ws_url, rest_url=venue.btcturk_rest_url)
-        ray.get([nm.subscribe.remote(sig, "on_market_data")
-                 for f in (main, ref) for nm in f.normalizers])
-        venue.resume()
-        venue.wait_for_trades("BTCUSDT", n, timeout=90)
-        main.wait_stored({"trades:BTCUSDT": n}, timeout_s=60)
-        wait_for(lambda: ray.get(sig.status.remote())["published"].get("BTCUSDT", 0) >= n,
-                 timeout=30, what="a signal for every Binance trade")
-        sst = ray.get(sig.status.remote())
-        live = ray.get(cap.values.remote())
-    finally:
-        ray.kill(sig, no_restart=True)
-        ray.kill(cap, no_restart=True)
+    cap, sig = _serve(model)
+    main = make_fabric(venue, streams=["trade", "bookTicker"],
+                       start_ids={"trades:BTCUSDT": venue.config.first_trade_id})
+    ref = make_fabric(venue, exchange="btcturk", streams=["trade", "ticker"],
+                      ws_url=venue.btcturk_ws_url, rest_url=venue.btcturk_rest_url)
+    sst, live = _run(venue, [main, ref], cap, sig, n, wait_for)
     main.stop(compact=True)
     ref.stop(compact=True)
     assert sst["published"] == {"BTCUSDT": n} and sst["errors"] == 0
     assert sst["book_rows"].get("btcturk:BTCUSDT", 0) > 0
     # Only the tail can wait out ref_wait_ms: BTCTurk's stream stops with the venue's trades.
     assert sst["ref_late"] < n // 10, sst
-
-    store = DataStore(main.cfg.store)
-    table = store.trades("BTCUSDT").sort_by("trade_id")
-    assert table.num_rows == n and sorted(live) == table.column("trade_id").to_pylist()
-    loaded = artifact.load(model)
-    batch = score_trades(load_trades(store, "BTCUSDT", "binance", features, table=table),
-                         loaded.features, loaded.predict)
-    ids = table.column("trade_id").to_pylist()
-    for name in [*features, SCORE]:
-        got = np.array([live[i][name] for i in ids])
-        bad = np.flatnonzero(~np.isclose(got, batch[name], rtol=1e-9, atol=1e-12,
-                                         equal_nan=True))
-        recv = table.column("recv_time").cast(pa.int64()).to_numpy()
-        assert len(bad) == 0, (name, len(bad), sst["ref_late"], sst["payloads"],
-                               [(int(ids[i]), int(recv[i]), got[i], batch[name][i])
-                                for i in bad[:5]])
+    batch = _assert_equal_to_batch(live, DataStore(main.cfg.store), n, model, features, sst)
     assert np.isfinite(batch["xvenue_spread_bps_btcturk"]).mean() > 0.9
 
 
