@@ -92,17 +92,23 @@ def with_book(trades: Trades, table: pa.Table, book: pa.Table) -> Trades:
     return trades.with_book(asof_table(table, book))
 
 
+def check_books(store: DataStore, symbol: str, exchange: str, names: Iterable[str]) -> None:
+    """:class:`NoBook`, naming each of the features ``names`` whose book the lake lacks for
+    ``symbol`` and what is missing; nothing is read beyond the lake's listing."""
+    why = {n: w for n in names if (w := _missing(store, symbol, exchange, signal(n).feature))}
+    if why:
+        raise NoBook("; ".join(f"{n}: {w}" for n, w in why.items()) +
+                     f" in {store.uri}: record it with the fabric (streams bookTicker or "
+                     "depth) or leave these signals out")
+
+
 def attach_books(store: DataStore, symbol: str, exchange: str, names: Iterable[str],
                  trades: Trades, table: pa.Table) -> Trades:
     """``trades`` with every book the features ``names`` read: the symbol's own (order-book
     family) and other exchanges' (cross-exchange spread), each as of the trade's receive time.
     A book the lake lacks is :class:`NoBook` naming the features and what is missing."""
     names = list(names)
-    why = {n: w for n in names if (w := _missing(store, symbol, exchange, signal(n).feature))}
-    if why:
-        raise NoBook("; ".join(f"{n}: {w}" for n, w in why.items()) +
-                     f" in {store.uri}: record it with the fabric (streams bookTicker or "
-                     "depth) or leave these signals out")
+    check_books(store, symbol, exchange, names)
     if any(own_book(signal(n).feature) for n in names):
         trades = with_book(trades, table, store.read(BOOK, exchange, symbol))
     for ref in references(names):

@@ -178,6 +178,9 @@ def test_order_book_signals_over_a_lake_without_a_book(tmp_path: Path) -> None:
     r = run_cli("signals", "study", "--store", str(tmp_path / "lake"), "--symbol", "BTCUSDT",
                 "--signals", "book_imbalance", "--out", str(tmp_path / "study"))
     assert r.code == 2 and "--signals: book_imbalance: no book of BTCUSDT on binance" in r.err
+    r = run_cli("signals", "features", "--store", str(tmp_path / "lake"), "--symbols", "BTCUSDT",
+                "--signals", "book_imbalance", "--out", str(tmp_path / "features"))
+    assert r.code == 2 and "--signals: book_imbalance: no book of BTCUSDT on binance" in r.err
 
 
 def _reference_book(trades: pa.Table, seed: int = 5, exchange: str = "btcturk") -> pa.Table:

@@ -341,7 +341,7 @@ def _features(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"--symbols: no trades of {', '.join(map(repr, missing))} in "
                         f"{store.uri} (exchange={args.exchange}); it has: "
                         f"{', '.join(sorted(have)) or 'none'}")
-    from spark_ray.signals.source import NoBook, load_trades, usable
+    from spark_ray.signals.source import NoBook, check_books, usable
 
     asked = [signal(n) for n in names] if args.signals else list(INVENTORY)
     per_symbol = {sym: usable(store, sym, args.exchange, asked) for sym in symbols}
@@ -349,8 +349,7 @@ def _features(args: argparse.Namespace, settings: Settings) -> int:
         for sym, (_, left) in per_symbol.items():
             if left:
                 try:  # the reason, naming each signal and what the lake lacks
-                    load_trades(store, sym, args.exchange, [s.name for s in left],
-                                table=store.trades(sym, args.exchange).slice(0, 0))
+                    check_books(store, sym, args.exchange, [s.name for s in left])
                 except NoBook as exc:
                     raise UserError(f"--signals: {exc}") from None
     # Only what every symbol can give: one set of columns for the whole output.
