@@ -426,11 +426,13 @@ class NormalizerActor:
         return {"symbols": out, "errors": errors, "name": self.name, "quotes": quotes}
 
     async def quiesce(self, timeout_s: float = 10.0) -> bool:
-        """Wait until no repair, snapshot or sink write is in flight and no gap is open."""
+        """Wait until no repair, snapshot or sink write is in flight, no gap is open and every
+        subscriber has been handed every stored row (the ticker sends the backlogs)."""
         await self._ensure_ready()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not self._tasks and not self._inflight_writes and not self.core.open_gaps():
+            if (not self._tasks and not self._inflight_writes and not self.core.open_gaps()
+                    and self.fanout.settled()):
                 return True
             await asyncio.sleep(0.05)
         return False

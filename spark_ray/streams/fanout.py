@@ -119,6 +119,18 @@ class Fanout:
                 sub.backlog_rows -= n
                 sub.dropped_rows += n
 
+    def settled(self) -> bool:
+        """Every subscriber has taken every row queued for it: no backlog and no call in
+        flight. A stopping fabric waits for this, so rows it stored also reach a subscriber
+        that was slow to start (a new actor's worker on a busy node) instead of being dropped
+        with the backlog. A dead subscriber's calls end (in error), so it does not hold this
+        up for long."""
+        for sub in self.subs:
+            sub.pending = [r for r in sub.pending if not self.done(r)]
+            if sub.backlog or sub.pending:
+                return False
+        return True
+
     def view(self) -> list[dict[str, Any]]:
         """Per subscriber: calls in flight, rows waiting, sent and shed (status, debugging)."""
         return [{"method": s.method, "pending": len(s.pending), "backlog_rows": s.backlog_rows,

@@ -60,3 +60,20 @@ def test_subscribing_the_same_subscriber_again_keeps_one_subscription() -> None:
     f.publish(None)
     # the stale call is forgotten, the backlog goes out once, to the re-subscribed handle
     assert c.sent == [list(range(10)), list(range(10, 20))]
+
+
+def test_settled_only_when_every_row_was_handed_over() -> None:
+    c = Calls()
+    f = Fanout(c.send, lambda ref: ref in c.done, max_inflight=1)
+    assert f.settled()  # no subscriber
+    f.add("h", "on_market_data")
+    f.publish(batch(0, 10))
+    f.publish(batch(10, 20))  # waits in the backlog behind the call in flight
+    assert not f.settled()
+    c.done.add(0)
+    assert not f.settled()  # the backlog is not yet sent
+    f.publish(None)
+    assert not f.settled()  # sent, not yet answered
+    c.done.add(1)
+    assert f.settled()
+    assert [x for call in c.sent for x in call] == list(range(20))
