@@ -175,7 +175,7 @@ class ExecutorActor:
         if spec.approved_path:
             from spark_ray.execution.params import load_approved
 
-            approved = load_approved(spec.approved_path)
+            approved = load_approved(spec.approved_path, spec.trusted_keys)
             if approved.strategy != spec.strategy or approved.params != spec.params:
                 raise CheckFailed(f"refusing to trade: {spec.approved_path} now approves "
                                   f"{approved.strategy} {approved.params}, not what this "
@@ -222,7 +222,7 @@ class ExecutorActor:
         self.core.signal_book.add(message)
 
     async def _consume(self) -> None:
-        assert self._queue is not None and self.core is not None
+        assert self._queue is not None and self.core is not None  # nosec B101  # narrows Optional for mypy, not a check
         core, q = self.core, self._queue
         while True:
             payload, t0 = await q.get()
@@ -252,7 +252,7 @@ class ExecutorActor:
 
     # --- timers -----------------------------------------------------------------------------
     async def _ticker(self) -> None:
-        assert self.core is not None
+        assert self.core is not None  # nosec B101  # narrows Optional for mypy, not a check
         core = self.core
         next_export = next_poll = 0.0
         while True:
@@ -271,7 +271,7 @@ class ExecutorActor:
 
     async def _poll_breaker(self) -> None:
         """Backstop for a lost trip notice: not ARMED with orders open -> cancel them."""
-        assert self.core is not None
+        assert self.core is not None  # nosec B101  # narrows Optional for mypy, not a check
         try:
             st: dict[str, Any] = await asyncio.wait_for(self.gate.handle().status.remote(),
                                                         ALLOW_TIMEOUT_S)
@@ -295,7 +295,7 @@ class ExecutorActor:
                                          "reason": f"(polled) {trip.get('reason', '')}"})
 
     def _export(self) -> None:
-        assert self.core is not None
+        assert self.core is not None  # nosec B101  # narrows Optional for mypy, not a check
         core = self.core
         drained = core.drain_metrics()
         for (sym, status), n in drained.statuses.items():
@@ -425,7 +425,7 @@ def build_broker(spec: ExecutorSpec, public: Any | None = None) -> Broker:
     cfg = spec.config
     adapter = get_adapter(spec.exchange)
     if spec.live:
-        assert spec.credentials is not None and spec.rest_url
+        assert spec.credentials is not None and spec.rest_url  # nosec B101  # spec.validate() refused a live spec without them
         ws_url = adapter.default_ws_url if spec.ws_url == VENUE_DEFAULT else spec.ws_url
         return adapter.broker(spec.credentials, _rest_url(spec) or "", ws_url,
                               **spec.broker_options)

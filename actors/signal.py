@@ -46,16 +46,19 @@ STALENESS = "signals_feature_staleness_s"
 MS_BOUNDARIES: list[float] = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
 
-def load_served_model(model_dir: str, require_approval: bool = True) -> Any:
-    """The model to serve: approved (``signals check``) and intact (sha256, feature
-    definitions), else CheckFailed/ValueError saying why."""
+def load_served_model(model_dir: str, require_approval: bool = True,
+                      trusted_keys: str | None = None) -> Any:
+    """The model to serve: approved (signed by a key of ``trusted_keys``, default: this node's
+    trusted-keys file) and intact (sha256, feature definitions), else CheckFailed/ValueError/
+    UserError saying why."""
     from spark_ray.signals import artifact
 
     folder = Path(model_dir)
     if require_approval:
         from spark_ray.approval.model import check_model
+        from spark_ray.approval.signing import TrustedKeys
 
-        check_model(folder)
+        check_model(folder, TrustedKeys.load(trusted_keys))
     return artifact.load(folder)
 
 
@@ -63,12 +66,13 @@ def load_served_model(model_dir: str, require_approval: bool = True) -> Any:
 class SignalActor:
     def __init__(self, model_dir: str, symbols: list[str], executors: list[str],
                  name: str = "signals", namespace: str = NAMESPACE,
-                 require_approval: bool = True, ref_wait_ms: float = 250.0) -> None:
+                 require_approval: bool = True, ref_wait_ms: float = 250.0,
+                 trusted_keys: str | None = None) -> None:
         prefer_live_work()
         self.name = name
         self.namespace = namespace
         self.executors = list(executors)
-        self.model = load_served_model(model_dir, require_approval)
+        self.model = load_served_model(model_dir, require_approval, trusted_keys)
         self.model_sha256: str = self.model.card["model_sha256"]
         self.core = SignalCore(self.model.features,
                                functools.partial(self.model.predict, threads=1), symbols,
@@ -160,12 +164,13 @@ class SignalActor:
 
 def start_signals(model_dir: str, symbols: list[str], executors: list[str], name: str,
                   namespace: str = NAMESPACE, require_approval: bool = True,
-                  ref_wait_ms: float = 250.0, **options: Any) -> Any:
+                  ref_wait_ms: float = 250.0, trusted_keys: str | None = None,
+                  **options: Any) -> Any:
     """The named signal actor (created if absent), its model checked; raises with the reason
     (not approved, tampered) when it refuses."""
-    load_served_model(model_dir, require_approval)  # refuse here, with the reason, first
+    load_served_model(model_dir, require_approval, trusted_keys)  # refuse here, first
     handle = get_or_create(SignalActor, name, model_dir, list(symbols), list(executors), name,
-                           namespace, require_approval, float(ref_wait_ms), namespace=namespace,
-                           **options)
+                           namespace, require_approval, float(ref_wait_ms), trusted_keys,
+                           namespace=namespace, **options)
     ray.get(handle.status.remote(), timeout=120)  # surfaces a constructor's refusal
     return handle

@@ -18,7 +18,7 @@ from typing import Any
 
 import ray
 
-from spark_ray.chaos.approval import synthetic_approval
+from spark_ray.chaos.approval import load_synthetic
 from spark_ray.chaos.experiments import Experiment
 from spark_ray.chaos.faults import Injection
 from spark_ray.chaos.stack import Stack
@@ -46,13 +46,11 @@ class KillExecutor(Injection):
         from spark_ray.breaker.models import BreakerConfig
         from spark_ray.execution.broker import Credentials
         from spark_ray.execution.executor import ExecutorConfig
-        from spark_ray.execution.params import load_approved
         from spark_ray.execution.spec import ExecutorSpec
 
         stack = self.stack
         key, secret = stack.api_key
-        ap = load_approved(synthetic_approval(stack.work / "executor-params",
-                                                note="kill_executor"))
+        ap = load_synthetic(stack.work / "executor-params", note="kill_executor")
         bname = f"breaker:{stack.namespace}-executor"
         # The platform's rules, minus the ones a 1 s-bar churn trips on purpose-free (losing
         # streaks, order rate): this experiment is about the kill, not the breaker.
@@ -65,7 +63,8 @@ class KillExecutor(Injection):
             config=ExecutorConfig(name=f"chaos-{stack.namespace}", symbols=("BTCUSDT",),
                                   interval="1s", mode="live", cash=5_000.0, warmup_bars=30),
             strategy=ap.strategy, params=ap.params, journal_path=str(self.journal),
-            approved_path=ap.path, approval=ap.approval, broker="binance",
+            approved_path=ap.path,
+            trusted_keys=ap.trusted_keys, approval=ap.approval, broker="binance",
             rest_url=stack.venue.rest_url, ws_url=stack.venue.ws_url,
             credentials=Credentials(key, secret), breaker_name=bname, control_port=None,
             # no user data stream: the held answer is the only news of the order

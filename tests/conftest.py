@@ -6,11 +6,36 @@ collides with a developer's own Ray or with a CLI subprocess that starts its own
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from helpers import free_port
+
+APPROVERS = ("alice", "bob", "ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def approver_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's approvers, as on an operator's machine: a private key each (made by the
+    real keygen) and a trusted-keys file naming them, found through the environment. Set
+    before Ray starts, so actors on this node read the same files."""
+    from spark_ray.approval.signing import KEYS_DIR_ENV, TRUSTED_KEYS_ENV, keygen
+
+    root = tmp_path_factory.mktemp("approvers")
+    lines = [keygen(name, root / "keys")[2] for name in APPROVERS]
+    (root / "trusted_keys").write_text("\n".join(lines) + "\n")
+    old = {k: os.environ.get(k) for k in (KEYS_DIR_ENV, TRUSTED_KEYS_ENV)}
+    os.environ[KEYS_DIR_ENV] = str(root / "keys")
+    os.environ[TRUSTED_KEYS_ENV] = str(root / "trusted_keys")
+    yield root
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

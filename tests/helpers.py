@@ -12,9 +12,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def signer(name: str = "alice") -> Any:
+    """A session approver's key (tests/conftest.py: approver_keys)."""
+    from spark_ray.approval.signing import load_signer
+
+    return load_signer(name)
 
 
 def free_port() -> int:

@@ -27,7 +27,7 @@ from spark_ray.data.importer import import_files
 from spark_ray.lake import DataStore
 from spark_ray.samples import sample
 
-from helpers import REPO, free_port
+from helpers import REPO, free_port, signer
 
 RAY = str(Path(sys.executable).with_name("ray"))
 PREFIX = "SPARK_RAY_RESULT "
@@ -112,7 +112,7 @@ def _submit(url: str, *args: str, env_vars: dict[str, str] | None = None,
 def _approved(folder: Path, params: dict[str, Any] | None = None) -> Path:
     from spark_ray.chaos.approval import synthetic_approval
 
-    return synthetic_approval(folder, params=params, by="tester", note="driver tests")
+    return synthetic_approval(folder, params=params, note="driver tests", signer=signer("ci"))
 
 
 def _breaker_env(journal: Path) -> dict[str, str]:

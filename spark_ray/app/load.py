@@ -90,9 +90,8 @@ def _measure(work: Path, lake: Any | None, spec: LoadSpec,
     """The load itself on the fabric of ``fcfg`` (own: started and killed here) or ``shared``
     (joined, left running); ``go`` starts the market once everything is subscribed."""
     from spark_ray.app.trading import TradingRun
-    from spark_ray.chaos.approval import synthetic_approval
+    from spark_ray.chaos.approval import load_synthetic
     from spark_ray.execution.executor import ExecutorConfig
-    from spark_ray.execution.params import load_approved
     from spark_ray.execution.spec import ExecutorSpec
 
     tag = uuid.uuid4().hex[:6]
@@ -102,14 +101,14 @@ def _measure(work: Path, lake: Any | None, spec: LoadSpec,
     errors: list[BaseException] = []
     try:
         if spec.executor:
-            approved = load_approved(synthetic_approval(work / "params", "sma_cross",
-                                                        {"fast": 2, "slow": 3}, "1s",
-                                                        by="load", note="platform load"))
+            approved = load_synthetic(work / "params", "sma_cross", {"fast": 2, "slow": 3},
+                                      "1s", by="load", note="platform load")
             exec_spec = ExecutorSpec(
                 config=ExecutorConfig(name=f"load-{tag}", symbols=(spec.symbols[0],),
                                       interval="1s", warmup_bars=30),
                 strategy=approved.strategy, params=approved.params,
                 journal_path=str(work / "journal.jsonl"), approved_path=approved.path,
+                trusted_keys=approved.trusted_keys,
                 approval=approved.approval, rest_url=fcfg.rest_url or "", ws_url=fcfg.ws_url,
                 breaker_name=f"breaker:load-{tag}",
                 control_port=0)  # any free port: 4001 may be another run's
@@ -118,7 +117,7 @@ def _measure(work: Path, lake: Any | None, spec: LoadSpec,
             fabric = run.fabric
         elif fabric is None:
             fabric = Fabric(fcfg).start()
-        assert fabric is not None
+        assert fabric is not None  # nosec B101  # narrows Optional for mypy, not a check
         if go is not None:
             go()
         e0, l0 = _hist(fabric)

@@ -71,7 +71,7 @@ class TradingRun:
                 self.signals = start_signals(
                     self.spec.signals_model, list(self.spec.config.symbols), [self.name],
                     f"signals:{self.name}", self.namespace or NAMESPACE,
-                    **colocate_with(self.executor))
+                    trusted_keys=self.spec.trusted_keys, **colocate_with(self.executor))
                 self._subscribe_references()
             if self.shared is not None:
                 self.fabric = self.shared
@@ -91,14 +91,14 @@ class TradingRun:
 
     def _subscribe_references(self) -> None:
         """The signal actor joins the fabrics of the other exchanges its model reads."""
-        assert self.spec.signals_model is not None
+        assert self.spec.signals_model is not None  # nosec B101  # narrows Optional for mypy, not a check
         for ref in reference_fabrics(self.spec.signals_model, list(self.spec.config.symbols)):
             ray.get([n.subscribe.remote(self.signals, "on_market_data")
                      for n in ref.normalizers], timeout=30)
             self.references.append(ref)
 
     def _subscribe(self) -> None:
-        assert self.fabric is not None
+        assert self.fabric is not None  # nosec B101  # narrows Optional for mypy, not a check
         subscribers = [self.executor] + ([self.signals] if self.signals is not None else [])
         ray.get([n.subscribe.remote(h, "on_market_data")
                  for n in self.fabric.normalizers for h in subscribers], timeout=30)
@@ -106,7 +106,7 @@ class TradingRun:
     def supervise(self) -> dict[str, Any]:
         """Restart idle connectors; start a restarted executor again; re-subscribe the executor
         when its data went quiet (a restarted normalizer forgets its subscribers)."""
-        assert self.fabric is not None
+        assert self.fabric is not None  # nosec B101  # narrows Optional for mypy, not a check
         if self.shared is None:  # a shared fabric's own supervisor does this
             self.fabric.supervise()
         st: dict[str, Any] = ray.get(self.executor.status.remote(), timeout=30)

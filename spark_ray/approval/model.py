@@ -4,10 +4,12 @@ The same three steps as strategy parameters (:mod:`spark_ray.approval.approved`)
 folder (``model.txt`` + ``model.json``, :mod:`spark_ray.signals.artifact`). ``review_model``
 judges what the training already measured out of fold against :class:`ModelRules` -- no
 retraining, so the review is cheap and reproducible -- and checks the files are intact;
-``approve_model`` binds a passed review and the exact files it judged to a named approver;
-``check_model`` is what anything that serves the model runs first. Files live in the model
-folder under the params gate's names (``risk-report.json``, ``approved.json``), so an operator
-reads one format for both.
+``approve_model`` binds a passed review and the exact files it judged to an approver, signed
+with the approver's key (:mod:`.signing`); ``check_model`` is what anything that serves the
+model runs first: a trusted signature, the files unchanged, and a fresh review (cheap here)
+that agrees with the stored one, so a hand-written PASS is refused even when signed. Files live
+in the model folder under the params gate's names (``risk-report.json``, ``approved.json``),
+so an operator reads one format for both.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spark_ray.approval.approved import file_problems, load_json, sha256_file
-from spark_ray.errors import CheckFailed, UserError
+from spark_ray.approval.approved import file_problems, load_json, review_problems, sha256_file
+from spark_ray.approval.signing import Signer, TrustedKeys, sign, signature_problems
+from spark_ray.errors import CheckFailed
 from spark_ray.signals.artifact import CARD_FILE, MODEL_FILE
 
 REPORT_FILE = "risk-report.json"
@@ -143,11 +146,9 @@ def review_model(folder: Path, rules: ModelRules | None = None) -> dict[str, Any
     }
 
 
-def approve_model(folder: Path, by: str, note: str = "") -> dict[str, Any]:
-    """approved.json content binding model.json, model.txt and their passed review to ``by``;
-    CheckFailed refuses a failed review or files changed since it."""
-    if not by.strip():
-        raise UserError("--by: give the approver's name")
+def approve_model(folder: Path, signer: Signer, note: str = "") -> dict[str, Any]:
+    """approved.json content binding model.json, model.txt and their passed review, signed by
+    ``signer``; CheckFailed refuses a failed review or files changed since it."""
     report_path = folder / REPORT_FILE
     report = load_json(report_path, "risk report (run `spark-ray signals review` first)")
     if report.get("verdict") != "PASS":
@@ -159,15 +160,26 @@ def approve_model(folder: Path, by: str, note: str = "") -> dict[str, Any]:
     if changed:
         raise CheckFailed(f"refusing to approve: {', '.join(changed)} in {folder} changed since "
                           "it was reviewed")
-    return {
+    approved = {
         "kind": APPROVAL_KIND,
         "candidate": CARD_FILE, "candidate_sha256": report["candidate_sha256"],
         "model": MODEL_FILE, "model_sha256": report["model_sha256"],
         "risk_report": REPORT_FILE, "risk_report_sha256": sha256_file(report_path),
         "symbol": report.get("symbol"),
-        "approved_by": by, "approved_at": datetime.now(UTC).isoformat(), "note": note,
+        "approved_at": datetime.now(UTC).isoformat(), "note": note,
         "host_user": getpass.getuser(),
     }
+    return sign(approved, signer)
+
+
+def _rereview(folder: Path, stored: dict[str, Any], rules: ModelRules | None) -> list[str]:
+    """How the stored risk report differs from a fresh review of the same folder."""
+    if rules is None:
+        try:
+            rules = ModelRules.model_validate(stored.get("rules") or {})
+        except ValueError as exc:
+            return [f"review: the stored risk report's rules are not model rules ({exc})"]
+    return review_problems(stored, review_model(folder, rules))
 
 
 def _served_problems(folder: Path) -> list[str]:
@@ -182,20 +194,29 @@ def _served_problems(folder: Path) -> list[str]:
     return []
 
 
-def check_model(folder: Path) -> dict[str, Any]:
-    """Raise CheckFailed naming every problem; return the approval when all is intact."""
+def check_model(folder: Path, trusted: TrustedKeys | None = None,
+                rules: ModelRules | None = None) -> dict[str, Any]:
+    """Raise CheckFailed naming every problem; return the approval when all is intact.
+
+    ``trusted``: the approvers' keys (default: the trusted-keys file). The review is re-run
+    under ``rules`` (default: the rules the stored report names, so what is checked is that
+    the report is the review's own output; ``signals check`` passes the operator's rules)."""
     approved_path = folder / APPROVED_FILE
     if not approved_path.is_file():
         raise CheckFailed(f"{folder}: NOT approved for trading\n  approval: {approved_path} is "
                           "missing (run `spark-ray signals approve`)")
     approved = load_json(approved_path, "approval (approved.json)")
-    problems = file_problems(folder, approved, ("candidate", "model", "risk_report"),
-                             APPROVED_FILE)
+    trusted = trusted if trusted is not None else TrustedKeys.load()
+    problems = signature_problems(approved, trusted)
+    problems += file_problems(folder, approved, ("candidate", "model", "risk_report"),
+                              APPROVED_FILE)
     if not problems:
         report = json.loads((folder / approved["risk_report"]).read_text())
         if report.get("verdict") != "PASS":
             problems.append("risk_report: the review did not pass")
         problems += _served_problems(folder)
+    if not problems:
+        problems += _rereview(folder, report, rules)
     if problems:
         raise CheckFailed(f"{folder}: NOT approved for trading\n  " + "\n  ".join(problems))
     return approved

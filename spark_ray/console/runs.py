@@ -164,9 +164,14 @@ class RunsFolder:
         out["trades"] = trades[:MAX_TRADES]
         return out
 
-    def approve(self, run_id: str, who: str, note: str) -> dict[str, Any]:
-        """``params approve`` from the page: only a passed review of an unchanged candidate."""
+    def approve(self, run_id: str, who: str, note: str, keys_dir: str | None = None
+                ) -> dict[str, Any]:
+        """``params approve`` from the page: only a passed review of an unchanged candidate,
+        signed with the key of the approver ``who`` from ``keys_dir`` on the console's node
+        (UserError when that approver has no key there: the page cannot approve for someone
+        whose key it does not hold)."""
         from spark_ray.approval.approved import approve
+        from spark_ray.approval.signing import load_signer
 
         parts = self.parts(self.run_dir(run_id))
         if "review" not in parts:
@@ -178,7 +183,8 @@ class RunsFolder:
             raise CheckFailed(f"run {run_id}: already approved ({target.name})")
         if not best.is_file():
             raise NotFound(f"run {run_id}: no best.json beside {report.name}")
-        approved = approve(best, report, who, note)
+        signer = load_signer(who, Path(keys_dir) if keys_dir else None)
+        approved = approve(best, report, signer, note)
         target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
         return approved
 

@@ -55,6 +55,7 @@ class Settings:
     store: str | None = None
     prometheus: str | None = None
     alertmanager: str | None = None
+    keys_dir: str | None = None  # approvers' private keys on the console's node (approve)
     token: TokenHash = field(default_factory=TokenHash)
     started: float = field(default_factory=time.time)
 
@@ -206,7 +207,8 @@ def build_app(live: Live, settings: Settings) -> Starlette:
                          b["reason"])
 
     def approve(b: dict[str, Any]) -> Any:
-        return runs.approve(str(b.get("run") or ""), b["who"], "console: " + b["reason"])
+        return runs.approve(str(b.get("run") or ""), b["who"], "console: " + b["reason"],
+                            settings.keys_dir)
 
     def silence(b: dict[str, Any]) -> Any:
         minutes = float(b.get("minutes") or 60)

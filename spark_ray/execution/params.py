@@ -1,7 +1,8 @@
 """The parameters the executor may trade: an ``approved.json`` that passes the approval check.
 
 ``spark-ray params check`` and the executor run the same :func:`spark_ray.approval.approved.check`:
-candidate and risk report unchanged since approval (sha256), the review PASSed, the approved
+signed by a key of the trusted-keys file, candidate and risk report unchanged since approval
+(sha256), the review PASSed, the approved
 parameters and signal model (``signals_model``) equal the candidate's. Anything else is refused
 with the check's own reasons, and the strategy and its parameters are validated by the
 strategy's own model before a bar is traded.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_ray.approval.approved import check
+from spark_ray.approval.signing import TrustedKeys
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.strategy.base import Strategy
 from spark_ray.strategy.loader import load_strategy, make_strategy
@@ -31,18 +33,21 @@ class ApprovedParams:
     # (approved.json's ``signals_model``), None when they trade without one: the model served
     # beside them must have this sha256.
     signals_model: dict[str, Any] | None = None
+    trusted_keys: str | None = None  # the trusted-keys file the approval was checked against
 
     @property
     def strategy_cls(self) -> type[Strategy]:
         return load_strategy(self.strategy)
 
 
-def load_approved(path: str | Path) -> ApprovedParams:
-    """Check ``path`` and return what it approves; CheckFailed (exit 1) or UserError (exit 2)
-    with the reason otherwise."""
+def load_approved(path: str | Path, trusted_keys: str | Path | None = None) -> ApprovedParams:
+    """Check ``path`` against the approvers of ``trusted_keys`` (default: the trusted-keys file
+    of this node, see :mod:`spark_ray.approval.signing`) and return what it approves;
+    CheckFailed (exit 1) or UserError (exit 2) with the reason otherwise."""
     p = Path(path)
+    trusted = TrustedKeys.load(trusted_keys)
     try:
-        approved = check(p)
+        approved = check(p, trusted)
     except CheckFailed as exc:
         raise CheckFailed(f"refusing to trade: {exc}") from None
     strategy = approved.get("strategy")
@@ -68,4 +73,5 @@ def load_approved(path: str | Path) -> ApprovedParams:
         raise CheckFailed(f"refusing to trade: {p}: signals_model is not "
                           "{path, model_sha256}")
     return ApprovedParams(strategy, dict(params), approved, str(p.resolve()), interval,
-                          dict(model) if model is not None else None)
+                          dict(model) if model is not None else None,
+                          str(trusted.path.resolve()))

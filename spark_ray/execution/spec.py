@@ -28,6 +28,7 @@ class ExecutorSpec:
     params: dict[str, Any]
     journal_path: str
     approved_path: str | None = None  # re-checked on every (re)start
+    trusted_keys: str | None = None  # approvers it accepts (None: the node's default file)
     approval: dict[str, Any] = field(default_factory=dict)
     broker: str = PAPER  # "paper", or the exchange whose broker places real orders
     exchange: str = "binance"  # whose REST gives filters and warm-up bars (and trades, live)

@@ -1,5 +1,6 @@
-"""approved.json on its own: approve binds a passed review to a name by sha256, check refuses
-anything changed, missing or unpassed, naming it; no tune, no backtest, no Ray involved."""
+"""approved.json on its own: approve binds a passed review to a signed name by sha256, check
+refuses anything changed, missing or unpassed, naming it; no tune, no backtest, no Ray involved.
+The session's approvers and trusted keys: tests/conftest.py (approver_keys)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from spark_ray.approval.approved import approve, check, load_json, sha256_file
 from spark_ray.approval.rules import RiskRules
 from spark_ray.errors import CheckFailed, UserError
+
+from helpers import signer
 
 PARAMS = {"fast": 2, "slow": 3}
 
@@ -27,7 +30,7 @@ def candidate(folder: Path, verdict: str = "PASS") -> tuple[Path, Path]:
 def approved(folder: Path) -> Path:
     best, report = candidate(folder)
     path = folder / "approved.json"
-    path.write_text(json.dumps(approve(best, report, "alice", "q3")))
+    path.write_text(json.dumps(approve(best, report, signer("alice"), "q3")))
     return path
 
 
@@ -38,16 +41,14 @@ def test_approve_then_check_passes_and_names_the_approver(tmp_path: Path) -> Non
     assert a["candidate_sha256"] == sha256_file(tmp_path / "best.json")
 
 
-def test_approve_refuses_a_failed_or_outdated_review_and_no_name(tmp_path: Path) -> None:
+def test_approve_refuses_a_failed_or_outdated_review(tmp_path: Path) -> None:
     best, report = candidate(tmp_path, verdict="FAIL")
     with pytest.raises(CheckFailed, match=r"the review FAILED \(min_trades\)"):
-        approve(best, report, "alice")
+        approve(best, report, signer())
     best, report = candidate(tmp_path)
     best.write_text(best.read_text() + " ")
     with pytest.raises(CheckFailed, match="changed since it was reviewed"):
-        approve(best, report, "alice")
-    with pytest.raises(UserError, match="--by"):
-        approve(best, report, "  ")
+        approve(best, report, signer())
 
 
 @pytest.mark.parametrize(("tamper", "reason"), [
@@ -56,7 +57,7 @@ def test_approve_refuses_a_failed_or_outdated_review_and_no_name(tmp_path: Path)
     (lambda d: (d / "risk-report.json").unlink(), "risk_report: .* is missing"),
     (lambda d: (d / "approved.json").write_text(json.dumps(
         {**json.loads((d / "approved.json").read_text()), "params": {"fast": 3}})),
-     "params: approved.json's params differ"),
+     "signature: does not verify with 'alice'"),  # any edit of approved.json breaks it
 ])
 def test_check_names_what_changed(tmp_path: Path, tamper: object, reason: str) -> None:
     path = approved(tmp_path)

@@ -18,6 +18,8 @@ from spark_ray.evidence import create_run
 from spark_ray.lake import DataStore
 from spark_ray.samples import sample
 
+from helpers import signer
+
 TOKEN = "console-test-token-0123456789"
 SCENARIOS = ["eth", "ltc", "ada"]
 
@@ -45,7 +47,7 @@ def review_run(runs: Path, run_id: str, verdict: str = "PASS") -> Path:
     """best.json + risk-report.json (verdict as given) + a leaderboard, not yet approved."""
     folder = runs / run_id
     approved = synthetic_approval(folder, "sma_cross", {"fast": 2, "slow": 3}, "1m",
-                                  by="fixture", note="console tests")
+                                  note="console tests", signer=signer("ci"))
     approved.unlink()
     if verdict != "PASS":
         report = folder / "risk-report.json"

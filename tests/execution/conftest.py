@@ -18,6 +18,8 @@ import pytest
 from spark_ray.chaos.approval import synthetic_approval
 from spark_ray.venue import Venue
 
+from helpers import signer
+
 KEY, SECRET = "execKey1", "execSecret1-do-not-leak"
 # Light, fast venues: the market clock runs 10x the wall clock, so 1s bars close ten a second
 # and the synthetic price path turns (and SMA(2)/SMA(3) cross) every few seconds.
@@ -42,7 +44,7 @@ def approved(tmp_path: Path) -> Callable[..., Path]:
     def make(strategy: str = "sma_cross", params: dict[str, Any] | None = None,
              interval: str = "1s", folder: str = "params") -> Path:
         return synthetic_approval(tmp_path / folder, strategy, params or {"fast": 2, "slow": 3},
-                                  interval, by="tester", note="executor tests")
+                                  interval, note="executor tests", signer=signer("ci"))
 
     return make
 

@@ -240,7 +240,11 @@ def test_unapproved_or_tampered_params_are_refused_with_the_reason(approved: Any
     doc = json.loads(path.read_text())
     doc["params"] = {"fast": 1, "slow": 30}
     path.write_text(json.dumps(doc))
-    with pytest.raises(CheckFailed, match=r"params: approved\.json's params differ"):
+    with pytest.raises(CheckFailed, match=r"edited after it was signed"):
+        load_approved(path)  # the params in approved.json changed: the signature breaks
+    doc.pop("signature")
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CheckFailed, match=r"(?s)refusing to trade.*unsigned approval"):
         load_approved(path)
     with pytest.raises(Exception, match="not found"):
         load_approved(tmp_path / "nope.json")

@@ -58,7 +58,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     r = run_cli("signals", "review", "--model", str(folder), "--rules", str(rules),
                 "--out", str(folder.parent / "runs"))
     assert r.code == 0, r.out + r.err
-    r = run_cli("signals", "approve", "--model", str(folder), "--by", "tester")
+    r = run_cli("signals", "approve", "--model", str(folder), "--by", "ci")
     assert r.code == 0, r.out + r.err
     return folder
 

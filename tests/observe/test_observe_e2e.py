@@ -33,6 +33,7 @@ from spark_ray.observe.prom import PromClient
 from spark_ray.observe.raydash import RayDashboard
 from spark_ray.observe.render import query_panel, render_all
 
+from helpers import signer
 from observe_helpers import E2E_PROM_PORT, need
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ class Scenario:
 def _approve_fast_sma(folder: Path) -> Path:
     from spark_ray.chaos.approval import synthetic_approval
 
-    return synthetic_approval(folder, by="observe-e2e", note="observability test")
+    return synthetic_approval(folder, note="observability test", signer=signer("ci"))
 
 
 def _start_trading(tmp: Path, namespace: str, breaker_name: str) -> tuple[Any, Any]:

@@ -29,7 +29,7 @@ from spark_ray.signals.features import Trades
 from spark_ray.signals.live import SCORE, attach
 from spark_ray.strategy.bars import SIGNALS
 
-from helpers import run_cli
+from helpers import run_cli, signer
 
 SYMBOL = "XRPETH"
 PARAMS = {"enter": 0.55, "exit": 0.45}
@@ -182,14 +182,16 @@ def test_sweep_review_approve_carry_the_model(ray_session: Session, lake: Path, 
     approved_path = best_path.with_name("approved.json")
     approved = json.loads(approved_path.read_text())
     assert approved["signals_model"] == best["signals_model"]
-    assert run_cli("params", "check", str(approved_path)).code == 0
+    res = run_cli("params", "check", str(approved_path), "--store", str(lake), "--rules",
+                  str(rules))  # re-runs the review on the approved model: agrees
+    assert res.code == 0 and "a fresh review agrees" in res.out, res.out + res.err
     loaded = load_approved(approved_path)
     assert loaded.signals_model == best["signals_model"] and loaded.strategy == "signal_fusion"
     # approved.json naming another model than the candidate's is not approved.
     approved_path.write_text(json.dumps(
         {**approved, "signals_model": {"path": str(other_model), "model_sha256": other_sha}}))
-    res = run_cli("params", "check", str(approved_path))
-    assert res.code == 1 and "signals_model" in res.err, res.err
+    res = run_cli("params", "check", str(approved_path), "--no-review")
+    assert res.code == 1 and "edited after it was signed" in res.err, res.err
 
 
 def test_approve_refuses_a_review_that_ran_on_another_model(tmp_path: Path) -> None:
@@ -204,9 +206,9 @@ def test_approve_refuses_a_review_that_ran_on_another_model(tmp_path: Path) -> N
             doc["signals_model"] = reviewed
         report.write_text(json.dumps(doc))
         with pytest.raises(CheckFailed, match="signal model"):
-            approve(best, report, "alice")
+            approve(best, report, signer())
     report.write_text(json.dumps({"verdict": "PASS", "candidate_sha256": sha256_file(best),
                                   "checks": {}, "signals_model": {"path": "m2",
                                                                   "model_sha256": "a" * 64}}))
-    assert approve(best, report, "alice")["signals_model"] == {"path": "m",
+    assert approve(best, report, signer())["signals_model"] == {"path": "m",
                                                                "model_sha256": "a" * 64}

@@ -13,9 +13,10 @@ import pytest
 
 from spark_ray.approval.approved import sha256_file
 from spark_ray.approval.model import ModelRules, approve_model, check_model, review_model
-from spark_ray.errors import CheckFailed, UserError
+from spark_ray.approval.signing import sign
+from spark_ray.errors import CheckFailed
 
-from helpers import run_cli
+from helpers import run_cli, signer
 
 PERMISSIVE = ModelRules(require_beats_baselines=False, min_auc=0, min_samples=1)
 
@@ -41,7 +42,7 @@ def write(path: Path, data: dict[str, object]) -> None:
 
 def approved(model: Path) -> Path:
     write(model / "risk-report.json", review_model(model, PERMISSIVE))
-    write(model / "approved.json", approve_model(model, "alice", "ticket 7"))
+    write(model / "approved.json", approve_model(model, signer("alice"), "ticket 7"))
     return model
 
 
@@ -57,8 +58,10 @@ def test_a_passed_review_is_approved_and_checked_through_the_cli(
     assert "review PASS" in res.out
     res = run_cli("signals", "approve", "--model", str(model), "--by", "alice",
                   "--note", "ticket 7")
-    assert res.code == 0 and "approved by alice" in res.out, res.err
-    res = run_cli("signals", "check", "--model", str(model))
+    assert res.code == 0 and "approved and signed by alice" in res.out, res.err
+    res = run_cli("signals", "check", "--model", str(model))  # the default rules: not these
+    assert res.code == 1 and "judged under other rules" in res.err, res.err
+    res = run_cli("signals", "check", "--model", str(model), "--rules", str(rules))
     assert res.code == 0 and "approved for trading by alice" in res.out, res.err
     a = json.loads((model / "approved.json").read_text())
     assert (a["approved_by"], a["note"], a["host_user"] != "") == ("alice", "ticket 7", True)
@@ -67,7 +70,7 @@ def test_a_passed_review_is_approved_and_checked_through_the_cli(
         assert a[key] == name and a[f"{key}_sha256"] == sha256_file(model / name)
     with (model / "model.txt").open("a") as f:
         f.write("\n")
-    res = run_cli("signals", "check", "--model", str(model))
+    res = run_cli("signals", "check", "--model", str(model), "--rules", str(rules))
     assert res.code == 1 and "NOT approved for trading" in res.err, res.err
     assert "model.txt was modified after approval" in res.err
 
@@ -114,13 +117,11 @@ def test_review_fails_integrity_naming_why(model: Path, tamper: Callable[[Path],
     assert integrity["status"] == "FAIL" and reason in integrity["value"], integrity
 
 
-def test_approve_refuses_files_changed_since_the_review_and_no_name(model: Path) -> None:
+def test_approve_refuses_files_changed_since_the_review(model: Path) -> None:
     write(model / "risk-report.json", review_model(model, PERMISSIVE))
-    with pytest.raises(UserError, match="--by"):
-        approve_model(model, "  ")
     write(model / "model.json", {**json.loads((model / "model.json").read_text()), "x": 1})
     with pytest.raises(CheckFailed, match=r"model\.json in .* changed since it was reviewed"):
-        approve_model(model, "alice")
+        approve_model(model, signer())
 
 
 @pytest.mark.parametrize(("tamper", "reason"), [
@@ -149,8 +150,25 @@ def test_check_refuses_a_failed_review_even_if_approved_json_was_forged(model: P
     write(model / "risk-report.json", review_model(model))  # default rules: FAIL
     forged = {**forged_approval(model), "approved_by": "mallory"}
     write(model / "approved.json", forged)
+    with pytest.raises(CheckFailed, match="signature: unsigned approval"):
+        check_model(model)
+    # Even signed by a trusted approver (an insider), a FAILed review is not served.
+    write(model / "approved.json", sign(forged_approval(model), signer("bob")))
     with pytest.raises(CheckFailed, match="risk_report: the review did not pass"):
         check_model(model)
+
+
+def test_a_hand_written_pass_is_caught_by_the_fresh_review_even_when_signed(
+        model: Path) -> None:
+    real = review_model(model)  # default rules: FAIL (linear beats gbm on this sample)
+    hand = {**real, "verdict": "PASS",
+            "checks": {k: {**c, "status": "PASS"} for k, c in real["checks"].items()}}
+    write(model / "risk-report.json", hand)
+    write(model / "approved.json", sign(forged_approval(model), signer("bob")))
+    with pytest.raises(CheckFailed, match="review: the stored risk report says PASS, a fresh "
+                                          "review says FAIL") as err:
+        check_model(model)
+    assert "review: check beats_baselines: stored PASS" in str(err.value)
 
 
 def forged_approval(model: Path) -> dict[str, object]:

@@ -30,7 +30,7 @@ import ray
 
 from spark_ray.breaker.models import BreakerConfig
 
-from helpers import cli_env, run_cli
+from helpers import cli_env, run_cli, signer
 from streams_helpers import assert_lake_equals_truth
 
 MAX_AGE_S = 4.0  # the breaker's stale threshold in this test
@@ -129,9 +129,9 @@ def test_long_lived_fabric_shared_by_executors_and_feeding_the_breaker(
                              journal_path=journal)
     store = tmp_path / "lake"
     sma = synthetic_approval(tmp_path / "sma", "sma_cross", {"fast": 2, "slow": 3}, "1s",
-                             by="tester", note="fabric service")
+                             note="fabric service", signer=signer("ci"))
     probe = synthetic_approval(tmp_path / "probe", "spark_ray.execution.probe:Alternate",
-                               {"size_pct": 0.2}, "1s", by="tester", note="fabric service")
+                               {"size_pct": 0.2}, "1s", note="fabric service", signer=signer("ci"))
     runs: list[TradingRun] = []
     ages: list[float] = []
 
@@ -359,7 +359,7 @@ def test_the_streams_trade_driver_joins_the_running_fabric(ray_session: Any, mak
     cfg = FabricConfig(symbols=["BTCUSDT"], ws_url=venue.ws_url, rest_url=venue.rest_url,
                        store=str(tmp_path / "lake"), breaker=None)
     approved = synthetic_approval(tmp_path / "p", "sma_cross", {"fast": 2, "slow": 3}, "1s",
-                                  by="tester", note="driver joins")
+                                  note="driver joins", signer=signer("ci"))
     bname = f"breaker:t{uuid.uuid4().hex[:8]}"
 
     def driver(*extra: str) -> subprocess.CompletedProcess[str]:

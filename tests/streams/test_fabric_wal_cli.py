@@ -16,7 +16,7 @@ from typing import Any
 
 import ray
 
-from helpers import cli_env, run_cli
+from helpers import cli_env, run_cli, signer
 
 HOLDER = re.compile(r"write-ahead log \S+ is in use by sink 'sink:binance' in namespace "
                     r"'spark_ray' \(pid (\d+) on host .+: one writer per WAL\. Stop that fabric "
@@ -57,7 +57,7 @@ def test_a_second_fabric_on_the_lake_is_refused_cleanly_naming_the_holder(
         venue.resume()
         holder = ray.get(fabric.sink.stats.remote(), timeout=30)["wal_holder"]
         approved = synthetic_approval(tmp_path / "p", "sma_cross", {"fast": 2, "slow": 3},
-                                      "1s", by="tester", note="wal refusal")
+                                      "1s", note="wal refusal", signer=signer("ci"))
         own = run_cli("trade", "--params", str(approved), "--symbols", "BTCUSDT", "--paper",
                       "--own-fabric", "--store", str(store), "--ws-url", venue.ws_url,
                       "--rest-url", venue.rest_url, "--warmup-bars", "5", "--port", "0",

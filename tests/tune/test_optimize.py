@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from spark_ray.app.session import Session
+from spark_ray.approval.approved import approve
 from spark_ray.data.importer import import_files
 from spark_ray.lake import DataStore
 from spark_ray.samples import sample
@@ -24,7 +25,7 @@ from spark_ray.tune import load_scenarios
 from spark_ray.tune.api import optimize
 from spark_ray.tune.spaces import SearchSpace, builtin_space, load_space
 
-from helpers import cli_env, run_cli
+from helpers import cli_env, run_cli, signer
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "tune" / "scenarios-real.yaml"
@@ -215,7 +216,25 @@ def test_review_approve_check_and_tampering(ray_session: Session, lake: Path,
     assert r.code == 0, r.err
     approved = gp.with_name("approved.json")
     assert json.loads(approved.read_text())["approved_by"] == "alice"
-    assert run_cli("params", "check", str(approved)).code == 0
+    r = run_cli("params", "check", str(approved), "--store", str(lake))  # default rules: not these
+    assert r.code == 1 and "judged under other rules (max_pbo: 1.0 vs 0.5" in r.err, r.err
+    r = run_cli("params", "check", str(approved), "--store", str(lake), "--rules", str(rules))
+    assert r.code == 0 and "a fresh review agrees with the stored risk report" in r.out, r.err
+
+    # A hand-written PASS for the failing candidate, signed by a trusted approver: the files
+    # and signature are fine, the fresh review is not.
+    rr_bad = bp.with_name("risk-report.json")  # the FAILed review written above
+    stored = json.loads(rr_bad.read_text())
+    hand = {**stored, "verdict": "PASS",
+            "checks": {k: {**c, "status": "PASS"} for k, c in stored["checks"].items()}}
+    rr_bad.write_text(json.dumps(hand))
+    bad_approved = bp.with_name("approved.json")
+    bad_approved.write_text(json.dumps(approve(bp, rr_bad, signer("bob"), "insider")))
+    r = run_cli("params", "check", str(bad_approved), "--no-review")
+    assert r.code == 0, r.err  # signature and files alone cannot tell
+    r = run_cli("params", "check", str(bad_approved), "--store", str(lake))
+    assert r.code == 1 and "the stored risk report says PASS, a fresh review says FAIL" in r.err
+    assert "check min_oos_sharpe: stored PASS" in r.err, r.err
 
     original = gp.read_text()
     gp.write_text(original.replace('"objective"', '"objective" ', 1))

@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     p.add_argument("--runs", default="runs", help="runs folder the research and chaos pages read")
     p.add_argument("--store", default=None, help="lake root (default: the config's store)")
+    p.add_argument("--keys-dir", default=None,
+                   help="approvers' private keys the page's approve signs with (default: "
+                        "$SPARK_RAY_KEYS_DIR or ~/.config/spark-ray/keys on the console's node)")
     p.add_argument("--prometheus", default=None,
                    help="Prometheus URL (health and alerts; default: the one `spark-ray observe "
                         "up` runs, when it runs)")
@@ -72,8 +75,8 @@ def _progress(line: str) -> None:
 
 
 def settings_for(runs: str, store: str | None, prometheus: str | None,
-                 alertmanager: str | None, env: dict[str, str] | None = None
-                 ) -> dict[str, Any]:
+                 alertmanager: str | None, env: dict[str, str] | None = None,
+                 keys_dir: str | None = None) -> dict[str, Any]:
     """The replica's settings: absolute paths, URLs, and the token's SHA-256 only."""
     from spark_ray.console.guard import TokenHash
 
@@ -82,6 +85,7 @@ def settings_for(runs: str, store: str | None, prometheus: str | None,
     return {"runs": str(Path(runs).resolve()),
             "store": str(Path(store).resolve()) if store and "://" not in store else store,
             "prometheus": prometheus, "alertmanager": alertmanager,
+            "keys_dir": str(Path(keys_dir).resolve()) if keys_dir else None,
             "token_sha256": TokenHash.from_env(env).sha256}
 
 
@@ -112,7 +116,8 @@ def handle_up(args: argparse.Namespace, settings: Settings) -> int:
                              ("alertmanager", manager, args.alertmanager)):
         if url and not given:
             _progress(f"{name}: {url} (started by `spark-ray observe up`)")
-    cfg = settings_for(args.runs, args.store or settings.store, prometheus, manager)
+    cfg = settings_for(args.runs, args.store or settings.store, prometheus, manager,
+                       keys_dir=args.keys_dir)
     if not is_loopback(f"http://{args.host}/"):
         _progress(f"warning: --host {args.host} is not loopback: the console is reachable "
                   "from the network over plain HTTP")

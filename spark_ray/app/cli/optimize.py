@@ -1,4 +1,4 @@
-"""``spark-ray optimize`` and ``spark-ray params review|approve|check``."""
+"""``spark-ray optimize`` and ``spark-ray params review|keygen|approve|check``."""
 
 from __future__ import annotations
 
@@ -156,25 +156,85 @@ def _inputs(inputs: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.approval.signing import keygen, keys_dir, trusted_keys_path
+
+    key_path, pub_path, line = keygen(args.name, keys_dir(args.keys_dir))
+    print(f"private key: {key_path} (mode 600; it never leaves this machine)")
+    print(f"public key:  {pub_path}")
+    if args.trust:
+        trusted = trusted_keys_path(args.trusted_keys)
+        trusted.parent.mkdir(parents=True, exist_ok=True)
+        with trusted.open("a") as f:
+            f.write(line + "\n")
+        print(f"trusted: added {args.name} to {trusted}")
+    else:
+        print("to let executors accept this approver's approvals, add this line to their "
+              f"trusted-keys file ({trusted_keys_path(args.trusted_keys)}):\n{line}")
+    return 0
+
+
+def signer_of(args: argparse.Namespace) -> Any:
+    """The approver's key named by --by (and --key / --keys-dir)."""
+    from spark_ray.approval.signing import load_signer
+
+    return load_signer(args.by, Path(args.keys_dir) if args.keys_dir else None,
+                       Path(args.key) if args.key else None)
+
+
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.approval.approved import approve
 
     best = Path(args.best)
     report = Path(args.report) if args.report else best.with_name("risk-report.json")
-    approved = approve(best, report, args.by, args.note or "")
+    approved = approve(best, report, signer_of(args), args.note or "")
     target = best.with_name("approved.json")
     target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
-    print(f"approved by {approved['approved_by']}: {target}")
+    print(f"approved and signed by {approved['approved_by']} "
+          f"({approved['signature']['fingerprint']}): {target}")
     return 0
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.approval.approved import check
+    from spark_ray.approval.approved import check, review_problems
+    from spark_ray.approval.signing import TrustedKeys
 
-    approved = check(Path(args.approved))
-    print(f"{args.approved}: OK: {approved['strategy']} {approved['params']} approved by "
+    path = Path(args.approved)
+    approved = check(path, TrustedKeys.load(args.trusted_keys))
+    print(f"{path}: signature OK ({approved['approved_by']}, "
+          f"{approved['signature']['fingerprint']}); files unchanged since approval")
+    if not args.no_review:
+        from spark_ray.lake import DataStore
+        from spark_ray.tune.review import review
+
+        best = path.parent / approved["candidate"]
+        stored = json.loads((path.parent / approved["risk_report"]).read_text())
+        model = (approved.get("signals_model") or {}).get("path")
+        print("re-running the review to compare with the stored risk report ...", flush=True)
+        fresh = review(best, DataStore(args.store or settings.store), _rules(args.rules),
+                       Path(args.space) if args.space else None,
+                       signals_model=Path(model) if model else None)
+        problems = review_problems(stored, fresh)
+        if problems:
+            raise CheckFailed(f"{path}: NOT approved for trading\n  " + "\n  ".join(problems))
+        print("review: a fresh review agrees with the stored risk report, check by check")
+    print(f"{path}: OK: {approved['strategy']} {approved['params']} approved by "
           f"{approved['approved_by']} at {approved['approved_at']}")
     return 0
+
+
+def add_key_args(p: argparse.ArgumentParser) -> None:
+    """The approver's key: --by NAME (required), where to find it."""
+    p.add_argument("--by", required=True,
+                   help="approver's name: signs with that approver's key (params keygen)")
+    p.add_argument("--keys-dir", default=None,
+                   help="approvers' private keys (default: $SPARK_RAY_KEYS_DIR or "
+                        "~/.config/spark-ray/keys)")
+    p.add_argument("--key", default=None, help="the private key file (default: KEYS_DIR/BY.key)")
+
+
+TRUSTED_HELP = ("trusted-keys file: approvers whose signatures are accepted (default: "
+                "$SPARK_RAY_TRUSTED_KEYS or ~/.config/spark-ray/trusted_keys)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -229,12 +289,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "signals_model; refused when its sha256 differs)")
     r.add_argument("--out", type=Path, default=None)
     r.set_defaults(handler=_review)
-    a = acts.add_parser("approve", help="bind a passed review to an approver (approved.json)")
+    k = acts.add_parser("keygen", help="a new approver key pair (Ed25519) to sign approvals")
+    k.add_argument("--name", required=True, help="the approver's name")
+    k.add_argument("--keys-dir", default=None,
+                   help="where the private key goes (default: $SPARK_RAY_KEYS_DIR or "
+                        "~/.config/spark-ray/keys)")
+    k.add_argument("--trust", action="store_true",
+                   help="also add the public key to this machine's trusted-keys file")
+    k.add_argument("--trusted-keys", default=None, help=TRUSTED_HELP)
+    k.set_defaults(handler=_keygen)
+    a = acts.add_parser("approve", help="sign a passed review as an approver (approved.json)")
     a.add_argument("best", metavar="BEST_JSON")
-    a.add_argument("--by", required=True, help="approver's name")
+    add_key_args(a)
     a.add_argument("--note", default="")
     a.add_argument("--report", default=None, help="risk report (default: beside best.json)")
     a.set_defaults(handler=_approve)
-    c = acts.add_parser("check", help="exit 0 only if approved files are intact and passed")
+    c = acts.add_parser("check", help="exit 0 only if the approval is signed by a trusted key, "
+                                      "its files are intact and a fresh review agrees")
     c.add_argument("approved", metavar="APPROVED_JSON")
+    c.add_argument("--trusted-keys", default=None, help=TRUSTED_HELP)
+    c.add_argument("--store", default=None, help="lake root for the fresh review "
+                                                 "(default: config 'store')")
+    c.add_argument("--rules", default=None,
+                   help="risk rules YAML the candidate was approved under (default rules)")
+    c.add_argument("--space", default=None, help="search space for the neighbourhood rule")
+    c.add_argument("--no-review", action="store_true",
+                   help="skip the fresh review (signature and files only: what the executor "
+                        "checks at every start)")
     c.set_defaults(handler=_check)

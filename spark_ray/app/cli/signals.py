@@ -234,15 +234,20 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
     rv.add_argument("--out", type=Path, default=None,
                     help="parent folder of the evidence run folder (default runs)")
     rv.set_defaults(handler=_review)
-    ap = sub.add_parser("approve", help="bind a passed review of the model to an approver "
+    from spark_ray.app.cli.optimize import TRUSTED_HELP, add_key_args
+
+    ap = sub.add_parser("approve", help="sign a passed review of the model as an approver "
                         "(approved.json in the model folder)")
     _model_flag(ap)
-    ap.add_argument("--by", required=True, help="approver's name")
+    add_key_args(ap)
     ap.add_argument("--note", default="", help="why it is approved, e.g. a ticket")
     ap.set_defaults(handler=_approve)
-    ck = sub.add_parser("check", help="exit 0 only if the model's approved files are intact "
-                        "and its review passed")
+    ck = sub.add_parser("check", help="exit 0 only if the approval is signed by a trusted key, "
+                        "the model's files are intact and a fresh review agrees")
     _model_flag(ck)
+    ck.add_argument("--trusted-keys", default=None, help=TRUSTED_HELP)
+    ck.add_argument("--rules", default=None,
+                    help="model rules YAML it was approved under (default: the default rules)")
     ck.set_defaults(handler=_check)
 
 
@@ -282,20 +287,26 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_ray.app.cli.optimize import signer_of
     from spark_ray.approval.model import APPROVED_FILE, approve_model
 
     folder = _model_dir(args)
-    approved = approve_model(folder, args.by, args.note)
+    approved = approve_model(folder, signer_of(args), args.note)
     target = folder / APPROVED_FILE
     target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
-    print(f"approved by {approved['approved_by']}: {target}")
+    print(f"approved and signed by {approved['approved_by']} "
+          f"({approved['signature']['fingerprint']}): {target}")
     return 0
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from spark_ray.approval.model import check_model
+    from spark_ray.approval.model import ModelRules, check_model
+    from spark_ray.approval.signing import TrustedKeys
+    from spark_ray.yamlmodels import load_yaml_model
 
-    approved = check_model(_model_dir(args, card=False))
+    rules = load_yaml_model(Path(args.rules), ModelRules) if args.rules else ModelRules()
+    approved = check_model(_model_dir(args, card=False), TrustedKeys.load(args.trusted_keys),
+                           rules)
     print(f"{args.model}: OK: approved for trading by {approved['approved_by']} at "
           f"{approved['approved_at']} (model.txt sha256 {approved['model_sha256'][:12]}...)")
     return 0

@@ -52,6 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "pass) over the live stream, under the circuit breaker. Live trading needs "
                     "--live and SPARK_RAY_BINANCE_API_KEY / SPARK_RAY_BINANCE_API_SECRET.")
     p.add_argument("--params", required=True, type=Path, help="approved.json")
+    p.add_argument("--trusted-keys", default=None, type=Path,
+                   help="approvers whose signed approvals are traded (default: "
+                        "$SPARK_RAY_TRUSTED_KEYS or ~/.config/spark-ray/trusted_keys)")
     p.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--paper", action="store_true", help="fill with the backtest's model")
@@ -145,7 +148,7 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     except ValueError as exc:
         raise UserError(f"--name: {exc}") from None
     creds = adapter.credentials_from_env() if args.live else None
-    approved = load_approved(args.params)
+    approved = load_approved(args.params, args.trusted_keys)
     import os
 
     token = os.environ.get(TOKEN_ENV)
@@ -161,9 +164,9 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     spec = ExecutorSpec(
         config=config, strategy=approved.strategy, params=approved.params,
         journal_path=str(resolve_journal_path(args.journal, name)),
-        approved_path=approved.path, approval=approved.approval,
-        broker=args.exchange if args.live else "paper", exchange=args.exchange,
-        rest_url=args.rest_url, ws_url=args.ws_url,
+        approved_path=approved.path, trusted_keys=approved.trusted_keys,
+        approval=approved.approval, broker=args.exchange if args.live else "paper",
+        exchange=args.exchange, rest_url=args.rest_url, ws_url=args.ws_url,
         credentials=creds, breaker_name=args.breaker, control_host=args.host,
         control_port=args.port, control_token=Token(token) if token else None,
         signals_model=_signals_model(args.signals_model, approved)).validate()

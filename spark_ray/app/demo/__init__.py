@@ -37,6 +37,23 @@ class DemoContext:
     console: str | None = None  # the operator console's URL, from the console stage
     shots: dict[str, Any] | None = None  # the live pages' screenshots, taken while trading
     signals_model: str | None = None  # the approved signal model, from the signals stage
+    signer: Any = None  # the demo's approver key (in memory only), see approver()
+    trusted_keys: str | None = None  # the run's trusted-keys file: the demo approver's line
+
+    def approver(self) -> Any:
+        """The demo's approver: a key made for this run, kept in memory (never written), and a
+        trusted-keys file in the run folder that names only it. Executors and the signal
+        actor of the demo trust that file, not the operator's."""
+        if self.signer is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+            from spark_ray.approval.signing import Signer, public_line
+
+            self.signer = Signer("make-demo", Ed25519PrivateKey.generate())
+            path = self.run.path / "trusted_keys"
+            path.write_text(public_line(self.signer.name, self.signer.public) + "\n")
+            self.trusted_keys = str(path)
+        return self.signer
 
 
 Stage = Callable[[DemoContext], dict[str, Any]]
@@ -197,7 +214,7 @@ def _stage_signals(ctx: DemoContext) -> dict[str, Any]:
     from spark_ray.app.demo.signals import run_stage
 
     out = ctx.run.path / "signals"
-    summary = run_stage(ctx.lake, out, ctx.quick)
+    summary = run_stage(ctx.lake, out, ctx.quick, ctx.approver(), ctx.trusted_keys)
     ctx.signals_model = str(out / "model")
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[str(path.relative_to(ctx.run.path))] = "signals stage output"
@@ -224,6 +241,7 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
     from spark_ray.app.cli.optimize import overfitting_lines
     from spark_ray.approval.approved import approve, check
     from spark_ray.approval.rules import RiskRules
+    from spark_ray.approval.signing import TrustedKeys
     from spark_ray.tune.api import optimize
     from spark_ray.tune.review import review
     from spark_ray.tune.scenarios import Scenario
@@ -266,9 +284,9 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
     if json.loads(approve_with.read_text())["verdict"] == "PASS":
         note = ("make demo" if approve_with.name == "risk-report.json" else
                 f"make demo, PAPER TRADING ONLY: failed the default gate ({', '.join(failed)})")
-        approved = approve(paths["best.json"], approve_with, "demo", note)
+        approved = approve(paths["best.json"], approve_with, ctx.approver(), note)
         (out / "approved.json").write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
-        check(out / "approved.json")
+        check(out / "approved.json", TrustedKeys.load(ctx.trusted_keys))
         result["approved"] = str(out / "approved.json")
         ctx.approved = out / "approved.json"
     for path in sorted(p for p in out.iterdir() if p.is_file()):
@@ -371,7 +389,8 @@ def _stage_trade(ctx: DemoContext) -> dict[str, Any]:
 
     summary = dict(trade_demo(out, ctx.approved, seconds=10.0 if ctx.quick else 15.0,
                               live=ctx.live, during=shoot_live_pages,
-                              signals_model=ctx.signals_model))
+                              signals_model=ctx.signals_model,
+                              trusted_keys=ctx.trusted_keys))
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = "trade: " + path.name
     return summary

@@ -97,9 +97,8 @@ def paper_platform(root: Path, symbol: str = "BTCUSDT") -> Iterator[dict[str, An
     from spark_ray.app.demo import live as live_platform
     from spark_ray.app.trading import TradingRun
     from spark_ray.breaker.models import BreakerConfig
-    from spark_ray.chaos.approval import synthetic_approval
+    from spark_ray.chaos.approval import load_synthetic
     from spark_ray.execution.executor import ExecutorConfig
-    from spark_ray.execution.params import load_approved
     from spark_ray.execution.spec import ExecutorSpec
 
     tag = uuid.uuid4().hex[:6]
@@ -113,13 +112,13 @@ def paper_platform(root: Path, symbol: str = "BTCUSDT") -> Iterator[dict[str, An
         shared = fabric_service.join(live_platform.EXCHANGE, [symbol])
         if shared is None:
             raise RuntimeError("paper platform: the fabric did not come up")
-        ap = load_approved(synthetic_approval(root / "params", "sma_cross",
-                                              {"fast": 2, "slow": 3}, "1s"))
+        ap = load_synthetic(root / "params", "sma_cross", {"fast": 2, "slow": 3}, "1s")
         spec = ExecutorSpec(
             config=ExecutorConfig(name=f"console-{tag}", symbols=(symbol,), interval="1s",
                                   cash=10_000.0, warmup_bars=30),
             strategy=ap.strategy, params=ap.params,
             journal_path=str(root / "executor-journal.jsonl"), approved_path=ap.path,
+            trusted_keys=ap.trusted_keys,
             approval=ap.approval, rest_url=live.venue.rest_url, ws_url=live.venue.ws_url,
             breaker_name=breaker, control_port=0)
         run = TradingRun(spec, executor, shared.cfg, shared=shared,

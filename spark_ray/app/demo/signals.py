@@ -26,7 +26,8 @@ OPEN_BREAKER = {"order_rate": {"enabled": False}, "max_drawdown": {"enabled": Fa
                 "max_notional": {"default": 1e12}, "max_total_notional": {"limit": 1e13}}
 
 
-def run_stage(lake: Any, out: Path, quick: bool) -> dict[str, Any]:
+def run_stage(lake: Any, out: Path, quick: bool, signer: Any, trusted_keys: str | None
+              ) -> dict[str, Any]:
     from spark_ray.approval.model import (
         APPROVED_FILE,
         REPORT_FILE,
@@ -35,6 +36,7 @@ def run_stage(lake: Any, out: Path, quick: bool) -> dict[str, Any]:
         check_model,
         review_model,
     )
+    from spark_ray.approval.signing import TrustedKeys
     from spark_ray.backtest import run_bars
     from spark_ray.breaker.core import CircuitBreaker
     from spark_ray.breaker.models import BreakerConfig
@@ -71,9 +73,9 @@ def run_stage(lake: Any, out: Path, quick: bool) -> dict[str, Any]:
         note = ("PAPER TRADING ONLY: the default review FAILED; approved under the demo's "
                 f"paper-only rules {PAPER_MODEL_RULES}")
     (folder / REPORT_FILE).write_text(json.dumps(used, indent=2, sort_keys=True) + "\n")
-    approved = approve_model(folder, by="make demo", note=note)
+    approved = approve_model(folder, signer, note=note)
     (folder / APPROVED_FILE).write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
-    check_model(folder)  # what the signal actor checks before serving it
+    check_model(folder, TrustedKeys.load(trusted_keys))  # what the signal actor checks
 
     model = artifact.load(folder)
     data = bars_from_trades(table, "XRPETH", "1m")

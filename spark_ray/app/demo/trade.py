@@ -49,7 +49,8 @@ def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
 def run_demo(out_dir: Path, approved_path: Path | str | None,
              seconds: float = 15.0, live: LivePlatform | None = None,
              during: Callable[[], Any] | None = None,
-             signals_model: str | None = None) -> dict[str, Any]:
+             signals_model: str | None = None,
+             trusted_keys: str | None = None) -> dict[str, Any]:
     """Paper-trade on the running long-lived fabric ``live`` (joined, never stopped here; the
     market is resumed for the run and paused after). Without ``live`` the stage brings one up
     itself, exactly as the demo does, and takes it down at the end. ``during`` is called once,
@@ -60,7 +61,8 @@ def run_demo(out_dir: Path, approved_path: Path | str | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     if approved_path is None or not Path(approved_path).is_file():
         return {"result": "skipped", "reason": "no approved.json (nothing passed the review)"}
-    approved = load_approved(approved_path)  # refuses a tampered or unapproved file
+    # Refuses a tampered, unsigned or untrusted approval.
+    approved = load_approved(approved_path, trusted_keys)
     tag = uuid.uuid4().hex[:6]
     own = live is None
     if live is None:
@@ -103,6 +105,7 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
                                   cash=10_000.0, warmup_bars=300),
             strategy=approved.strategy, params=approved.params,
             journal_path=str(out_dir / "journal.jsonl"), approved_path=approved.path,
+            trusted_keys=approved.trusted_keys,
             approval=approved.approval, rest_url=venue.rest_url, ws_url=venue.ws_url,
             breaker_name=breaker_name, control_port=0, control_token=Token(token),
             signals_model=signals_model)
