@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 # group under pytest 9.2: pytest-xdist#1386.) PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv sysdeps demo test lint bench chaos clean
+.PHONY: venv sysdeps demo test lint audit bench chaos clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "spark-ray needs Python >= 3.11, found " + sys.version.split()[0])'
@@ -51,9 +51,50 @@ test: venv sysdeps
 	[ $$a -eq 5 ] && a=0; [ $$b -eq 5 ] && b=0; \
 	if [ $$a -ne 0 ]; then exit $$a; fi; exit $$b
 
+# bandit: the code that ships (mypy's files too), every severity; its config is [tool.bandit] in
+# pyproject.toml, each accepted finding a `# nosec BXXX  # reason` on its own line.
+BANDIT_TARGETS ?= spark_ray actors tune chaos
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/bandit -c pyproject.toml -q -r $(BANDIT_TARGETS)
+
+# Known vulnerabilities in what .venv has installed (all but spark-ray itself, editable), from
+# pip-audit's source: PyPI's per-release JSON (AUDIT_SERVICE=pypi, its "vulnerabilities" field)
+# or OSV's API (AUDIT_SERVICE=osv). --strict: a dependency the source could not look up fails
+# the audit (by default pip-audit skips it and still says "No known vulnerabilities found").
+# The probe first tells an unreachable source apart from a finding.
+AUDIT_SERVICE ?= pypi
+AUDIT_REQS := $(VENV)/audit-requirements.txt
+define AUDIT_PROBE
+import json, sys, urllib.request
+from importlib.metadata import version
+service, pip = sys.argv[1], version("pip")
+if service == "osv":
+    url = "https://api.osv.dev/v1/query"
+    body = {"package": {"name": "pip", "ecosystem": "PyPI"}, "version": pip}
+    req = urllib.request.Request(url, json.dumps(body).encode(), method="POST")
+else:
+    url = f"https://pypi.org/pypi/pip/{pip}/json"
+    req = urllib.request.Request(url)
+try:
+    with urllib.request.urlopen(req, timeout=20) as r:
+        data = json.load(r)
+    if service != "osv" and "vulnerabilities" not in data:
+        raise ValueError("the answer has no 'vulnerabilities' field")
+except Exception as e:
+    sys.exit(f"make audit: pip-audit's vulnerability source ({service}: {url}) is not reachable "
+             f"from this machine ({e}); nothing was audited. AUDIT_SERVICE=pypi|osv picks the "
+             "source.")
+endef
+export AUDIT_PROBE
+
+audit: venv
+	@$(BIN)/python -c "$$AUDIT_PROBE" $(AUDIT_SERVICE)
+	@$(BIN)/python -m pip freeze --all --exclude-editable --disable-pip-version-check > $(AUDIT_REQS)
+	$(BIN)/pip-audit --strict --disable-pip --no-deps --progress-spinner off \
+		--vulnerability-service $(AUDIT_SERVICE) -r $(AUDIT_REQS)
 
 # Peers measured side by side in the same run; installed for the benchmarks only.
 BENCH_PEERS ?= backtrader vectorbt

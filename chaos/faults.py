@@ -79,7 +79,7 @@ class VenueFault(Injection):
                 self.details["venue_end_action"] = e["action"]
                 return
         # Safety net: a timed fault the venue did not retire, or a gap that never completed.
-        assert self.t0 is not None
+        assert self.t0 is not None  # nosec B101  # narrows Optional for mypy, not a check
         limit = self.t0 + (self.exp.duration_s or 30.0) + 5.0
         if now > limit:
             self.stack.venue.clear_faults(self.fid)
@@ -92,7 +92,7 @@ class VenueFault(Injection):
                 self.stack.venue.clear_faults(self.fid)
 
     def verify(self) -> dict[str, bool]:
-        assert self.fid is not None
+        assert self.fid is not None  # nosec B101  # narrows Optional for mypy, not a check
         injected = [e for e in self.stack.venue.fault_log()
                     if e["fault_id"] == self.fid and e["action"] == "injected"]
         self.details["venue_injections"] = len(injected)
@@ -298,7 +298,7 @@ class KillNode(Injection):
     def _targets(self) -> list[dict[str, Any]]:
         """Which node exporters Prometheus scrapes, and how many of our series each serves."""
         client = self.stack.client
-        assert client is not None
+        assert client is not None  # nosec B101  # narrows Optional for mypy, not a check
         with contextlib.suppress(Exception):
             per = {r["metric"].get("instance"): int(float(r["value"][1])) for r in client.query(
                 'count by (instance) ({__name__=~"ray_streams_.*|ray_breaker_.*"})')}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404  # runs our own nodekill module with fixed argv, no shell
 import sys
 import tempfile
 import time
@@ -108,7 +108,7 @@ def run_experiment(stack: Stack, exp: Experiment, log: Log = say) -> Measurement
     quiet_since: float | None = None
     try:
         inj.inject()
-        assert inj.t0 is not None
+        assert inj.t0 is not None  # nosec B101  # narrows Optional for mypy, not a check
         m.injected_at = inj.t0
         give_up = inj.t0 + exp.duration_s + exp.max_detect_s + exp.max_recover_s + 120
         while True:
@@ -283,12 +283,12 @@ def _follow(cmd: list[str], env: dict[str, str], log_file: Path, timeout_s: floa
     import threading
 
     with log_file.open("w") as sink:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # nosec B603  # argv: sys.executable -m our module, our own paths; no shell
                                 stdin=subprocess.DEVNULL, text=True, errors="replace")
         timer = threading.Timer(timeout_s, proc.kill)
         timer.start()
         try:
-            assert proc.stdout is not None
+            assert proc.stdout is not None  # nosec B101  # narrows Optional for mypy, not a check
             for line in proc.stdout:
                 sink.write(line)
                 if line.startswith("chaos:"):

@@ -135,7 +135,7 @@ class Stack:
 
     def _wait_flowing(self, timeout_s: float = 90.0) -> None:
         """Until the sink stores every symbol and Prometheus has the fabric's metrics."""
-        assert self.client is not None
+        assert self.client is not None  # nosec B101  # narrows Optional for mypy, not a check
         deadline = time.monotonic() + timeout_s
         cov: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -157,7 +157,7 @@ class Stack:
     def _unseen(self) -> list[str]:
         """What Prometheus does not see yet: a node's metrics export, or an actor's metrics
         (every actor must be visible before a fault, or its restart could not be told)."""
-        assert self.client is not None
+        assert self.client is not None  # nosec B101  # narrows Optional for mypy, not a check
         try:
             up = {t["labels"].get("instance") for t in self.client.targets()
                   if t["health"] == "up"}
@@ -207,14 +207,14 @@ class Stack:
     # --- what the experiments use ---------------------------------------------------------------
     def alerts(self) -> list[dict[str, Any]] | None:
         """Active alerts; None when Prometheus did not answer (not the same as none active)."""
-        assert self.client is not None
+        assert self.client is not None  # nosec B101  # narrows Optional for mypy, not a check
         try:
             return self.client.alerts()
         except prom.PrometheusError:
             return None
 
     def rule_names(self) -> set[str]:
-        assert self.client is not None
+        assert self.client is not None  # nosec B101  # narrows Optional for mypy, not a check
         return {r["name"] for g in self.client.rules() for r in g["rules"]
                 if r.get("type") == "alerting"}
 
@@ -264,7 +264,7 @@ class Stack:
 
     def lake_check(self, wm: dict[str, int], flush: bool = True) -> dict[str, Any]:
         """Lost and duplicated trades: the Parquet lake against the venue's ground truth."""
-        assert self.ledger is not None
+        assert self.ledger is not None  # nosec B101  # narrows Optional for mypy, not a check
         if flush:
             with contextlib.suppress(ray.exceptions.RayError, TimeoutError):
                 ray.get(self.fabric.sink.flush.remote(), timeout=30)

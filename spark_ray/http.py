@@ -177,7 +177,7 @@ class HttpClient:
                 retryable = ans.status in RETRY_STATUSES or ans.status in RATE_LIMIT_STATUSES
                 if retry is None or not retryable or attempt >= retry.max_retries:
                     raise HttpError(ans, f"GET {path}")
-            assert retry is not None
+            assert retry is not None  # nosec B101  # narrows Optional for mypy, not a check
             await asyncio.sleep(retry.delay(attempt, rng))
             attempt += 1
 

@@ -9,6 +9,7 @@ machine. Loopback hosts are always reached directly; other hosts keep the enviro
 from __future__ import annotations
 
 import ipaddress
+import urllib.error
 import urllib.parse
 import urllib.request
 from http.client import HTTPResponse
@@ -28,11 +29,18 @@ def is_loopback(url: str) -> bool:
 
 
 def urlopen(req: str | urllib.request.Request, timeout: float) -> HTTPResponse:
-    """``urllib.request.urlopen``, direct (no proxy) for loopback URLs."""
+    """``urllib.request.urlopen``, direct (no proxy) for loopback URLs; http(s) only.
+
+    urllib would also open ``file:``, ``ftp:`` and ``data:`` URLs: a configured URL that is
+    not http(s) is refused as unreachable (``URLError``, as urllib does for unknown schemes)
+    rather than read from the local disk."""
     url = req.full_url if isinstance(req, urllib.request.Request) else req
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise urllib.error.URLError(f"not an http(s) URL: {url!r}")
     if is_loopback(url):
         return cast(HTTPResponse, _DIRECT.open(req, timeout=timeout))
-    return cast(HTTPResponse, urllib.request.urlopen(req, timeout=timeout))
+    return cast(HTTPResponse, urllib.request.urlopen(req, timeout=timeout))  # nosec B310  # scheme checked above: http(s) only
 
 
 def require_http_url(flag: str, url: str | None) -> None:

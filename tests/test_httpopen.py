@@ -66,6 +66,16 @@ def test_loopback_hosts() -> None:
                                             "http://prometheus.internal:9090"))
 
 
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "file://localhost/etc/hostname",
+                                 "ftp://127.0.0.1/x", "data:text/plain,hello"])
+def test_only_http_urls_are_opened(url: str) -> None:
+    # urllib itself would read these (a local file, even through the loopback opener).
+    with pytest.raises(urllib.error.URLError, match="not an http"):
+        urlopen(url, timeout=5)
+    with pytest.raises(urllib.error.URLError, match="not an http"):
+        urlopen(urllib.request.Request(url), timeout=5)
+
+
 def test_loopback_calls_bypass_an_environment_proxy(server: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # A proxy that does not answer (a closed loopback port) and no exemption for loopback.

@@ -53,7 +53,7 @@ class ParamSpec(BaseModel):
     def grid_values(self) -> list[Any]:
         if self.type == "choice":
             return list(self.values or [])
-        assert self.low is not None and self.high is not None
+        assert self.low is not None and self.high is not None  # nosec B101  # narrows Optional for mypy, not a check
         if self.type == "int":
             step = int(self.step or 1)
             return list(range(int(self.low), int(self.high) + 1, step))
@@ -69,7 +69,7 @@ class ParamSpec(BaseModel):
             return tune.grid_search(self.grid_values())
         if self.type == "choice":
             return tune.choice(list(self.values or []))
-        assert self.low is not None and self.high is not None
+        assert self.low is not None and self.high is not None  # nosec B101  # narrows Optional for mypy, not a check
         if self.type == "int":
             if self.step and self.step > 1:
                 return tune.qrandint(int(self.low), int(self.high), int(self.step))
@@ -112,7 +112,7 @@ class SearchSpace(BaseModel):
                         if 0 <= j < len(vals):
                             out.append({**params, name: vals[j]})
                 continue
-            assert spec.low is not None and spec.high is not None
+            assert spec.low is not None and spec.high is not None  # nosec B101  # narrows Optional for mypy, not a check
             step = spec.step or (1 if spec.type == "int" else (spec.high - spec.low) / 20)
             for d in (-step, step):
                 v = params[name] + d

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
-TOKEN_ENV = "RAY_AUTH_TOKEN"
-TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
+TOKEN_ENV = "RAY_AUTH_TOKEN"  # nosec B105  # the name of an environment variable, not a token
+TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"  # nosec B105  # the name of an environment variable, not a token
 
 
 def default_token_path() -> Path:

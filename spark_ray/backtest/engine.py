@@ -280,7 +280,7 @@ class Engine:
     def _loop_events(self, ctx: Context, bar: Bar) -> int:
         on_bar = self.strategy.on_bar
         signals = self.strategy.signal_bars
-        assert signals is not None
+        assert signals is not None  # nosec B101  # narrows Optional for mypy, not a check
         sig = signals.tolist()
         vol = self.data.volume[self.primary]
         n = len(self._T)
@@ -321,7 +321,7 @@ class Engine:
 
     def _guard_trip(self, i: int, until: int) -> int | None:
         """First bar in (i, until) where the guard would trip on equity, if any."""
-        assert self.guard is not None
+        assert self.guard is not None  # nosec B101  # narrows Optional for mypy, not a check
         lo, hi = i + 1, min(until, len(self._T))
         if hi <= lo:
             return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-TOKEN_ENV = "SPARK_RAY_CONSOLE_TOKEN"
+TOKEN_ENV = "SPARK_RAY_CONSOLE_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 JOURNAL = "console-journal.jsonl"
 
 

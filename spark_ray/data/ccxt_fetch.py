@@ -111,7 +111,7 @@ class CcxtFetcher:
         error (unknown symbol, bad timeframe) stops with ccxt's message."""
         import ccxt
 
-        rng = random.Random(self.seed)
+        rng = random.Random(self.seed)  # nosec B311  # seeded retry jitter, not cryptography
         attempt = limited = 0
         counters = [self.totals] if result is None else [self.totals, result]
         while True:

@@ -86,7 +86,7 @@ async def fetch_range(rest: BinanceRest, symbol: str, interval: str, start_ms: i
                       seed: int = 0) -> RangeResult:
     """All closed candles with open time in ``[start_ms, end_ms)``, paging 1,000 at a time."""
     pol = policy or RetryPolicy()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311  # seeded retry jitter, not cryptography
     step = interval_ms(interval)
     pages: list[pa.Table] = []
     result = RangeResult(table=pa.table({}))

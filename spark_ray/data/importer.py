@@ -78,7 +78,7 @@ def import_files(store: DataStore, paths: list[Path], fmt: str, symbol: str | No
     for item in parsed:
         quality: dict[str, Any] | None = None
         if item.dataset == "candles":
-            assert item.interval is not None
+            assert item.interval is not None  # nosec B101  # narrows Optional for mypy, not a check
             res = store.write_candles(item.table, exchange, item.symbol, item.interval)
             # Only partitions this file touched: the report covers what the import wrote.
             quality = assess_written(exchange, item.symbol, item.interval, res.tables,

@@ -53,7 +53,7 @@ class PagedFetcher:
 
     async def call(self, make: Callable[[], Awaitable[T]], what: str,
                    result: RangeResult | None = None) -> T:
-        rng = random.Random(self.seed)
+        rng = random.Random(self.seed)  # nosec B311  # seeded retry jitter, not cryptography
         attempt = limited = 0
         counters = [self.totals] if result is None else [self.totals, result]
         while True:

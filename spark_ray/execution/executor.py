@@ -498,7 +498,7 @@ class ExecutorCore:
     async def _bar_signals(self, sym: str, bar: ClosedBar) -> dict[str, float]:
         """The signals at the bar's last trade, waiting up to ``signal_wait_ms`` for them."""
         book = self.signal_book
-        assert book is not None
+        assert book is not None  # nosec B101  # narrows Optional for mypy, not a check
         if not await book.wait(sym, bar.last_trade_id, self.cfg.signal_wait_ms / 1000):
             self.stats["stale_signal_bars"] += 1
         values = book.asof(sym, bar.last_trade_id)

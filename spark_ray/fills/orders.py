@@ -78,12 +78,12 @@ def trigger_price(order: OrderTerms, o: float, h: float, low: float) -> float | 
         return o
     if kind == STOP:
         s = order.stop
-        assert s is not None
+        assert s is not None  # nosec B101  # narrows Optional for mypy, not a check
         if order.side == BUY:
             return max(s, o) if h >= s else None
         return min(s, o) if low <= s else None
     lim = order.limit
-    assert lim is not None
+    assert lim is not None  # nosec B101  # narrows Optional for mypy, not a check
     if order.side == BUY:
         return min(lim, o) if low <= lim else None
     return max(lim, o) if h >= lim else None

@@ -19,7 +19,7 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404  # starts the prometheus binary with our argv, no shell
 import time
 import urllib.error
 import urllib.parse
@@ -255,7 +255,7 @@ def start(state_dir: Path, *, sd_path: Path, port: int | None = None,
         # minute. Alertmanager deduplicates the resends.
         cmd.append("--rules.alert.resend-delay=5s")
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,  # nosec B603  # argv: binary from find_binary, our own flags/paths; no shell
                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=state_dir)
     state = PromState(pid=proc.pid, port=chosen, url=url, state_dir=str(state_dir),
                       config_file=str(config_file), data_dir=str(data_dir), log_file=str(log_file),

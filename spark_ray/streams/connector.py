@@ -294,7 +294,7 @@ class ConnectorCore:
         ws = conn.ws
         is_data = self.adapter.is_data_frame
         room = self._room
-        assert room is not None
+        assert room is not None  # nosec B101  # narrows Optional for mypy, not a check
         try:
             while True:
                 raw = await ws.recv()
@@ -355,7 +355,7 @@ class ConnectorCore:
         self._queue.append((self._seq, self._frames, self._recv, self._marks))
         self._frames, self._recv, self._marks = [], [], []
         self.stats["batches"] += 1
-        assert self._work is not None and self._room is not None
+        assert self._work is not None and self._room is not None  # nosec B101  # narrows Optional for mypy, not a check
         self._work.set()
         if len(self._queue) + self._inflight >= self.cfg.max_pending:
             self._room.clear()
@@ -370,7 +370,7 @@ class ConnectorCore:
                 self.observer.heartbeat(self.stats["last_frame_ms"] / 1000)
 
     async def _sender(self) -> None:
-        assert self._work is not None
+        assert self._work is not None  # nosec B101  # narrows Optional for mypy, not a check
         loop = asyncio.get_running_loop()
         while True:
             while self._queue and self._inflight < self.cfg.max_inflight:
@@ -410,7 +410,7 @@ class ConnectorCore:
         finally:
             self._unacked.discard(seq)
             self._inflight -= 1
-            assert self._work is not None and self._room is not None
+            assert self._work is not None and self._room is not None  # nosec B101  # narrows Optional for mypy, not a check
             self._work.set()
             if len(self._queue) + self._inflight < self.cfg.max_pending:
                 self._room.set()

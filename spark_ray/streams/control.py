@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from spark_ray.streams import metrics as m
 
-TOKEN_ENV = "SPARK_RAY_STREAMS_TOKEN"
+TOKEN_ENV = "SPARK_RAY_STREAMS_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 DEFAULT_PORT = 4601
 CHAOS_KINDS = ("lag", "gap", "drop", "duplicate", "reorder", "disconnect")
 log = logging.getLogger(__name__)

@@ -222,7 +222,7 @@ class WriteAheadLog:
         torn = 0
         for path in self.segments():
             m = _SEG.match(path.name)
-            assert m is not None
+            assert m is not None  # nosec B101  # narrows Optional for mypy, not a check
             dataset = m["dataset"]
             try:
                 reader = pa.ipc.open_stream(pa.BufferReader(path.read_bytes()))

@@ -153,5 +153,5 @@ class Admin:
 
     async def _balances(self, request: web.Request) -> web.StreamResponse:
         key = self._key(request, required=True)
-        assert key is not None
+        assert key is not None  # nosec B101  # required=True already raised if absent
         return web.json_response(self.server.desk.balances(key))

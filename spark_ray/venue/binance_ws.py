@@ -117,7 +117,7 @@ class BinanceStreams:
         await ws.prepare(request)
         c = self.hub.open("binance", ws, request, combined)
         for k in keys:
-            assert k is not None
+            assert k is not None  # nosec B101  # narrows Optional for mypy, not a check
             self.subscribe(c, k)
         for lk in user:
             self.users.attach(c, lk)
@@ -195,7 +195,7 @@ class BinanceStreams:
                         2, f"Invalid request: too many streams (max {self.config.max_streams})",
                         rid)
                 for k in keys:
-                    assert k is not None
+                    assert k is not None  # nosec B101  # narrows Optional for mypy, not a check
                     self.subscribe(c, k)
             else:
                 for p in params:
@@ -279,7 +279,7 @@ class BinanceStreams:
                 self.hub.fanout(self.subs[name], name, sym, key.kind, [payload], None, None)
 
     def _publish_kline(self, name: str, key: StreamKey, event_time: int, wall: float) -> None:
-        assert key.interval is not None
+        assert key.interval is not None  # nosec B101  # narrows Optional for mypy, not a check
         sym, interval = key.symbol, key.interval
         fmt = self.engine.formatters[sym]
         now = self.engine.now_ms()

@@ -175,7 +175,7 @@ class OrderBook:
             first = ch.uid
             side = bids if ch.is_bid else asks
             side.setdefault(ch.price, ch.qty)
-        assert first is not None
+        assert first is not None  # nosec B101  # narrows Optional for mypy, not a check
         return DepthDiff(
             first_uid=first,
             last_uid=self.last_update_id,

@@ -56,7 +56,7 @@ def interval_open(interval: str, ms: int) -> int:
     if interval == "1M":
         return _month_open(int(_month_key(np.array([ms], dtype=np.int64))[0]))
     step = INTERVAL_MS[interval]
-    assert step is not None
+    assert step is not None  # nosec B101  # narrows Optional for mypy, not a check
     offset = WEEK_OFFSET_MS if interval == "1w" else 0
     return (ms - offset) // step * step + offset
 
@@ -66,7 +66,7 @@ def interval_close(interval: str, open_time: int) -> int:
     if interval == "1M":
         return _month_open(int(_month_key(np.array([open_time], dtype=np.int64))[0]) + 1) - 1
     step = INTERVAL_MS[interval]
-    assert step is not None
+    assert step is not None  # nosec B101  # narrows Optional for mypy, not a check
     return open_time + step - 1
 
 
@@ -74,7 +74,7 @@ def _keys(interval: str, open_times: np.ndarray) -> np.ndarray:
     if interval == "1M":
         return _month_key(open_times)
     step = INTERVAL_MS[interval]
-    assert step is not None
+    assert step is not None  # nosec B101  # narrows Optional for mypy, not a check
     offset = WEEK_OFFSET_MS if interval == "1w" else 0
     return (open_times - offset) // step
 

@@ -27,7 +27,7 @@ from pydantic.dataclasses import dataclass
 from spark_ray.venue.ratelimit import RateLimitConfig
 from spark_ray.venue.specs import SYMBOL_RE
 
-TOKEN_ENV = "SPARK_RAY_VENUE_TOKEN"
+TOKEN_ENV = "SPARK_RAY_VENUE_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 API_KEYS_ENV = "SPARK_RAY_VENUE_API_KEYS"  # "key1:secret1,key2:secret2"
 _ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 _AMOUNT_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,8})?$")

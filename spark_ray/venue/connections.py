@@ -141,7 +141,7 @@ class Hub:
     def open(self, kind: str, ws: web.WebSocketResponse, request: web.Request,
              combined: bool = False) -> Connection:
         transport = request.transport
-        assert transport is not None
+        assert transport is not None  # nosec B101  # narrows Optional for mypy, not a check
         peer = transport.get_extra_info("peername") or ("?", 0)
         c = Connection(self._next_conn, kind, ws, transport, f"{peer[0]}:{peer[1]}",
                        request.path_qs, combined)

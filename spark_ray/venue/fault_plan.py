@@ -146,7 +146,7 @@ class FaultPlan:
         fid = self._next_id
         self._next_id += 1
         expires = now + spec.duration_s if spec.duration_s is not None else None
-        fault = Fault(fid, spec, now, expires, random.Random(spec.seed * 1_000_003 + fid))
+        fault = Fault(fid, spec, now, expires, random.Random(spec.seed * 1_000_003 + fid))  # nosec B311  # reproducible simulated faults, not cryptography
         self.faults[fid] = fault
         self.version += 1
         self.log.add(fault, "activated", symbol=spec.symbol, connection=spec.connection,
@@ -230,7 +230,7 @@ class FaultPlan:
                     continue
                 rng_ = f.gap_ranges.get(symbol)
                 if rng_ is None:
-                    assert s.count is not None
+                    assert s.count is not None  # nosec B101  # narrows Optional for mypy, not a check
                     rng_ = (first_id, first_id + s.count - 1)
                     f.gap_ranges[symbol] = rng_
                     self.log.add(f, "injected", symbol=symbol, connection=s.connection,

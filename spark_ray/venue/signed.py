@@ -226,7 +226,7 @@ class SignedApi:
         params = req.params
         signature = mandatory_param(params, "signature")
         timestamp = long_param(params, "timestamp", mandatory=True)
-        assert timestamp is not None
+        assert timestamp is not None  # nosec B101  # mandatory=True already raised if absent
         recv_window = long_param(params, "recvWindow")
         if recv_window is None:
             recv_window = DEFAULT_RECV_WINDOW_MS

@@ -113,7 +113,7 @@ class TradingDesk:
             raise RestError(-2010, "Duplicate order sent.")
         if req.type == "MARKET":
             return self._market(acct, spec, req, qty)
-        assert price is not None and qty is not None
+        assert price is not None and qty is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._limit(acct, spec, req, price, qty)
 
     def _market(self, acct: Account, spec: SymbolSpec, req: NewOrder, qty: int | None
@@ -281,7 +281,7 @@ class TradingDesk:
             if client_id is not None and o.client_order_id != client_id:
                 return None
             return None if open_only and not o.is_open else o
-        assert client_id is not None
+        assert client_id is not None  # nosec B101  # narrows Optional for mypy, not a check
         for o in self.resting[symbol].values():
             if o.account == key and o.client_order_id == client_id:
                 return o

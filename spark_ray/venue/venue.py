@@ -110,7 +110,7 @@ class Venue:
             raise RuntimeError("venue did not start within 60 s")
         if errors:
             raise errors[0]
-        assert self._server is not None
+        assert self._server is not None  # nosec B101  # narrows Optional for mypy, not a check
         self.port = self._server.port
 
     def _start_process(self) -> None:
@@ -137,7 +137,7 @@ class Venue:
             self._thread = None
             self._server = None
         if self._proc is not None:
-            assert self._pipe is not None
+            assert self._pipe is not None  # nosec B101  # narrows Optional for mypy, not a check
             with contextlib.suppress(OSError, EOFError):
                 self._pipe.send("stop")
             self._proc.join(15)
@@ -195,7 +195,7 @@ class Venue:
 
     # --- control -------------------------------------------------------------------------------
     def _on_loop(self, fn: Callable[[], T]) -> T:
-        assert self._loop is not None and self._server is not None, "venue is not running"
+        assert self._loop is not None and self._server is not None, "venue is not running"  # nosec B101  # narrows Optional for mypy, not a check
 
         async def call() -> T:
             return fn()
@@ -220,7 +220,7 @@ class Venue:
         if self.process:
             return int(json.loads(self._admin("POST", "faults", spec.to_dict()))["id"])
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._on_loop(lambda: server.inject(spec))
 
     def clear_faults(self, fault_id: int | None = None) -> int:
@@ -229,7 +229,7 @@ class Venue:
             path = "faults" if fault_id is None else f"faults/{fault_id}"
             return int(json.loads(self._admin("DELETE", path))["cleared"])
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._on_loop(lambda: server.clear_faults(fault_id))
 
     def fault_log(self) -> list[dict[str, Any]]:
@@ -237,7 +237,7 @@ class Venue:
         if self.process:
             out: list[dict[str, Any]] = json.loads(self._admin("GET", "fault-log"))
             return out
-        assert self._server is not None
+        assert self._server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return [e.to_dict() for e in self._server.plan.log.events()]
 
     def ground_truth(self, symbol: str) -> pa.Table:
@@ -245,7 +245,7 @@ class Venue:
         if self.process:
             raw = self._admin("GET", "ground-truth", query=f"symbol={symbol}")
             return pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
-        assert self._server is not None
+        assert self._server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._server.engine.ledger.table(symbol)
 
     def ground_truth_ids(self, symbol: str) -> list[int]:
@@ -253,13 +253,13 @@ class Venue:
             out: list[int] = json.loads(
                 self._admin("GET", "ground-truth", query=f"symbol={symbol}&format=ids"))
             return out
-        assert self._server is not None
+        assert self._server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return [int(i) for i in self._server.engine.ledger.ids(symbol).tolist()]
 
     def trade_count(self, symbol: str) -> int:
         if self.process:
             return int(self.status()["trades"][symbol])
-        assert self._server is not None
+        assert self._server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._server.engine.ledger.count(symbol)
 
     def connections(self) -> list[dict[str, Any]]:
@@ -268,7 +268,7 @@ class Venue:
             out: list[dict[str, Any]] = json.loads(self._admin("GET", "connections"))
             return out
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._on_loop(server.connections)
 
     def connection_id(self, local_port: int, timeout: float = 5.0) -> int:
@@ -287,7 +287,7 @@ class Venue:
             out: dict[str, Any] = json.loads(self._admin("GET", "status"))
             return out
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._on_loop(lambda: {
             "market_time_ms": server.engine.now_ms(),
             "paused": server.engine.clock.paused,
@@ -301,7 +301,7 @@ class Venue:
             self._admin("POST", "pause", {})
         else:
             server = self._server
-            assert server is not None
+            assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
             self._on_loop(server.pause)
 
     def resume(self) -> None:
@@ -309,7 +309,7 @@ class Venue:
             self._admin("POST", "resume", {})
         else:
             server = self._server
-            assert server is not None
+            assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
             self._on_loop(server.resume)
 
     # --- trading ground truth ------------------------------------------------------------------
@@ -323,7 +323,7 @@ class Venue:
             out: list[dict[str, Any]] = json.loads(self._admin("GET", "orders", query=query))
             return out
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._on_loop(lambda: server.desk.order_rows(symbol, api_key))
 
     def my_trades(self, api_key: str | None = None, symbol: str | None = None
@@ -335,7 +335,7 @@ class Venue:
             out: list[dict[str, Any]] = json.loads(self._admin("GET", "my-trades", query=query))
             return out
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return self._on_loop(lambda: server.desk.trade_rows(api_key, symbol))
 
     def balances(self, api_key: str) -> dict[str, dict[str, str]]:
@@ -350,7 +350,7 @@ class Venue:
             out: dict[str, dict[str, str]] = json.loads(raw)
             return out
         server = self._server
-        assert server is not None
+        assert server is not None  # nosec B101  # narrows Optional for mypy, not a check
         if api_key not in server.desk.accounts:
             raise ValueError("api_key: not an api key of this venue")
         return self._on_loop(lambda: server.desk.balances(api_key))
@@ -359,7 +359,7 @@ class Venue:
         """Send serverShutdown to every client and close them (a venue maintenance)."""
         if self.process:
             return int(json.loads(self._admin("POST", "server-shutdown", {}))["closed"])
-        assert self._loop is not None and self._server is not None
+        assert self._loop is not None and self._server is not None  # nosec B101  # narrows Optional for mypy, not a check
         return asyncio.run_coroutine_threadsafe(
             self._server.shutdown_connections(), self._loop).result(30)
 

@@ -52,7 +52,7 @@ from spark_ray.http import HttpClient, RetryPolicy, TransportError
 log = logging.getLogger(__name__)
 
 KEY_ENV = "SPARK_RAY_BINANCE_API_KEY"
-SECRET_ENV = "SPARK_RAY_BINANCE_API_SECRET"
+SECRET_ENV = "SPARK_RAY_BINANCE_API_SECRET"  # nosec B105  # the name of an environment variable, not a secret
 ORDER = "/api/v3/order"
 USER_STREAM = "/api/v3/userDataStream"
 KEEPALIVE_S = 30 * 60

@@ -28,7 +28,8 @@ from spark_ray.httpopen import require_http_url
 from spark_ray.observe import grafana_dir, prom
 
 DEFAULT_STATE_DIR = Path.home() / ".spark-ray" / "observe"
-RAY_TEMP_DIR = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray"
+_RAY_TMP_ROOT = "/tmp"  # nosec B108  # Ray's own default temp root; only read, to find its session
+RAY_TEMP_DIR = Path(os.environ.get("RAY_TMPDIR", _RAY_TMP_ROOT)) / "ray"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
