@@ -42,7 +42,7 @@ from spark_ray.breaker.models import Decision, Order, Signal
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.execution import metrics as m
 from spark_ray.execution.broker import Broker
-from spark_ray.execution.control import ControlPlane, health
+from spark_ray.execution.control import ControlPlane, Token, health
 from spark_ray.execution.executor import ExecutorCore
 from spark_ray.execution.gate import Gate
 from spark_ray.execution.journal import ExecJournal
@@ -191,7 +191,10 @@ class ExecutorActor:
         self._queue = asyncio.Queue()
         self._tasks = [loop.create_task(self._consume()), loop.create_task(self._ticker())]
         if spec.control_port is not None and self.control is None:
-            plane = ControlPlane(self, spec.control_host, spec.control_port, spec.control_token)
+            # The kill token is read here, on this node (the spec names where, never the value).
+            token = spec.control_token.read() if spec.control_token is not None else None
+            plane = ControlPlane(self, spec.control_host, spec.control_port,
+                                 Token(token) if token else None)
             await plane.start()
             self.control = plane
         try:
@@ -427,7 +430,8 @@ def build_broker(spec: ExecutorSpec, public: Any | None = None) -> Broker:
     if spec.live:
         assert spec.credentials is not None and spec.rest_url  # nosec B101  # spec.validate() refused a live spec without them
         ws_url = adapter.default_ws_url if spec.ws_url == VENUE_DEFAULT else spec.ws_url
-        return adapter.broker(spec.credentials, _rest_url(spec) or "", ws_url,
+        # Read on this node, now: the spec carries where the key is, never the key.
+        return adapter.broker(spec.credentials.resolve(), _rest_url(spec) or "", ws_url,
                               **spec.broker_options)
     per = cfg.cash / len(cfg.symbols)
     source = public.exchange_filters if public is not None else None

@@ -22,6 +22,7 @@ from spark_ray.chaos.approval import load_synthetic
 from spark_ray.chaos.experiments import Experiment
 from spark_ray.chaos.faults import Injection
 from spark_ray.chaos.stack import Stack
+from spark_ray.secrets import PrivateSecrets
 
 EXECUTOR_NAME = "executor:chaos"
 
@@ -38,13 +39,14 @@ class KillExecutor(Injection):
         self.final: dict[str, Any] = {}  # the restarted executor's status, before clean-up
         self.final_at = 0.0
         self._next_look = 0.0
+        self.vault: PrivateSecrets | None = None
 
     # --- set-up: a trading executor on the canary's venue and fabric ---------------------------
     def _start(self) -> None:
         from spark_ray.actors.breaker import get_breaker
         from spark_ray.actors.executor import start_executor
+        from spark_ray.adapters import get_adapter
         from spark_ray.breaker.models import BreakerConfig
-        from spark_ray.execution.broker import Credentials
         from spark_ray.execution.executor import ExecutorConfig
         from spark_ray.execution.spec import ExecutorSpec
 
@@ -59,6 +61,9 @@ class KillExecutor(Injection):
             "daily_loss": {"limit": 0.5}, "max_drawdown": {"limit": 0.5}})
         self.breaker, _ = get_breaker(bname, config=quiet,
                                       journal_path=str(stack.work / "exec-breaker.jsonl"))
+        # The executor reads the venue key on its node (a private secrets file), not its spec.
+        names = get_adapter("binance").credential_refs()
+        self.vault = PrivateSecrets({names.key.env: key, names.secret.env: secret})
         spec = ExecutorSpec(
             config=ExecutorConfig(name=f"chaos-{stack.namespace}", symbols=("BTCUSDT",),
                                   interval="1s", mode="live", cash=5_000.0, warmup_bars=30),
@@ -66,7 +71,8 @@ class KillExecutor(Injection):
             approved_path=ap.path,
             trusted_keys=ap.trusted_keys, approval=ap.approval, broker="binance",
             rest_url=stack.venue.rest_url, ws_url=stack.venue.ws_url,
-            credentials=Credentials(key, secret), breaker_name=bname, control_port=None,
+            credentials=get_adapter("binance").credential_refs(str(self.vault.path)),
+            breaker_name=bname, control_port=None,
             # no user data stream: the held answer is the only news of the order
             broker_options={"timeout_s": 3.0, "attempts": 4, "backoff_s": 0.05,
                             "recv_window_ms": 5_000, "user_stream": False})
@@ -188,3 +194,5 @@ class KillExecutor(Injection):
         if self.breaker is not None:
             with contextlib.suppress(Exception):
                 ray.kill(self.breaker, no_restart=True)
+        if self.vault is not None:
+            self.vault.close()

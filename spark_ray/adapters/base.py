@@ -22,7 +22,7 @@ from spark_ray.errors import UserError
 
 if TYPE_CHECKING:  # trading types: only venues that trade build them
     from spark_ray.execution.bars import ClosedBar
-    from spark_ray.execution.broker import Broker, Credentials
+    from spark_ray.execution.broker import Broker, CredentialRefs, Credentials
     from spark_ray.execution.filters import SymbolFilters
 
 ControlKind = Literal["shutdown", "answer", "error", "welcome", "data"]
@@ -222,6 +222,11 @@ class Adapter:
         raise UserError(f"{self.title}: trading is not supported (no symbol filters or bars)")
 
     def credentials_from_env(self, environ: Mapping[str, str] | None = None) -> Credentials:
+        raise UserError(f"{self.title}: live trading is not supported")
+
+    def credential_refs(self, secrets_file: str | None = None) -> CredentialRefs:
+        """Where this venue's API key and secret are read on the trading node (environment,
+        then ``secrets_file``): what an executor's spec carries, never the values."""
         raise UserError(f"{self.title}: live trading is not supported")
 
     def broker(self, credentials: Credentials, rest_url: str, ws_url: str,

@@ -19,6 +19,7 @@ from spark_ray.errors import UserError
 from spark_ray.execution.bars import ClosedBar
 from spark_ray.execution.filters import SymbolFilters
 from spark_ray.execution.orders import ManagedOrder, OrderUpdate
+from spark_ray.secrets import SecretRef
 
 UpdateSink = Callable[[list[OrderUpdate]], None]
 
@@ -46,6 +47,20 @@ class Credentials:
             raise UserError(f"--live: set {' and '.join(missing)} in the environment "
                             "(keys are never taken from flags or files)")
         return cls(env[key_env], env[secret_env])
+
+
+@dataclass(frozen=True)
+class CredentialRefs:
+    """Where an API key and its secret are read, on the node that trades
+    (:mod:`spark_ray.secrets`): what an executor's spec carries instead of the values, so they
+    never go through Ray's control store or object store."""
+
+    key: SecretRef
+    secret: SecretRef
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> Credentials:
+        return Credentials(self.key.require("--live: API key", environ),
+                           self.secret.require("--live: API secret", environ))
 
 
 class BrokerError(Exception):

@@ -2,9 +2,10 @@
 
 The actor keeps its constructor argument across Ray restarts, so a restarted executor rebuilds
 the same core from the same spec: same journal, same breaker, same broker, and it re-checks the
-approval file before trading again. Credentials and the control token travel here as values
-whose repr is masked; nothing in the spec is logged. Which venue's REST and broker serve the
-spec is its ``exchange`` (an adapter name); the actor shell builds them from the adapter.
+approval file before trading again. Credentials and the control token are *references* here
+(:mod:`spark_ray.secrets`): the actor reads them on its node, so no secret is in the spec.
+Which venue's REST and broker serve the spec is its ``exchange`` (an adapter name); the actor
+shell builds them from the adapter.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_ray.execution.broker import Credentials
-from spark_ray.execution.control import DEFAULT_PORT, Token
+from spark_ray.execution.broker import CredentialRefs
+from spark_ray.execution.control import DEFAULT_PORT
 from spark_ray.execution.executor import ExecutorConfig
+from spark_ray.secrets import SecretRef
 from spark_ray.strategy.loader import load_strategy
 
 PAPER = "paper"
@@ -34,11 +36,13 @@ class ExecutorSpec:
     exchange: str = "binance"  # whose REST gives filters and warm-up bars (and trades, live)
     rest_url: str | None = VENUE_DEFAULT  # filters and warm-up (paper), everything (live)
     ws_url: str = VENUE_DEFAULT  # user data stream (live)
-    credentials: Credentials | None = field(default=None, repr=False)
+    # Where the API key and secret are read on the executor's node: never the values (they
+    # would be pickled into the actor's creation task, kept in Ray's control store).
+    credentials: CredentialRefs | None = None
     breaker_name: str = "breaker"
     control_host: str = "127.0.0.1"
     control_port: int | None = DEFAULT_PORT  # None: no control plane; 0: any free port
-    control_token: Token | None = field(default=None, repr=False)
+    control_token: SecretRef | None = None  # where the kill token is read, on the node
     broker_options: dict[str, Any] = field(default_factory=dict)
     # A signal model's folder: a signal actor publishes to this executor and each bar waits
     # (``signal_wait_ms``) for the signals of its last trade. None: bars carry no signals.

@@ -200,3 +200,24 @@ def test_the_console_is_in_the_ray_dashboards_serve_view(platform: Any, ray_sess
     app = apps["spark-ray-console"]
     assert app["status"] == "RUNNING" and app["route_prefix"] == "/"
     assert "console" in app["deployments"]
+
+
+def test_no_secret_in_any_page_or_api_answer(platform: Any, approver_keys: Any) -> None:
+    """The operator token, the approvers' private keys and Ray's auth token appear in no page
+    and no API answer of the console, after mutations have used them."""
+    from pathlib import Path
+
+    planted = [TOKEN]
+    for key in (approver_keys / "keys").glob("*.key"):  # the PEM body of each private key
+        planted += [line for line in key.read_text().splitlines() if "-----" not in line]
+    ray_token = Path.home() / ".ray" / "auth_token"
+    if ray_token.is_file() and ray_token.read_text().strip():
+        planted.append(ray_token.read_text().strip())
+    gets = ["/api/health", "/api/streams", "/api/trading", "/api/runs", "/api/data",
+            "/api/alerts", "/api/chaos", "/api/evidence", "/api/journal",
+            "/", "/streams", "/trading", "/research", "/data", "/alerts", "/chaos"]
+    gets += [f"/api/runs/{r}" for r in list(platform.ids.values())[:5]]
+    for path in gets:
+        with urllib.request.urlopen(platform.url + path, timeout=60) as r:
+            body = r.read().decode(errors="replace")
+        assert not [p for p in planted if p in body], f"{path} shows a secret"

@@ -125,9 +125,16 @@ def make_executor(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., An
              name: str | None = None, journal: Path | None = None,
              broker_options: dict[str, Any] | None = None, signals_model: str | None = None,
              **cfg: Any) -> Any:
-        from spark_ray.execution.broker import Credentials
+        from spark_ray.adapters import get_adapter
+        from spark_ray.secrets import write_secrets_file
 
         ap = load_approved(approved_path)
+        creds = None
+        if live:  # the actor reads the key from a 0600 secrets file on its node
+            names = get_adapter("binance").credential_refs()
+            secrets = tmp_path / f"secrets-{uuid.uuid4().hex[:8]}"
+            write_secrets_file(secrets, {names.key.env: KEY, names.secret.env: SECRET})
+            creds = get_adapter("binance").credential_refs(str(secrets))
         name = name or f"executor:t{uuid.uuid4().hex[:8]}"
         config = ExecutorConfig(**{"name": name.replace(":", "-"), "symbols": ("BTCUSDT",),
                                    "interval": "1s", "mode": "live" if live else "paper",
@@ -139,7 +146,7 @@ def make_executor(ray_session: Any, tmp_path: Path) -> Iterator[Callable[..., An
             journal_path=str(journal or tmp_path / f"{name.replace(':', '-')}.jsonl"),
             approved_path=ap.path, approval=ap.approval,
             broker="binance" if live else "paper", rest_url=venue.rest_url, ws_url=venue.ws_url,
-            credentials=Credentials(KEY, SECRET) if live else None, breaker_name=breaker_name,
+            credentials=creds, breaker_name=breaker_name,
             control_port=0, broker_options=broker_options, signals_model=signals_model)
         handle = start_executor(spec, name)
         made.append(handle)

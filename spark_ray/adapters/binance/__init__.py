@@ -23,7 +23,7 @@ from spark_ray.adapters.binance import rest, websocket
 from spark_ray.adapters.events import TradeCols
 
 if TYPE_CHECKING:
-    from spark_ray.execution.broker import Broker, Credentials
+    from spark_ray.execution.broker import Broker, CredentialRefs, Credentials
 
 
 class BinanceAdapter(Adapter):
@@ -90,6 +90,14 @@ class BinanceAdapter(Adapter):
         from spark_ray.adapters.binance.broker import credentials_from_env
 
         return credentials_from_env(environ)
+
+    def credential_refs(self, secrets_file: str | None = None) -> CredentialRefs:
+        from spark_ray.adapters.binance.broker import KEY_ENV, SECRET_ENV
+        from spark_ray.execution.broker import CredentialRefs as Refs
+        from spark_ray.secrets import SecretRef
+
+        return Refs(SecretRef(KEY_ENV, secrets_file),
+                              SecretRef(SECRET_ENV, secrets_file))
 
     def broker(self, credentials: Credentials, rest_url: str, ws_url: str,
                **options: Any) -> Broker:

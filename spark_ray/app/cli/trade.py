@@ -59,6 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--paper", action="store_true", help="fill with the backtest's model")
     mode.add_argument("--live", action="store_true", help="real orders (signed REST)")
+    p.add_argument("--secrets-file", default=None,
+                   help="a 0600 file of NAME=value lines (API key and secret, control token), "
+                        "read by the executor on its node when the environment lacks them "
+                        "(default: $SPARK_RAY_SECRETS_FILE); values never travel through Ray")
     p.add_argument("--exchange", choices=TRADING_VENUES, default="binance",
                    help="the venue whose data, filters and (with --live) orders are traded")
     p.add_argument("--ws-url", default=None,
@@ -123,7 +127,7 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     """Validate every argument (UserError names the flag) and check the approval (CheckFailed
     with the reason); returns (spec, actor name, approved params)."""
     from spark_ray.actors.naming import actor_name
-    from spark_ray.execution.control import TOKEN_ENV, Token
+    from spark_ray.execution.control import TOKEN_ENV
     from spark_ray.execution.executor import ExecutorConfig
     from spark_ray.execution.journal import resolve_journal_path
     from spark_ray.execution.params import load_approved
@@ -147,11 +151,14 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         name = actor_name(*args.name.split(":"))
     except ValueError as exc:
         raise UserError(f"--name: {exc}") from None
-    creds = adapter.credentials_from_env() if args.live else None
-    approved = load_approved(args.params, args.trusted_keys)
-    import os
+    from spark_ray.secrets import SecretRef
 
-    token = os.environ.get(TOKEN_ENV)
+    creds = adapter.credential_refs(args.secrets_file) if args.live else None
+    if creds is not None:
+        creds.resolve()  # refuse here, naming what is missing; the actor reads them itself
+    approved = load_approved(args.params, args.trusted_keys)
+    token_ref = SecretRef(TOKEN_ENV, args.secrets_file)
+    token = token_ref.read()
     try:
         config = ExecutorConfig(
             name=name.replace(":", "-"), symbols=tuple(symbols),
@@ -168,7 +175,7 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         approval=approved.approval, broker=args.exchange if args.live else "paper",
         exchange=args.exchange, rest_url=args.rest_url, ws_url=args.ws_url,
         credentials=creds, breaker_name=args.breaker, control_host=args.host,
-        control_port=args.port, control_token=Token(token) if token else None,
+        control_port=args.port, control_token=token_ref if token else None,
         signals_model=_signals_model(args.signals_model, approved)).validate()
     return spec, name, approved
 

@@ -26,11 +26,12 @@ from spark_ray.app.demo.live import LivePlatform
 from spark_ray.app.fabric import supervisor_name
 from spark_ray.app.trading import TradingRun, summary, write_outputs
 from spark_ray.breaker.models import BreakerConfig
-from spark_ray.execution.control import Token
+from spark_ray.execution.control import TOKEN_ENV
 from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.execution.params import load_approved
 from spark_ray.execution.spec import ExecutorSpec
 from spark_ray.httpopen import urlopen
+from spark_ray.secrets import PrivateSecrets
 
 
 def _http(url: str, token: str | None = None, body: dict[str, Any] | None = None
@@ -87,6 +88,9 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
 
     symbol = "BTCUSDT"
     token = secrets.token_hex(16)
+    # The executor reads the kill token on its node from a private secrets file (0700 dir,
+    # outside the run folder), never from its spec.
+    vault = PrivateSecrets({TOKEN_ENV: token})
     venue = live.venue
     # The breaker the fabric feeds market-data health to, when it feeds one: then a stall
     # stops this executor's entries, as on the platform.
@@ -107,7 +111,7 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
             journal_path=str(out_dir / "journal.jsonl"), approved_path=approved.path,
             trusted_keys=approved.trusted_keys,
             approval=approved.approval, rest_url=venue.rest_url, ws_url=venue.ws_url,
-            breaker_name=breaker_name, control_port=0, control_token=Token(token),
+            breaker_name=breaker_name, control_port=0, control_token=vault.ref(TOKEN_ENV),
             signals_model=signals_model)
         run = TradingRun(spec, f"executor:demo-{tag}", shared.cfg, shared=shared,
                          # The platform's rules, but a longer losing streak: a 1s-bar demo
@@ -144,6 +148,7 @@ def _trade(out_dir: Path, approved: Any, seconds: float, live: LivePlatform,
 
             ray.kill(run.breaker, no_restart=True)
         live.pause()
+        vault.close()
     shards = shared.cfg.shards
     if set(counts) != {shards}:
         raise RuntimeError(f"trade: the venue saw {sorted(set(counts))} market-data "
