@@ -146,6 +146,10 @@ def load_settings(
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise UserError(f"config file {path}: not valid YAML: {exc}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"config file {path}: not UTF-8 text") from None
+        except RecursionError:
+            raise UserError(f"config file {path}: nested too deeply") from None
         if not isinstance(loaded, dict):
             raise UserError(f"config file {path}: top level must be a mapping of sections")
         file_tree = loaded
@@ -156,7 +160,11 @@ def load_settings(
                     mark(v, (*prefix, str(k)))
                 sources[(*prefix, str(k))] = f"config file {path}"
 
-        mark(file_tree, ())
+        try:
+            mark(file_tree, ())
+        except RecursionError:  # a YAML alias that contains itself
+            raise UserError(f"config file {path}: nested too deeply (or refers to "
+                            "itself)") from None
 
     env_tree, env_sources = _env_overrides(env)
     sources.update(env_sources)
@@ -173,6 +181,8 @@ def load_settings(
         return Settings.model_validate(merged)
     except ValidationError as exc:
         raise UserError(_describe(exc, sources)) from None
+    except RecursionError:
+        raise UserError("settings: nested too deeply (or refer to themselves)") from None
 
 
 def redacted(settings: BaseModel) -> dict[str, Any]:

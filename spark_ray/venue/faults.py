@@ -111,6 +111,7 @@ class FaultSpec:
             raise ValueError(f"unknown fault field(s): {', '.join(unknown)}")
         if "kind" not in data:
             raise ValueError("kind: required")
+        _check_json_types(data)
         try:
             FaultKind(data["kind"])
         except ValueError:
@@ -138,6 +139,41 @@ class FaultSpec:
         if self.streams:
             parts.append("streams=" + ",".join(self.streams))
         return " ".join(parts)
+
+
+# The JSON type of every FaultSpec field but kind: (accepted types, None allowed, described as).
+_JSON_FIELDS: dict[str, tuple[tuple[type, ...], bool, str]] = {
+    "symbol": ((str,), True, "a string"), "path": ((str,), True, "a string"),
+    "variant": ((str,), False, "a string"),
+    "connection": ((int,), True, "an integer"), "count": ((int,), True, "an integer"),
+    "size_bytes": ((int,), False, "an integer"), "status": ((int,), False, "an integer"),
+    "close_code": ((int,), False, "an integer"), "seed": ((int,), False, "an integer"),
+    "probability": ((int, float), False, "a number"), "delay_ms": ((int, float), False, "a number"),
+    "duration_s": ((int, float), True, "a number"), "interval_s": ((int, float), True, "a number"),
+    "drop_connection": ((bool,), False, "true or false"), "placed": ((bool,), False,
+                                                                    "true or false"),
+}
+
+
+def _check_json_types(data: dict[str, Any]) -> None:
+    """A field of the wrong JSON type (or a non-finite or huge number) is a ValueError naming
+    it, not a TypeError deep inside (or a fault that breaks the engine step later)."""
+    for name, value in data.items():
+        if name == "streams":
+            if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+                raise ValueError("streams: a list of stream kinds")
+            continue
+        spec = _JSON_FIELDS.get(name)
+        if spec is None:
+            continue
+        types, nullable, what = spec
+        if value is None and nullable:
+            continue
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        if ok and isinstance(value, int | float) and not isinstance(value, bool):
+            ok = abs(value) <= 2**53  # False for NaN and infinity; no float() of a huge int
+        if not ok:
+            raise ValueError(f"{name}: {what}" + (" or null" if nullable else ""))
 
 
 def _event_object(doc: Any) -> Any:

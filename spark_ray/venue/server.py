@@ -31,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 from aiohttp import web
 
+from spark_ray.logratelimit import http_logger
 from spark_ray.venue import btcturk_rest
 from spark_ray.venue.admin import Admin
 from spark_ray.venue.binance_ws import BinanceStreams
@@ -46,6 +47,7 @@ from spark_ray.venue.trading import TradingDesk
 from spark_ray.venue.userstream import ListenKeys, UserStreams
 
 log = logging.getLogger("spark_ray.venue")
+HTTP_LOG = "spark_ray.venue.http"  # aiohttp's server log of this venue (bad requests)
 
 
 class VenueServer:
@@ -113,8 +115,9 @@ class VenueServer:
         return web.Response(status=ans.status, body=ans.body, content_type="application/json")
 
     async def start(self) -> None:
+        # logger: a bad request (bad HTTP, over-long line) leaves one line, rate-limited.
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                    shutdown_timeout=1.0)
+                                    shutdown_timeout=1.0, logger=http_logger(HTTP_LOG))
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.config.host, self.config.port)
         await site.start()
