@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spark_ray.audit import AuditLog, audited, cli_user
 from spark_ray.chaos.experiments import Experiment, preflight
 from spark_ray.chaos.faults import NotRunnable, make_injection
 from spark_ray.chaos.stack import Stack, StackConfig
@@ -107,7 +108,10 @@ def run_experiment(stack: Stack, exp: Experiment, log: Log = say) -> Measurement
     next_heal = 0.0
     quiet_since: float | None = None
     try:
-        inj.inject()
+        # The injection is an operator mutation like any other: one audit line (ok or error).
+        with audited(AuditLog(), cli_user(), "chaos",
+                     {"experiment": exp.id, "fault": inj.describe(), "by": "chaos-runner"}):
+            inj.inject()
         assert inj.t0 is not None  # nosec B101  # narrows Optional for mypy, not a check
         m.injected_at = inj.t0
         give_up = inj.t0 + exp.duration_s + exp.max_detect_s + exp.max_recover_s + 120
@@ -268,7 +272,10 @@ def run_nodekill(exp: Experiment, work: Path, log: Log = say) -> Measurement:
         f"the bundle as {exp.id}-run.log)")
     cmd = [sys.executable, "-m", "spark_ray.chaos.nodekill", "--experiment", str(spec),
            "--work", str(work), "--result", str(result)]
-    code = _follow(cmd, env, work / "run.log", NODEKILL_TIMEOUT_S)
+    with audited(AuditLog(), cli_user(), "chaos",
+                 {"experiment": exp.id, "fault": "remove a node (local multi-node cluster)",
+                  "by": "chaos-runner"}):
+        code = _follow(cmd, env, work / "run.log", NODEKILL_TIMEOUT_S)
     if not result.is_file():
         return Measurement(exp.id, alert=exp.expect_alert, status=FAIL,
                            reasons=[f"the multi-node subprocess ended ({code}) without a result"])

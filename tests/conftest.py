@@ -18,6 +18,28 @@ APPROVERS = ("alice", "bob", "ci")
 
 
 @pytest.fixture(scope="session", autouse=True)
+def session_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every mutation the tests make is audited into the session's own log, never the
+    operator's ``~/.spark-ray/audit.jsonl``; set before Ray starts, so actors use it too.
+
+    The mutation rate limit (10 per 10 s per address) is lifted for the session: tests drive
+    many mutations from 127.0.0.1 in bursts no operator makes. tests/audit/ checks the limit
+    with limiters (or an environment) of its own."""
+    from spark_ray.audit import AUDIT_ENV, RATE_ENV
+
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    old = {k: os.environ.get(k) for k in (AUDIT_ENV, RATE_ENV)}
+    os.environ[AUDIT_ENV] = str(path)
+    os.environ[RATE_ENV] = "100000/1"
+    yield path
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
 def approver_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The session's approvers, as on an operator's machine: a private key each (made by the
     real keygen) and a trusted-keys file naming them, found through the environment. Set

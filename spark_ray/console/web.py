@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
 from spark_ray.console.alerts import AlertSource
 from spark_ray.console.coverage import LakeView
 from spark_ray.console.guard import JOURNAL, Journal, TokenHash, same_origin
@@ -56,6 +57,8 @@ class Settings:
     prometheus: str | None = None
     alertmanager: str | None = None
     keys_dir: str | None = None  # approvers' private keys on the console's node (approve)
+    audit_log: str | None = None  # the audit log (None: $SPARK_RAY_AUDIT_LOG or the default)
+    mutation_rate: str | None = None  # "N/S" per source (None: $SPARK_RAY_MUTATION_RATE, 10/10)
     token: TokenHash = field(default_factory=TokenHash)
     started: float = field(default_factory=time.time)
 
@@ -84,6 +87,10 @@ def build_app(live: Live, settings: Settings) -> Starlette:
     lake = LakeView(settings.store or "")
     alerts = AlertSource(settings.prometheus, settings.alertmanager)
     journal = Journal(runs.root / JOURNAL)
+    audit = AuditLog(settings.audit_log)
+    limiter = (MutationLimiter.parse(settings.mutation_rate) if settings.mutation_rate
+               else MutationLimiter.from_env())
+    audit_actions = {"approve": "params-approve"}
 
     def acks() -> dict[str, dict[str, Any]]:
         return {e["target"]["alert"]: e for e in journal.read(500)
@@ -151,41 +158,71 @@ def build_app(live: Live, settings: Settings) -> Starlette:
     def mutation(action: str, run: Callable[[dict[str, Any]], Any],
                  target: Callable[[dict[str, Any]], dict[str, Any]]
                  ) -> Callable[[Request], Awaitable[Response]]:
+        audit_action = audit_actions.get(action, action)
+
         async def handler(request: Request) -> Response:
+            source = request.client.host if request.client else "unknown"
+
+            def audited(who: str, body: dict[str, Any], outcome: str, reason: str = "") -> None:
+                try:
+                    tgt = target(body)
+                except (KeyError, TypeError, ValueError):
+                    tgt = {}
+                audit.record(who, audit_action, tgt, source, outcome, reason)
+
             if not same_origin(request.headers.get("origin"), request.headers.get("host")):
+                audited("anonymous", {}, "refused: cross-site request")
                 return error(403, "cross-site request refused (Origin is not this console)")
             if not request.headers.get("content-type", "").startswith("application/json"):
+                audited("anonymous", {}, "refused: not a JSON body")
                 return error(415, "a mutation must be a JSON body (Content-Type: "
                                   "application/json)")
+            retry = limiter.take(source)
+            if retry:
+                message, headers = limiter.refusal(retry)
+                audited("anonymous", {}, RATE_LIMITED)
+                return JSONResponse({"error": message}, status_code=429, headers=headers)
             allowed, why = settings.token.check(request.headers.get("authorization"))
             if not allowed:
+                audited("anonymous", {}, BAD_TOKEN if "disabled" not in why
+                        else "refused: mutations are disabled (no token configured)")
                 return error(401, why)
             try:
                 body = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
+                audited("token-holder", {}, "refused: bad request: body is not valid JSON")
                 return error(400, "body: not valid JSON")
             if not isinstance(body, dict):
+                audited("token-holder", {}, "refused: bad request: body is not a JSON object")
                 return error(400, "body: expected a JSON object")
             who = str(body.get("who") or "").strip()
             reason = str(body.get("reason") or "").strip()
             if not who:
+                audited("token-holder", body, "refused: bad request: who is missing", reason)
                 return error(400, "who: name the operator")
             if not reason:
+                audited(f"console:{who}", body, "refused: bad request: reason is missing")
                 return error(400, "reason: say why")
             body["who"], body["reason"] = who, reason
             client = request.client.host if request.client else None
+            operator = f"console:{who}"
             try:
                 result = await run_in_threadpool(run, body)
             except NotFound as exc:
+                audited(operator, body, f"refused: not found: {exc}", reason)
                 return error(404, str(exc))
             except (CheckFailed, PermissionError) as exc:
                 journal.write(action, who, reason, target(body), f"refused: {exc}", client)
+                audited(operator, body, f"refused: {exc}", reason)
                 return error(409, str(exc))
             except (UserError, ValueError, KeyError, TypeError) as exc:
+                audited(operator, body, f"refused: bad request: {exc}", reason)
                 return error(400, str(exc))
             except RuntimeError as exc:
+                audited(operator, body, f"error: {exc}", reason)
                 return error(503, str(exc))
             entry = journal.write(action, who, reason, target(body), "ok", client)
+            audited(operator, body, "ok", reason)
             return ok({"ok": True, "action": action, "journal": entry, "result": result})
 
         return handler
@@ -223,7 +260,7 @@ def build_app(live: Live, settings: Settings) -> Starlette:
             return error(401, why)
         try:
             n = alerts.notified(await request.json())
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
             return error(400, "body: not an Alertmanager notification")
         return ok({"received": n})
 

@@ -7,7 +7,9 @@
 - ``POST /kill``: the executor's kill switch: halt for good, cancel every open order, trip the
   breaker, and flatten when the body says ``{"flatten": true}``. Needs ``Authorization: Bearer
   <SPARK_RAY_EXECUTOR_TOKEN>`` (compared in constant time); with no token configured the endpoint
-  refuses. The token is never logged or echoed.
+  refuses. The token is never logged or echoed. Every attempt is appended to the audit log
+  (:mod:`spark_ray.audit`: who, from where, outcome) and rate limited per source (429 with
+  ``Retry-After`` over it).
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
+from spark_ray.httpbody import json_object
+from spark_ray.logratelimit import http_logger
+
 TOKEN_ENV = "SPARK_RAY_EXECUTOR_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 DEFAULT_PORT = 4001
+HTTP_LOG = "spark_ray.execution.control.http"  # aiohttp's server log (bad requests)
 
 
 @dataclass(frozen=True)
@@ -73,12 +80,16 @@ def health(status: dict[str, Any], now: float | None = None,
 
 class ControlPlane:
     def __init__(self, provider: Provider, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 token: Token | None = None, stale_s: float = 30.0) -> None:
+                 token: Token | None = None, stale_s: float = 30.0,
+                 audit: AuditLog | None = None, limiter: MutationLimiter | None = None) -> None:
         self.provider = provider
         self.host = host
         self.port = port
         self._token = token.value if token is not None and token.value else None
         self.stale_s = stale_s
+        # Every /kill attempt is audited (who, from where, outcome) and rate limited per source.
+        self.audit = audit if audit is not None else AuditLog()
+        self.limiter = limiter if limiter is not None else MutationLimiter.from_env()
         self._runner: web.AppRunner | None = None
 
     def __repr__(self) -> str:
@@ -103,29 +114,52 @@ class ControlPlane:
         ok, body = health(self.provider.status(), stale_s=self.stale_s)
         return web.json_response(body, status=200 if ok else 503, dumps=_dumps)
 
+    def _executor(self) -> dict[str, Any]:
+        try:
+            return {"executor": self.provider.status().get("name")}
+        except Exception:  # the audit line must not fail on a status that does
+            return {"executor": None}
+
     async def _kill(self, request: web.Request) -> web.Response:
+        source = request.remote or "unknown"
+        retry = self.limiter.take(source)
+        if retry:
+            message, headers = self.limiter.refusal(retry)
+            self.audit.record("anonymous", "executor-kill", self._executor(), source,
+                              RATE_LIMITED)
+            return web.json_response({"error": message}, status=429, headers=headers)
         if not self._token:
+            self.audit.record("anonymous", "executor-kill", self._executor(), source,
+                              "refused: kill is disabled (no token configured)")
             return web.json_response({"error": f"kill is disabled: set {TOKEN_ENV}"}, status=403)
         auth = request.headers.get("Authorization", "")
         given = auth[7:] if auth.startswith("Bearer ") else ""
         if not hmac.compare_digest(given.encode(), self._token.encode()):
+            self.audit.record("anonymous", "executor-kill", self._executor(), source, BAD_TOKEN)
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         try:
-            raw = await request.text()
-            body = json.loads(raw) if raw.strip() else {}
-            if not isinstance(body, dict):
-                raise ValueError("body: a JSON object")
+            body = json_object(await request.read(), request.charset, empty=True)
             reason = str(body.get("reason") or "kill switch")
             flatten = body.get("flatten", False)
             if not isinstance(flatten, bool):
                 raise ValueError("flatten: true or false")
         except ValueError as exc:
+            self.audit.record("token-holder", "executor-kill", self._executor(), source,
+                              f"refused: bad request: {exc}")
             return web.json_response({"error": str(exc)}, status=400)
-        result = await self.provider.kill(reason, flatten)
+        who = str(body.get("who") or "token-holder")
+        target = {**self._executor(), "flatten": flatten}
+        try:
+            result = await self.provider.kill(reason, flatten)
+        except Exception as exc:
+            self.audit.record(who, "executor-kill", target, source,
+                              f"error: {type(exc).__name__}: {exc}", reason)
+            raise
+        self.audit.record(who, "executor-kill", target, source, "ok", reason)
         return web.json_response({"killed": True, **result}, dumps=_dumps)
 
     async def start(self) -> int:
-        runner = web.AppRunner(self.app(), access_log=None)
+        runner = web.AppRunner(self.app(), access_log=None, logger=http_logger(HTTP_LOG))
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()

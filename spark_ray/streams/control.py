@@ -6,7 +6,8 @@
 - ``POST /chaos``: inject a fault (``{"kind": "gap", "count": 50}``; kinds lag, gap, drop,
   duplicate, reorder, disconnect). Requires ``Authorization: Bearer <SPARK_RAY_STREAMS_TOKEN>``
   (compared in constant time); with no token configured it refuses. The token is never logged
-  or echoed.
+  or echoed. Every attempt is appended to the audit log (:mod:`spark_ray.audit`) and rate
+  limited per source (429 with ``Retry-After`` over it).
 
 Actor status is polled by a background thread (every ``poll_s``) so a scrape never waits on Ray.
 :func:`health` and :func:`metric_families` are pure functions of that status.
@@ -28,12 +29,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
+from spark_ray.httpbody import json_object, number
+from spark_ray.logratelimit import http_logger
 from spark_ray.streams import metrics as m
 
 TOKEN_ENV = "SPARK_RAY_STREAMS_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 DEFAULT_PORT = 4601
 CHAOS_KINDS = ("lag", "gap", "drop", "duplicate", "reorder", "disconnect")
 log = logging.getLogger(__name__)
+HTTP_LOG = "spark_ray.streams.control.http"  # aiohttp's server log (bad requests)
 
 
 def health(status: dict[str, Any], stale_s: float = 10.0) -> tuple[bool, dict[str, Any]]:
@@ -132,8 +137,12 @@ class ControlPlane:
     def __init__(self, status_fn: Callable[[], dict[str, Any]],
                  chaos_fn: Callable[[dict[str, Any]], Any], exchange: str = "binance",
                  host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
-                 poll_s: float = 1.0, stale_s: float = 10.0) -> None:
+                 poll_s: float = 1.0, stale_s: float = 10.0, audit: AuditLog | None = None,
+                 limiter: MutationLimiter | None = None) -> None:
         self.status_fn = status_fn
+        # Every /chaos attempt is audited (who, from where, outcome) and rate limited per source.
+        self.audit = audit if audit is not None else AuditLog()
+        self.limiter = limiter if limiter is not None else MutationLimiter.from_env()
         self.chaos_fn = chaos_fn
         self.exchange = exchange
         self.host = host
@@ -190,29 +199,46 @@ class ControlPlane:
         return web.Response(body=text, headers={"Content-Type": "text/plain; version=0.0.4"})
 
     async def _chaos(self, request: web.Request) -> web.Response:
+        source = request.remote or "unknown"
+        where = {"fabric": self.exchange}
+        retry = self.limiter.take(source)
+        if retry:
+            message, headers = self.limiter.refusal(retry)
+            self.audit.record("anonymous", "chaos", where, source, RATE_LIMITED)
+            return web.json_response({"error": message}, status=429, headers=headers)
         if not self._token:
+            self.audit.record("anonymous", "chaos", where, source,
+                              "refused: chaos is disabled (no token configured)")
             return web.json_response({"error": f"chaos is disabled: set {TOKEN_ENV}"},
                                      status=403)
         auth = request.headers.get("Authorization", "")
         given = auth[7:] if auth.startswith("Bearer ") else ""
         if not hmac.compare_digest(given.encode(), self._token.encode()):
+            self.audit.record("anonymous", "chaos", where, source, BAD_TOKEN)
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         try:
-            body = await request.json()
-            if not isinstance(body, dict) or body.get("kind") not in CHAOS_KINDS:
+            body = json_object(await request.read(), request.charset)
+            if body.get("kind") not in CHAOS_KINDS:
                 raise ValueError(f"kind: one of {', '.join(CHAOS_KINDS)}")
-            count = int(body.get("count", 10))
-            delay = float(body.get("delay_ms", 500))
-            if not 1 <= count <= 1_000_000 or not 0 <= delay <= 60_000:
-                raise ValueError("count 1..1e6, delay_ms 0..60000")
-        except (ValueError, TypeError) as e:
+            count = int(number(body, "count", 10, 1, 1_000_000))
+            delay = number(body, "delay_ms", 500, 0, 60_000)
+        except ValueError as e:
+            self.audit.record("token-holder", "chaos", where, source,
+                              f"refused: bad request: {e}")
             return web.json_response({"error": str(e)}, status=400)
         spec = {"kind": body["kind"], "count": count, "delay_ms": delay,
                 "target": body.get("target", "connector")}
+        who = str(body.get("who") or "token-holder")
         try:
             result = await asyncio.get_running_loop().run_in_executor(None, self.chaos_fn, spec)
         except ValueError as e:  # e.g. target=venue with no venue attached
+            self.audit.record(who, "chaos", {**where, **spec}, source, f"refused: {e}")
             return web.json_response({"error": str(e)}, status=400)
+        except Exception as e:
+            self.audit.record(who, "chaos", {**where, **spec}, source,
+                              f"error: {type(e).__name__}: {e}")
+            raise
+        self.audit.record(who, "chaos", {**where, **spec}, source, "ok")
         return web.json_response({"injected": spec, "result": result},
                                  dumps=lambda o: json.dumps(o, default=str))
 
@@ -225,7 +251,7 @@ class ControlPlane:
         def serve() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
-            runner = web.AppRunner(self.app(), access_log=None)
+            runner = web.AppRunner(self.app(), access_log=None, logger=http_logger(HTTP_LOG))
             try:
                 loop.run_until_complete(runner.setup())
                 site = web.TCPSite(runner, self.host, self.port)

@@ -4,6 +4,9 @@ Faults (list, inject, clear), the fault log, ground truth (Arrow IPC stream or t
 connections, status, pause/resume, serverShutdown to every client, and the trading ground
 truth (orders, fills, balances). Every call needs `X-Admin-Token` equal to the venue's token;
 no token configured: the endpoint refuses all (403). Bad input is a 400 naming the field.
+Every mutation (POST, DELETE) is appended to the audit log as ``venue-admin:<op>`` with its
+outcome and source address, refusals included, and rate limited per source (429 with
+``Retry-After``; :mod:`spark_ray.audit`). Reads are neither audited nor limited.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from aiohttp import web
 
+from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
+from spark_ray.httpbody import json_object
 from spark_ray.venue.faults import FaultSpec
 
 if TYPE_CHECKING:
@@ -26,38 +31,63 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Admin:
     """Handlers of `/admin/...` over a running :class:`~spark_ray.venue.server.VenueServer`."""
 
-    def __init__(self, server: VenueServer) -> None:
+    def __init__(self, server: VenueServer, audit: AuditLog | None = None,
+                 limiter: MutationLimiter | None = None) -> None:
         self.server = server
+        self.audit = audit if audit is not None else AuditLog()
+        self.limiter = limiter if limiter is not None else MutationLimiter.from_env()
 
     def add_routes(self, r: web.UrlDispatcher) -> None:
         r.add_get("/admin/status", self._guard(self._status))
         r.add_get("/admin/connections", self._guard(self._connections))
         r.add_get("/admin/faults", self._guard(self._faults))
-        r.add_post("/admin/faults", self._guard(self._add_fault))
-        r.add_delete("/admin/faults", self._guard(self._clear_faults))
-        r.add_delete("/admin/faults/{id}", self._guard(self._clear_faults))
+        r.add_post("/admin/faults", self._guard(self._add_fault, "fault-inject"))
+        r.add_delete("/admin/faults", self._guard(self._clear_faults, "faults-clear"))
+        r.add_delete("/admin/faults/{id}", self._guard(self._clear_faults, "faults-clear"))
         r.add_get("/admin/fault-log", self._guard(self._fault_log))
         r.add_get("/admin/ground-truth", self._guard(self._ground_truth))
-        r.add_post("/admin/pause", self._guard(self._pause))
-        r.add_post("/admin/resume", self._guard(self._resume))
-        r.add_post("/admin/server-shutdown", self._guard(self._server_shutdown))
+        r.add_post("/admin/pause", self._guard(self._pause, "pause"))
+        r.add_post("/admin/resume", self._guard(self._resume, "resume"))
+        r.add_post("/admin/server-shutdown", self._guard(self._server_shutdown,
+                                                         "server-shutdown"))
         r.add_get("/admin/orders", self._guard(self._orders))
         r.add_get("/admin/my-trades", self._guard(self._my_trades))
         r.add_get("/admin/balances", self._guard(self._balances))
 
-    def _guard(self, handler: Handler) -> Handler:
+    def _guard(self, handler: Handler, op: str | None = None) -> Handler:
+        """Token check; for a mutation (``op``) also the rate limit and the audit line."""
+        action = f"venue-admin:{op}"
+
+        def audit(request: web.Request, who: str, outcome: str) -> None:
+            if op is not None:
+                target = {"path": request.path, **request.get("audit_target", {})}
+                self.audit.record(who, action, target, request.remote or "unknown", outcome)
+
         async def guarded(request: web.Request) -> web.StreamResponse:
+            source = request.remote or "unknown"
+            if op is not None and (retry := self.limiter.take(source)):
+                message, headers = self.limiter.refusal(retry)
+                audit(request, "anonymous", RATE_LIMITED)
+                return web.json_response({"error": message}, status=429, headers=headers)
             token = self.server.token
             if token is None:
+                audit(request, "anonymous", "refused: admin endpoint disabled (no token)")
                 return web.json_response(
                     {"error": "admin endpoint disabled: no token configured"}, status=403)
             given = request.headers.get("X-Admin-Token", "")
             if not hmac.compare_digest(given.encode(), token.encode()):
+                audit(request, "anonymous", BAD_TOKEN)
                 return web.json_response({"error": "bad or missing X-Admin-Token"}, status=401)
             try:
-                return await handler(request)
+                response = await handler(request)
             except ValueError as e:
+                audit(request, "admin-token-holder", f"refused: bad request: {e}")
                 return web.json_response({"error": str(e)}, status=400)
+            except Exception as e:
+                audit(request, "admin-token-holder", f"error: {type(e).__name__}: {e}")
+                raise
+            audit(request, "admin-token-holder", "ok")
+            return response
 
         return guarded
 
@@ -85,23 +115,21 @@ class Admin:
         ])
 
     async def _add_fault(self, request: web.Request) -> web.StreamResponse:
-        try:
-            data = await request.json()
-        except ValueError:
-            raise ValueError("body: expected a JSON object") from None
-        if not isinstance(data, dict):
-            raise ValueError("body: expected a JSON object")
+        data = json_object(await request.read(), request.charset)  # ValueError: a 400
         try:
             spec = FaultSpec.from_dict(data)
         except TypeError as e:
             raise ValueError(str(e)) from None
-        return web.json_response({"id": self.server.inject(spec)})
+        fid = self.server.inject(spec)
+        request["audit_target"] = {"fault": spec.to_dict(), "id": fid}
+        return web.json_response({"id": fid})
 
     async def _clear_faults(self, request: web.Request) -> web.StreamResponse:
         raw = request.match_info.get("id")
         fid = int(raw) if raw is not None and raw.isdigit() else None
         if raw is not None and fid is None:
             raise ValueError("id: must be an integer")
+        request["audit_target"] = {"id": fid}
         return web.json_response({"cleared": self.server.clear_faults(fid)})
 
     async def _fault_log(self, request: web.Request) -> web.StreamResponse:

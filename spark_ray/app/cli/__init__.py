@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     """Subcommands owned by capability packages; each registers its own flags."""
     from spark_ray.app.cli import (
+        audit,
         backtest,
         breaker,
         chaos,
@@ -162,7 +163,7 @@ def _register_capabilities(sub: argparse._SubParsersAction) -> None:
     )
 
     for module in (venue, data, backtest, optimize, breaker, streams, observe, trade, chaos,
-                   console, signals):
+                   console, signals, audit):
         module.add_parser(sub)
 
 

@@ -120,6 +120,23 @@ def _probe(address: str | None) -> None:
         raise CheckFailed(f"breaker: could not reach Ray at {address}: {exc}") from None
 
 
+def _mutate(action: str, breaker: Any, name: str, who: str, reason: str, scope: str,
+            args: argparse.Namespace) -> Any:
+    """trip, reset or dry-run, appended to the audit log (ok, refused or error)."""
+    from spark_ray.audit import AuditLog, audited
+
+    target: dict[str, Any] = {"breaker": name, "scope": scope}
+    if action == "dry-run":
+        target["on"] = args.switch == "on"
+    with audited(AuditLog(), who, f"breaker-{action}", target, reason=reason):
+        if action == "trip":
+            return _call(lambda: breaker.trip.remote(reason, who, scope))
+        if action == "reset":
+            return _call(lambda: breaker.reset.remote(reason, who, scope))
+        on = args.switch == "on"
+        return _call(lambda: breaker.set_dry_run.remote(on, who, reason, scope))
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     """Connect, find or start the breaker, run the action, print the status."""
     action = args.breaker_command
@@ -161,15 +178,10 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         if started:
             print(f"spark-ray: no breaker {name!r} on this cluster: started one (detached)",
                   file=sys.stderr)
-        if action == "trip":
-            snap = _call(lambda: breaker.trip.remote(reason, who, scope))
-        elif action == "reset":
-            snap = _call(lambda: breaker.reset.remote(reason, who, scope))
-        elif action == "dry-run":
-            on = args.switch == "on"
-            snap = _call(lambda: breaker.set_dry_run.remote(on, who, reason or "", scope))
-        else:
+        if action == "status":
             snap = _call(lambda: breaker.status.remote())
+        else:
+            snap = _mutate(action, breaker, name, who, reason or "", scope, args)
     finally:
         if session.started_local:
             disconnect()

@@ -77,15 +77,24 @@ def _progress(line: str) -> None:
 def settings_for(runs: str, store: str | None, prometheus: str | None,
                  alertmanager: str | None, env: dict[str, str] | None = None,
                  keys_dir: str | None = None) -> dict[str, Any]:
-    """The replica's settings: absolute paths, URLs, and the token's SHA-256 only."""
+    """The replica's settings: absolute paths, URLs, and the token's SHA-256 only; the audit
+    log and the mutation rate limit as this command's environment names them."""
+    from spark_ray.audit import RATE_ENV, default_path, parse_rate
     from spark_ray.console.guard import TokenHash
 
     require_http_url("--prometheus", prometheus)
     require_http_url("--alertmanager", alertmanager)
+    source = {**os.environ, **(env or {})}
+    rate = source.get(RATE_ENV) or None
+    try:
+        parse_rate(rate)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     return {"runs": str(Path(runs).resolve()),
             "store": str(Path(store).resolve()) if store and "://" not in store else store,
             "prometheus": prometheus, "alertmanager": alertmanager,
             "keys_dir": str(Path(keys_dir).resolve()) if keys_dir else None,
+            "audit_log": str(default_path(source).resolve()), "mutation_rate": rate,
             "token_sha256": TokenHash.from_env(env).sha256}
 
 

@@ -184,12 +184,16 @@ def signer_of(args: argparse.Namespace) -> Any:
 
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.approval.approved import approve
+    from spark_ray.audit import AuditLog, audited, cli_user
 
     best = Path(args.best)
     report = Path(args.report) if args.report else best.with_name("risk-report.json")
-    approved = approve(best, report, signer_of(args), args.note or "")
     target = best.with_name("approved.json")
-    target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
+    with audited(AuditLog(), args.by or cli_user(), "params-approve",
+                 {"candidate": str(best.resolve()), "approved": str(target.resolve()),
+                  "user": cli_user()}, reason=args.note or ""):
+        approved = approve(best, report, signer_of(args), args.note or "")
+        target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
     print(f"approved and signed by {approved['approved_by']} "
           f"({approved['signature']['fingerprint']}): {target}")
     return 0

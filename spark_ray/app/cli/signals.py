@@ -289,11 +289,14 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
 def _approve(args: argparse.Namespace, settings: Settings) -> int:
     from spark_ray.app.cli.optimize import signer_of
     from spark_ray.approval.model import APPROVED_FILE, approve_model
+    from spark_ray.audit import AuditLog, audited, cli_user
 
     folder = _model_dir(args)
-    approved = approve_model(folder, signer_of(args), args.note)
     target = folder / APPROVED_FILE
-    target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
+    with audited(AuditLog(), args.by or cli_user(), "signals-approve",
+                 {"model": str(folder.resolve()), "user": cli_user()}, reason=args.note or ""):
+        approved = approve_model(folder, signer_of(args), args.note)
+        target.write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
     print(f"approved and signed by {approved['approved_by']} "
           f"({approved['signature']['fingerprint']}): {target}")
     return 0
