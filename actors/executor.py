@@ -194,7 +194,7 @@ class ExecutorActor:
             # The kill token is read here, on this node (the spec names where, never the value).
             token = spec.control_token.read() if spec.control_token is not None else None
             plane = ControlPlane(self, spec.control_host, spec.control_port,
-                                 Token(token) if token else None)
+                                 Token(token) if token else None, tls=spec.control_tls)
             await plane.start()
             self.control = plane
         try:

@@ -27,6 +27,7 @@ from aiohttp import web
 from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
 from spark_ray.httpbody import json_object
 from spark_ray.logratelimit import http_logger
+from spark_ray.tls import PLAIN_TOKEN_REFUSED, TlsFiles, plain_token_risk
 
 TOKEN_ENV = "SPARK_RAY_EXECUTOR_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 DEFAULT_PORT = 4001
@@ -81,9 +82,11 @@ def health(status: dict[str, Any], now: float | None = None,
 class ControlPlane:
     def __init__(self, provider: Provider, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  token: Token | None = None, stale_s: float = 30.0,
-                 audit: AuditLog | None = None, limiter: MutationLimiter | None = None) -> None:
+                 audit: AuditLog | None = None, limiter: MutationLimiter | None = None,
+                 tls: TlsFiles | None = None) -> None:
         self.provider = provider
         self.host = host
+        self.tls = tls  # HTTPS when given; without it, no token is taken off loopback
         self.port = port
         self._token = token.value if token is not None and token.value else None
         self.stale_s = stale_s
@@ -128,6 +131,10 @@ class ControlPlane:
             self.audit.record("anonymous", "executor-kill", self._executor(), source,
                               RATE_LIMITED)
             return web.json_response({"error": message}, status=429, headers=headers)
+        if plain_token_risk(self.host, self.tls):
+            self.audit.record("anonymous", "executor-kill", self._executor(), source,
+                              "refused: token over plain HTTP on a non-loopback bind")
+            return web.json_response({"error": PLAIN_TOKEN_REFUSED}, status=403)
         if not self._token:
             self.audit.record("anonymous", "executor-kill", self._executor(), source,
                               "refused: kill is disabled (no token configured)")
@@ -161,7 +168,9 @@ class ControlPlane:
     async def start(self) -> int:
         runner = web.AppRunner(self.app(), access_log=None, logger=http_logger(HTTP_LOG))
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        ssl_context = self.tls.server_context() if self.tls is not None else None
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True,
+                           ssl_context=ssl_context)
         await site.start()
         self._runner = runner
         server = getattr(site, "_server", None)
@@ -176,7 +185,7 @@ class ControlPlane:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 def _dumps(obj: Any) -> str:

@@ -18,6 +18,7 @@ from spark_ray.execution.control import DEFAULT_PORT
 from spark_ray.execution.executor import ExecutorConfig
 from spark_ray.secrets import SecretRef
 from spark_ray.strategy.loader import load_strategy
+from spark_ray.tls import TlsFiles
 
 PAPER = "paper"
 VENUE_DEFAULT = "venue-default"  # a URL field's default: the exchange's own URL (its adapter's)
@@ -43,6 +44,7 @@ class ExecutorSpec:
     control_host: str = "127.0.0.1"
     control_port: int | None = DEFAULT_PORT  # None: no control plane; 0: any free port
     control_token: SecretRef | None = None  # where the kill token is read, on the node
+    control_tls: TlsFiles | None = None  # HTTPS for the control plane (paths on the node)
     broker_options: dict[str, Any] = field(default_factory=dict)
     # A signal model's folder: a signal actor publishes to this executor and each bar waits
     # (``signal_wait_ms``) for the signals of its last trade. None: bars carry no signals.

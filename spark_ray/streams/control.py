@@ -33,6 +33,7 @@ from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
 from spark_ray.httpbody import json_object, number
 from spark_ray.logratelimit import http_logger
 from spark_ray.streams import metrics as m
+from spark_ray.tls import PLAIN_TOKEN_REFUSED, TlsFiles, plain_token_risk
 
 TOKEN_ENV = "SPARK_RAY_STREAMS_TOKEN"  # nosec B105  # the name of an environment variable, not a token
 DEFAULT_PORT = 4601
@@ -138,8 +139,9 @@ class ControlPlane:
                  chaos_fn: Callable[[dict[str, Any]], Any], exchange: str = "binance",
                  host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
                  poll_s: float = 1.0, stale_s: float = 10.0, audit: AuditLog | None = None,
-                 limiter: MutationLimiter | None = None) -> None:
+                 limiter: MutationLimiter | None = None, tls: TlsFiles | None = None) -> None:
         self.status_fn = status_fn
+        self.tls = tls  # HTTPS when given; without it, no token is taken off loopback
         # Every /chaos attempt is audited (who, from where, outcome) and rate limited per source.
         self.audit = audit if audit is not None else AuditLog()
         self.limiter = limiter if limiter is not None else MutationLimiter.from_env()
@@ -206,6 +208,10 @@ class ControlPlane:
             message, headers = self.limiter.refusal(retry)
             self.audit.record("anonymous", "chaos", where, source, RATE_LIMITED)
             return web.json_response({"error": message}, status=429, headers=headers)
+        if plain_token_risk(self.host, self.tls):
+            self.audit.record("anonymous", "chaos", where, source,
+                              "refused: token over plain HTTP on a non-loopback bind")
+            return web.json_response({"error": PLAIN_TOKEN_REFUSED}, status=403)
         if not self._token:
             self.audit.record("anonymous", "chaos", where, source,
                               "refused: chaos is disabled (no token configured)")
@@ -254,7 +260,8 @@ class ControlPlane:
             runner = web.AppRunner(self.app(), access_log=None, logger=http_logger(HTTP_LOG))
             try:
                 loop.run_until_complete(runner.setup())
-                site = web.TCPSite(runner, self.host, self.port)
+                ctx = self.tls.server_context() if self.tls is not None else None
+                site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
                 loop.run_until_complete(site.start())
                 server = getattr(site, "_server", None)
                 if server is not None and server.sockets:
@@ -291,7 +298,7 @@ class ControlPlane:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 def fabric_chaos(fabric: Any, venue: Any = None) -> Callable[[dict[str, Any]], Any]:

@@ -50,6 +50,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shards", type=int, default=1, help="normalizer shards (symbol groups)")
     p.add_argument("--host", default="127.0.0.1", help="control plane host (loopback)")
     p.add_argument("--port", type=int, default=4601, help="control plane port (0: any free)")
+    p.add_argument("--tls-cert", default=None,
+                   help="serve the control plane over HTTPS with this PEM certificate chain "
+                        "(with --tls-key); off loopback without it, tokens are refused")
+    p.add_argument("--tls-key", default=None, help="the certificate's PEM private key (0600)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--namespace", default="spark_ray", help="Ray namespace of the actors")
     p.add_argument("--ws-client", choices=("aiohttp", "websockets"), default="aiohttp",
@@ -113,6 +117,11 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--port: outside 0..65535")
     if args.duration is not None and args.duration <= 0:
         raise UserError("--duration: must be > 0")
+    from spark_ray.tls import tls_files
+
+    tls = tls_files(args.tls_cert, args.tls_key)
+    if tls is not None:
+        tls.server_context()  # a bad certificate or key exits 2 before anything starts
     cfg = FabricConfig(
         exchange=args.exchange, symbols=symbols, streams=streams,
         ws_url=args.ws_url or adapter.default_ws_url,
@@ -127,7 +136,7 @@ def handle_streams(args: argparse.Namespace, settings: Settings) -> int:
             session.disconnect()
         raise
     plane = ControlPlane(fabric.status, fabric_chaos(fabric), exchange=cfg.exchange,
-                         host=args.host, port=args.port).start()
+                         host=args.host, port=args.port, tls=tls).start()
     print(f"spark-ray streams: {len(fabric.connectors)} connector(s) -> "
           f"{len(fabric.normalizers)} normalizer(s) -> {fabric.names['sink']}; lake {cfg.store}; "
           f"control plane {plane.url} (/health, /metrics, POST /chaos)", flush=True)

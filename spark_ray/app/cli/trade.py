@@ -59,6 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--paper", action="store_true", help="fill with the backtest's model")
     mode.add_argument("--live", action="store_true", help="real orders (signed REST)")
+    p.add_argument("--tls-cert", default=None,
+                   help="serve the control plane over HTTPS with this PEM certificate chain "
+                        "(a path on the executor's node; with --tls-key)")
+    p.add_argument("--tls-key", default=None, help="the certificate's PEM private key (0600)")
     p.add_argument("--secrets-file", default=None,
                    help="a 0600 file of NAME=value lines (API key and secret, control token), "
                         "read by the executor on its node when the environment lacks them "
@@ -152,6 +156,7 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
     except ValueError as exc:
         raise UserError(f"--name: {exc}") from None
     from spark_ray.secrets import SecretRef
+    from spark_ray.tls import tls_files
 
     creds = adapter.credential_refs(args.secrets_file) if args.live else None
     if creds is not None:
@@ -176,6 +181,7 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, 
         exchange=args.exchange, rest_url=args.rest_url, ws_url=args.ws_url,
         credentials=creds, breaker_name=args.breaker, control_host=args.host,
         control_port=args.port, control_token=token_ref if token else None,
+        control_tls=tls_files(args.tls_cert, args.tls_key),
         signals_model=_signals_model(args.signals_model, approved)).validate()
     return spec, name, approved
 
