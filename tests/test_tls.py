@@ -203,3 +203,29 @@ def test_cli_tls_flags_exit_2_naming_the_flag(tmp_path: Path) -> None:
     res = run_cli("streams", "--tls-cert", str(tmp_path / "junk.pem"), "--tls-key",
                   str(tmp_path / "junk.pem"), "--duration", "1")
     assert res.code == 2 and "do not load as a PEM certificate" in res.err, res.err
+
+
+def test_the_venue_serves_https_and_wss_to_verifying_clients(tmp_path: Path) -> None:
+    import websockets.sync.client as ws_client
+
+    from spark_ray.venue import Venue
+
+    ca, tls = make_ca_and_cert(tmp_path)
+    with Venue(symbols=("BTCUSDT",), seed=3, history_minutes=5, trades_per_second=50,
+               tls_cert=tls.cert, tls_key=tls.key, admin_token=TOKEN) as v:
+        assert v.rest_url.startswith("https://") and v.ws_url.startswith("wss://")
+        trusting = client_context(str(ca))
+        with urllib.request.urlopen(v.rest_url + "/api/v3/ping", timeout=10,
+                                    context=trusting) as r:
+            assert r.status == 200
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(v.rest_url + "/api/v3/ping", timeout=10,
+                                   context=client_context())
+        with ws_client.connect(v.ws_url + "/ws/btcusdt@trade", ssl=trusting,
+                               open_timeout=10) as ws:
+            msg = json.loads(ws.recv(timeout=10))
+            assert msg["e"] == "trade" and msg["s"] == "BTCUSDT"
+        req = urllib.request.Request(v.rest_url + "/admin/pause", b"{}", {
+            "X-Admin-Token": TOKEN, "Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10, context=trusting) as r:
+            assert r.status == 200

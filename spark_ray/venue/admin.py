@@ -20,6 +20,7 @@ from aiohttp import web
 
 from spark_ray.audit import BAD_TOKEN, RATE_LIMITED, AuditLog, MutationLimiter
 from spark_ray.httpbody import json_object
+from spark_ray.tls import PLAIN_TOKEN_REFUSED, plain_token_risk, tls_files
 from spark_ray.venue.faults import FaultSpec
 
 if TYPE_CHECKING:
@@ -69,6 +70,11 @@ class Admin:
                 message, headers = self.limiter.refusal(retry)
                 audit(request, "anonymous", RATE_LIMITED)
                 return web.json_response({"error": message}, status=429, headers=headers)
+            cfg = self.server.config
+            if plain_token_risk(cfg.host, tls_files(cfg.tls_cert, cfg.tls_key)):
+                audit(request, "anonymous", "refused: token over plain HTTP on a non-loopback "
+                      "bind")
+                return web.json_response({"error": PLAIN_TOKEN_REFUSED}, status=403)
             token = self.server.token
             if token is None:
                 audit(request, "anonymous", "refused: admin endpoint disabled (no token)")

@@ -99,6 +99,10 @@ class VenueConfig:
     # REST limits
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     admin_token: str | None = None  # None: take SPARK_RAY_VENUE_TOKEN from the environment
+    # HTTPS/WSS with this PEM certificate chain and key (both or neither; paths): clients
+    # then use https:// and wss:// and verify it (system CAs, or SSL_CERT_FILE for a private CA)
+    tls_cert: str | None = None
+    tls_key: str | None = None
     fault_log_size: int = 200_000
     # Trading (signed endpoints, user data streams). No keys: every signed call is refused, so
     # a venue without keys behaves exactly as a market-data-only venue.

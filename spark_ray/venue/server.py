@@ -32,6 +32,7 @@ import pyarrow as pa
 from aiohttp import web
 
 from spark_ray.logratelimit import http_logger
+from spark_ray.tls import tls_files
 from spark_ray.venue import btcturk_rest
 from spark_ray.venue.admin import Admin
 from spark_ray.venue.binance_ws import BinanceStreams
@@ -119,7 +120,9 @@ class VenueServer:
         self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                     shutdown_timeout=1.0, logger=http_logger(HTTP_LOG))
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.config.host, self.config.port)
+        tls = tls_files(self.config.tls_cert, self.config.tls_key)
+        site = web.TCPSite(self.runner, self.config.host, self.config.port,
+                           ssl_context=tls.server_context() if tls is not None else None)
         await site.start()
         addr = self.runner.addresses[0]
         self.port = int(addr[1])

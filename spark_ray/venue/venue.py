@@ -159,30 +159,38 @@ class Venue:
         return self.config.host
 
     @property
+    def _http(self) -> str:
+        return "https" if self.config.tls_cert else "http"
+
+    @property
+    def _ws(self) -> str:
+        return "wss" if self.config.tls_cert else "ws"
+
+    @property
     def rest_url(self) -> str:
         """Base for Binance REST paths (`/api/v3/...`), like https://api.binance.com."""
-        return f"http://{self.host}:{self.port}"
+        return f"{self._http}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
         """Base for Binance streams (`/ws/<s>`, `/stream?streams=`), like the stream host."""
-        return f"ws://{self.host}:{self.port}"
+        return f"{self._ws}://{self.host}:{self.port}"
 
     @property
     def btcturk_ws_url(self) -> str:
         """BTCTurk's public WebSocket feed."""
-        return f"ws://{self.host}:{self.port}/btcturk"
+        return f"{self._ws}://{self.host}:{self.port}/btcturk"
 
     @property
     def btcturk_rest_url(self) -> str:
         """Base for BTCTurk's public REST paths (`/api/v2/...`), like https://api.btcturk.com."""
-        return f"http://{self.host}:{self.port}/btcturk"
+        return f"{self._http}://{self.host}:{self.port}/btcturk"
 
     @property
     def btcturk_graph_url(self) -> str:
         """Base for BTCTurk's graph API (`/v1/klines/history`, `/v1/ohlcs`), like
         https://graph-api.btcturk.com; the venue serves it beside the REST paths."""
-        return f"http://{self.host}:{self.port}/btcturk"
+        return f"{self._http}://{self.host}:{self.port}/btcturk"
 
     @property
     def pid(self) -> int | None:

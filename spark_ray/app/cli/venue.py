@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from spark_ray.config import Settings
 from spark_ray.errors import UserError
+from spark_ray.tls import tls_files
 from spark_ray.venue.config import API_KEYS_ENV, TOKEN_ENV, VenueConfig, field_errors
 from spark_ray.venue.ratelimit import RateLimitConfig
 
@@ -46,6 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", default="8400", help="port (default 8400; 0 picks a free one)")
+    p.add_argument("--tls-cert", default=None,
+                   help="serve HTTPS/WSS with this PEM certificate chain (with --tls-key); off "
+                        "loopback without it, the admin token is refused")
+    p.add_argument("--tls-key", default=None, help="the certificate's PEM private key (0600)")
     p.add_argument("--symbols", default="BTCUSDT,ETHUSDT",
                    help="comma-separated symbols (default BTCUSDT,ETHUSDT)")
     src = p.add_mutually_exclusive_group()
@@ -114,6 +119,9 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
         if not sep or not asset or not amount:
             raise UserError(f"--balances: {part!r} is not ASSET=AMOUNT, e.g. USDT=100000")
         balances[asset.strip()] = amount.strip()
+    tls = tls_files(getattr(args, "tls_cert", None), getattr(args, "tls_key", None))
+    if tls is not None:
+        tls.server_context()  # a bad certificate or key exits 2 naming the flag, up front
     try:
         return VenueConfig(
             host=host,
@@ -132,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> VenueConfig:
             max_lifetime_s=_number("--max-lifetime", getattr(args, "max_lifetime", "86400"),
                                    float, positive=False),
             api_keys=None,  # from the environment only, checked by VenueConfig
+            tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
             starting_balances=balances,
             maker_commission=_number("--maker-fee", getattr(args, "maker_fee", "0.001"), float,
                                      positive=False),
