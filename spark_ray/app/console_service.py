@@ -12,8 +12,10 @@ settings: paths, URLs, and the operator token's SHA-256 (never the token).
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from spark_ray.console import views
 from spark_ray.errors import CheckFailed, UserError
 from spark_ray.execution.control import health as executor_health
 from spark_ray.httpopen import urlopen
+from spark_ray.tls import TlsFiles, client_context
 
 APP_NAME = "spark-ray-console"
 DEFAULT_PORT = 3003
@@ -241,10 +244,17 @@ def quiet_disconnects(app: Any) -> Any:
 
 
 def up(host: str, port: int, settings: dict[str, Any], progress: Progress,
-       timeout_s: float = 120.0) -> str:
-    """Deploy (or update) the console; return its URL once ``/api/health`` answers."""
+       timeout_s: float = 120.0, tls: TlsFiles | None = None, ca: str | None = None) -> str:
+    """Deploy (or update) the console; return its URL once ``/api/health`` answers.
+
+    With ``tls``, Ray Serve's proxy serves HTTPS (its ``ssl_certfile``/``ssl_keyfile``) and
+    the readiness poll verifies the certificate (system CAs, or ``ca``)."""
+    options: dict[str, Any] = {"host": host, "port": port}
+    if tls is not None:
+        tls.server_context()  # a bad certificate or key: exit 2 naming the flag, up front
+        options.update(ssl_certfile=tls.cert, ssl_keyfile=tls.key)
     try:
-        serve.start(http_options={"host": host, "port": port})
+        serve.start(http_options=options)
     except Exception as exc:  # Serve runs already on another address: say which
         raise UserError(f"--port: Ray Serve could not listen on {host}:{port} ({exc})") from None
     current = _proxy_address()
@@ -256,12 +266,13 @@ def up(host: str, port: int, settings: dict[str, Any], progress: Progress,
     serve.run(ConsoleDeployment.bind(settings),  # type: ignore[attr-defined]
               name=APP_NAME, route_prefix="/",
               blocking=False)
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls is not None else 'http'}://{host}:{port}"
+    context = client_context(ca) if tls is not None else None
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
         try:
-            with urlopen(f"{url}/api/health", timeout=10) as resp:
+            with _open(f"{url}/api/health", context) as resp:
                 if resp.status == 200:
                     progress(f"console answers at {url}")
                     return url
@@ -270,6 +281,13 @@ def up(host: str, port: int, settings: dict[str, Any], progress: Progress,
         time.sleep(0.5)
     raise CheckFailed(f"console: no answer from {url}/api/health within {timeout_s:g} s "
                       f"({last})")
+
+
+def _open(url: str, context: ssl.SSLContext | None) -> Any:
+    """GET ``url``: direct on loopback (urlopen), verifying ``context`` for HTTPS."""
+    if context is None:
+        return urlopen(url, timeout=10)
+    return urllib.request.urlopen(url, timeout=10, context=context)  # nosec B310  # https URL built above
 
 
 def _proxy_address() -> tuple[str, int] | None:

@@ -28,6 +28,7 @@ from spark_ray.console.coverage import LakeView
 from spark_ray.console.guard import JOURNAL, Journal, TokenHash, same_origin
 from spark_ray.console.runs import NotFound, RunsFolder
 from spark_ray.errors import CheckFailed, UserError
+from spark_ray.tls import PLAIN_TOKEN_REFUSED
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/streams": "streams.html", "/trading": "trading.html",
@@ -57,6 +58,9 @@ class Settings:
     prometheus: str | None = None
     alertmanager: str | None = None
     keys_dir: str | None = None  # approvers' private keys on the console's node (approve)
+    # Bound off loopback without TLS: a token would cross the network in clear, so every
+    # mutation is refused before its token is looked at.
+    refuse_plain_tokens: bool = False
     audit_log: str | None = None  # the audit log (None: $SPARK_RAY_AUDIT_LOG or the default)
     mutation_rate: str | None = None  # "N/S" per source (None: $SPARK_RAY_MUTATION_RATE, 10/10)
     token: TokenHash = field(default_factory=TokenHash)
@@ -182,6 +186,9 @@ def build_app(live: Live, settings: Settings) -> Starlette:
                 message, headers = limiter.refusal(retry)
                 audited("anonymous", {}, RATE_LIMITED)
                 return JSONResponse({"error": message}, status_code=429, headers=headers)
+            if settings.refuse_plain_tokens:  # bound off loopback without TLS
+                audited("anonymous", {}, "refused: token over plain HTTP on a non-loopback bind")
+                return error(403, PLAIN_TOKEN_REFUSED)
             allowed, why = settings.token.check(request.headers.get("authorization"))
             if not allowed:
                 audited("anonymous", {}, BAD_TOKEN if "disabled" not in why

@@ -20,7 +20,7 @@ from typing import Any
 from spark_ray.app.cli.streams_service import NEED_CLUSTER
 from spark_ray.config import Settings
 from spark_ray.errors import CheckFailed, UserError
-from spark_ray.httpopen import is_loopback, require_http_url
+from spark_ray.httpopen import require_http_url
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="Ray cluster (default: RAY_ADDRESS, else the config's ray.address)")
     p.add_argument("--port", type=int, default=3003, help="HTTP port (Ray Serve's proxy)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
+    p.add_argument("--tls-cert", default=None,
+                   help="serve HTTPS (Ray Serve's proxy) with this PEM certificate chain, with "
+                        "--tls-key; off loopback without it, every mutation is refused")
+    p.add_argument("--tls-key", default=None, help="the certificate's PEM private key (0600)")
+    p.add_argument("--tls-ca", default=None,
+                   help="CA file to verify the console's certificate by (default: system CAs)")
     p.add_argument("--runs", default="runs", help="runs folder the research and chaos pages read")
     p.add_argument("--store", default=None, help="lake root (default: the config's store)")
     p.add_argument("--keys-dir", default=None,
@@ -76,7 +82,8 @@ def _progress(line: str) -> None:
 
 def settings_for(runs: str, store: str | None, prometheus: str | None,
                  alertmanager: str | None, env: dict[str, str] | None = None,
-                 keys_dir: str | None = None) -> dict[str, Any]:
+                 keys_dir: str | None = None, refuse_plain_tokens: bool = False
+                 ) -> dict[str, Any]:
     """The replica's settings: absolute paths, URLs, and the token's SHA-256 only; the audit
     log and the mutation rate limit as this command's environment names them."""
     from spark_ray.audit import RATE_ENV, default_path, parse_rate
@@ -95,6 +102,7 @@ def settings_for(runs: str, store: str | None, prometheus: str | None,
             "prometheus": prometheus, "alertmanager": alertmanager,
             "keys_dir": str(Path(keys_dir).resolve()) if keys_dir else None,
             "audit_log": str(default_path(source).resolve()), "mutation_rate": rate,
+            "refuse_plain_tokens": refuse_plain_tokens,
             "token_sha256": TokenHash.from_env(env).sha256}
 
 
@@ -125,15 +133,21 @@ def handle_up(args: argparse.Namespace, settings: Settings) -> int:
                              ("alertmanager", manager, args.alertmanager)):
         if url and not given:
             _progress(f"{name}: {url} (started by `spark-ray observe up`)")
+    from spark_ray.tls import plain_token_risk, tls_files
+
+    tls = tls_files(args.tls_cert, args.tls_key)
+    plain = plain_token_risk(args.host, tls)
     cfg = settings_for(args.runs, args.store or settings.store, prometheus, manager,
-                       keys_dir=args.keys_dir)
-    if not is_loopback(f"http://{args.host}/"):
-        _progress(f"warning: --host {args.host} is not loopback: the console is reachable "
-                  "from the network over plain HTTP")
+                       keys_dir=args.keys_dir, refuse_plain_tokens=plain)
+    if plain:
+        _progress(f"warning: --host {args.host} is not loopback and there is no TLS: the "
+                  "console is reachable from the network over plain HTTP, read-only (every "
+                  "mutation is refused; give --tls-cert/--tls-key)")
     if cfg["token_sha256"] is None:
         _progress(f"{TOKEN_ENV} is not set: the console is read-only (every mutation gets 401)")
     _connect(settings, args.address, "")
-    url = console_service.up(args.host, args.port, cfg, _progress, timeout_s=args.timeout)
+    url = console_service.up(args.host, args.port, cfg, _progress, timeout_s=args.timeout,
+                             tls=tls, ca=args.tls_ca)
     print(url, flush=True)
     return 0
 
