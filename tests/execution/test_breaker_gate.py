@@ -5,6 +5,7 @@ approval was tampered with refuses to trade again after a restart, and says why.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,36 @@ def test_restart_refuses_tampered_params(make_venue: Any, make_breaker: Any,
     assert st["started"] is False and "refusing to trade" in st["start_error"]
     assert "modified after approval" in st["start_error"]
     assert ray.get(ex.health.remote())["ok"] is False
+
+
+def test_restart_refuses_an_approval_re_signed_by_an_untrusted_key(
+        make_venue: Any, make_breaker: Any, make_executor: Any, approved: Any,
+        wait_for: Any) -> None:
+    """Someone with write access swaps approved.json for one they signed themselves."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from spark_ray.approval.approved import approve
+    from spark_ray.approval.signing import Signer
+
+    venue = make_venue()
+    bname, _ = make_breaker()
+    path = Path(approved())
+    ex, _ = make_executor(path, venue, bname)
+    mallory = Signer("mallory", Ed25519PrivateKey.generate())
+    path.write_text(json.dumps(approve(path.parent / "best.json",
+                                       path.parent / "risk-report.json", mallory)))
+    ray.kill(ex, no_restart=False)
+
+    def refused() -> dict[str, Any] | None:
+        try:
+            st = ray.get(ex.start.remote(), timeout=30)
+        except ray.exceptions.RayError:
+            return None
+        return st if st.get("start_error") else None
+
+    st = wait_for(refused, timeout=60, every=0.5, what="the restarted executor's verdict")
+    assert st["started"] is False and "refusing to trade" in st["start_error"]
+    assert "signed by 'mallory', which is not in the trusted keys" in st["start_error"]
 
 
 class _Unreachable(LocalGate):

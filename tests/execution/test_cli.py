@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from spark_ray.approval.signing import load_signer, public_line
+
 from helpers import cli_env, run_cli
 
 
@@ -52,6 +54,13 @@ def test_unapproved_params_are_refused_with_the_reason(approved: Any, tmp_path: 
     assert "refusing to trade" in r.err and "risk_report" in r.err and "modified" in r.err
     r = _trade("--params", str(tmp_path / "missing.json"), "--symbols", "BTCUSDT", "--paper")
     assert r.code == 2 and "not found" in r.err
+    # Signed by the session's "ci" approver: refused where only bob is trusted.
+    report.write_text(report.read_text().replace('"PASS" ', '"PASS"'))
+    only_bob = tmp_path / "only-bob"
+    only_bob.write_text(public_line("bob", load_signer("bob").public) + "\n")
+    r = _trade("--params", str(path), "--symbols", "BTCUSDT", "--paper", "--trusted-keys",
+               str(only_bob))
+    assert r.code == 1 and "signed by 'ci', which is not in the trusted keys" in r.err, r.err
 
 
 def test_paper_and_live_runs_leave_evidence_and_no_secret(approved: Any, make_venue: Any,
