@@ -6,7 +6,9 @@ collides with a developer's own Ray or with a CLI subprocess that starts its own
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +72,16 @@ def ray_session() -> Iterator[object]:
     session = connect(config=cfg, quiet=True)
     yield session
     disconnect()
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in a thread: async servers (control planes) started from a
+    synchronous test with ``asyncio.run_coroutine_threadsafe``."""
+    lp = asyncio.new_event_loop()
+    t = threading.Thread(target=lp.run_forever, daemon=True)
+    t.start()
+    yield lp
+    lp.call_soon_threadsafe(lp.stop)
+    t.join(10)
+    lp.close()

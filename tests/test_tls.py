@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +40,6 @@ class Executor:
     async def kill(self, reason: str, flatten: bool) -> dict[str, Any]:
         self.killed.append(reason)
         return {"cancelled": 0}
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    lp = asyncio.new_event_loop()
-    t = threading.Thread(target=lp.run_forever, daemon=True)
-    t.start()
-    yield lp
-    lp.call_soon_threadsafe(lp.stop)
-    t.join(10)
-    lp.close()
 
 
 def post(url: str, token: str, ctx: ssl.SSLContext | None) -> tuple[int, dict[str, Any]]:

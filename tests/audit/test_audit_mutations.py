@@ -77,17 +77,6 @@ class Executor:
         return {"cancelled": 0}
 
 
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    lp = asyncio.new_event_loop()
-    t = threading.Thread(target=lp.run_forever, daemon=True)
-    t.start()
-    yield lp
-    lp.call_soon_threadsafe(lp.stop)
-    t.join(10)
-    lp.close()
-
-
 def test_executor_kill_is_audited_with_refusals_and_the_rate_limit(
         loop: asyncio.AbstractEventLoop, audit_path: Path) -> None:
     from spark_ray.execution.control import ControlPlane, Token

@@ -101,6 +101,19 @@ def test_flatten_on_trip_is_asked_allowed_and_journaled() -> None:
                          for o in after)
 
 
+def restart_verdict(ex: Any, wait_for: Any) -> dict[str, Any]:
+    """The restarted executor's status once its start has said why it refused."""
+    def refused() -> dict[str, Any] | None:
+        try:
+            st = ray.get(ex.start.remote(), timeout=30)
+        except ray.exceptions.RayError:
+            return None
+        return st if st.get("start_error") else None
+
+    return dict(wait_for(refused, timeout=60, every=0.5,
+                         what="the restarted executor's verdict"))
+
+
 def test_restart_refuses_tampered_params(make_venue: Any, make_breaker: Any,
                                          make_executor: Any, approved: Any,
                                          wait_for: Any) -> None:
@@ -112,14 +125,7 @@ def test_restart_refuses_tampered_params(make_venue: Any, make_breaker: Any,
     best.write_text(best.read_text().replace('"objective": 1.0', '"objective": 9.0'))
     ray.kill(ex, no_restart=False)
 
-    def refused() -> dict[str, Any] | None:
-        try:
-            st = ray.get(ex.start.remote(), timeout=30)
-        except ray.exceptions.RayError:
-            return None
-        return st if st.get("start_error") else None
-
-    st = wait_for(refused, timeout=60, every=0.5, what="the restarted executor's verdict")
+    st = restart_verdict(ex, wait_for)
     assert st["started"] is False and "refusing to trade" in st["start_error"]
     assert "modified after approval" in st["start_error"]
     assert ray.get(ex.health.remote())["ok"] is False
@@ -143,14 +149,7 @@ def test_restart_refuses_an_approval_re_signed_by_an_untrusted_key(
                                        path.parent / "risk-report.json", mallory)))
     ray.kill(ex, no_restart=False)
 
-    def refused() -> dict[str, Any] | None:
-        try:
-            st = ray.get(ex.start.remote(), timeout=30)
-        except ray.exceptions.RayError:
-            return None
-        return st if st.get("start_error") else None
-
-    st = wait_for(refused, timeout=60, every=0.5, what="the restarted executor's verdict")
+    st = restart_verdict(ex, wait_for)
     assert st["started"] is False and "refusing to trade" in st["start_error"]
     assert "signed by 'mallory', which is not in the trusted keys" in st["start_error"]
 
