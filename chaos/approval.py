@@ -15,10 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from spark_ray.approval.approved import approve, check, sha256_file
-from spark_ray.approval.signing import Signer, TrustedKeys, public_line
+from spark_ray.approval.signing import Signer, TrustedKeys, run_signer
 
 TRUSTED = "trusted_keys"  # the run's own trusted-keys file, beside its approval
 
@@ -46,8 +44,7 @@ def synthetic_approval(folder: Path, strategy: str = "sma_cross",
                                   "params": params, "checks": {}}, indent=2))
     trusted = None
     if signer is None:
-        signer = Signer(by, Ed25519PrivateKey.generate())  # in memory only: never on disk
-        (folder / TRUSTED).write_text(public_line(by, signer.public) + "\n")
+        signer = run_signer(by, folder / TRUSTED)
         trusted = TrustedKeys.load(folder / TRUSTED)
     approved = folder / "approved.json"
     approved.write_text(json.dumps(approve(best, report, signer, note), indent=2))

@@ -26,16 +26,30 @@ from spark_ray.errors import UserError
 SECRETS_FILE_ENV = "SPARK_RAY_SECRETS_FILE"
 
 
+def require_owner_only(path: Path, what: str) -> None:
+    """UserError (prefixed ``what``) when ``path`` is readable by group or others: a file
+    holding a secret must be mode 0600 or stricter, as ssh requires of a private key."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise UserError(f"{what}: {path} is readable by others (mode {mode:o}); "
+                        f"run `chmod 600 {path}`")
+
+
+def create_private(path: Path, data: bytes) -> Path:
+    """Create ``path`` with ``data``, mode 0600 from the first byte; never overwrites."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
 def read_secrets_file(path: str | Path) -> dict[str, str]:
     """NAME -> value from a 0600 secrets file; UserError naming the file (and line) when it
     is missing, readable by others, or malformed. Values are never in the messages."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"secrets file: {p} not found")
-    mode = stat.S_IMODE(p.stat().st_mode)
-    if mode & 0o077:
-        raise UserError(f"secrets file: {p} is readable by others (mode {mode:o}); "
-                        f"run `chmod 600 {p}`")
+    require_owner_only(p, "secrets file")
     out: dict[str, str] = {}
     for n, raw in enumerate(p.read_text().splitlines(), 1):
         line = raw.strip()
@@ -50,11 +64,7 @@ def read_secrets_file(path: str | Path) -> dict[str, str]:
 
 def write_secrets_file(path: str | Path, values: Mapping[str, str]) -> Path:
     """Create ``path`` (mode 0600 from the start, never overwritten) holding ``values``."""
-    p = Path(path)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.writelines(f"{k}={v}\n" for k, v in values.items())
-    return p
+    return create_private(Path(path), "".join(f"{k}={v}\n" for k, v in values.items()).encode())
 
 
 @dataclass(frozen=True)

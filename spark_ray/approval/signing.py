@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from spark_ray.errors import UserError
+from spark_ray.secrets import create_private, require_owner_only
 
 KEYS_DIR_ENV = "SPARK_RAY_KEYS_DIR"
 TRUSTED_KEYS_ENV = "SPARK_RAY_TRUSTED_KEYS"
@@ -96,6 +96,15 @@ class Signer:
         return self.key.public_key()
 
 
+def run_signer(name: str, trusted_path: Path) -> Signer:
+    """A key made for one run (the demo, the chaos canary), kept in memory only, and
+    ``trusted_path`` written as a trusted-keys file that names only it: what that run's
+    executors trust, never the operator's file."""
+    signer = Signer(name, Ed25519PrivateKey.generate())
+    trusted_path.write_text(public_line(name, signer.public) + "\n")
+    return signer
+
+
 def keygen(name: str, directory: Path) -> tuple[Path, Path, str]:
     """A new key pair for ``name`` in ``directory``: (private key file, public file, the
     trusted-keys line). Never overwrites: a lost private key is replaced by a new name or by
@@ -109,9 +118,7 @@ def keygen(name: str, directory: Path) -> tuple[Path, Path, str]:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    create_private(key_path, pem)
     line = public_line(name, key.public_key())
     pub_path.write_text(line + "\n")
     return key_path, pub_path, line
@@ -126,10 +133,7 @@ def load_signer(name: str, directory: Path | None = None, key_file: Path | None 
     if not path.is_file():
         raise UserError(f"--by: no private key for {name!r} at {path} (create one with "
                         f"`spark-ray params keygen --name {name}`)")
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise UserError(f"--by: {path} is readable by others (mode {mode:o}); "
-                        f"run `chmod 600 {path}`")
+    require_owner_only(path, "--by")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:

@@ -35,6 +35,9 @@ class Admin:
     def __init__(self, server: VenueServer, audit: AuditLog | None = None,
                  limiter: MutationLimiter | None = None) -> None:
         self.server = server
+        cfg = server.config  # fixed for the server's life: the plain-token rule is too
+        self.refuse_plain_tokens = plain_token_risk(cfg.host,
+                                                    tls_files(cfg.tls_cert, cfg.tls_key))
         self.audit = audit if audit is not None else AuditLog()
         self.limiter = limiter if limiter is not None else MutationLimiter.from_env()
 
@@ -70,8 +73,7 @@ class Admin:
                 message, headers = self.limiter.refusal(retry)
                 audit(request, "anonymous", RATE_LIMITED)
                 return web.json_response({"error": message}, status=429, headers=headers)
-            cfg = self.server.config
-            if plain_token_risk(cfg.host, tls_files(cfg.tls_cert, cfg.tls_key)):
+            if self.refuse_plain_tokens:
                 audit(request, "anonymous", "refused: token over plain HTTP on a non-loopback "
                       "bind")
                 return web.json_response({"error": PLAIN_TOKEN_REFUSED}, status=403)

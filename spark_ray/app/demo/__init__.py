@@ -45,13 +45,10 @@ class DemoContext:
         trusted-keys file in the run folder that names only it. Executors and the signal
         actor of the demo trust that file, not the operator's."""
         if self.signer is None:
-            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+            from spark_ray.approval.signing import run_signer
 
-            from spark_ray.approval.signing import Signer, public_line
-
-            self.signer = Signer("make-demo", Ed25519PrivateKey.generate())
             path = self.run.path / "trusted_keys"
-            path.write_text(public_line(self.signer.name, self.signer.public) + "\n")
+            self.signer = run_signer("make-demo", path)
             self.trusted_keys = str(path)
         return self.signer
 
