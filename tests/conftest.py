@@ -7,7 +7,6 @@ collides with a developer's own Ray or with a CLI subprocess that starts its own
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,15 +29,10 @@ def session_audit_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     from spark_ray.audit import AUDIT_ENV, RATE_ENV
 
     path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
-    old = {k: os.environ.get(k) for k in (AUDIT_ENV, RATE_ENV)}
-    os.environ[AUDIT_ENV] = str(path)
-    os.environ[RATE_ENV] = "100000/1"
-    yield path
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with pytest.MonkeyPatch.context() as mp:  # restored at the session's end
+        mp.setenv(AUDIT_ENV, str(path))
+        mp.setenv(RATE_ENV, "100000/1")
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,15 +45,10 @@ def approver_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("approvers")
     lines = [keygen(name, root / "keys")[2] for name in APPROVERS]
     (root / "trusted_keys").write_text("\n".join(lines) + "\n")
-    old = {k: os.environ.get(k) for k in (KEYS_DIR_ENV, TRUSTED_KEYS_ENV)}
-    os.environ[KEYS_DIR_ENV] = str(root / "keys")
-    os.environ[TRUSTED_KEYS_ENV] = str(root / "trusted_keys")
-    yield root
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with pytest.MonkeyPatch.context() as mp:  # restored at the session's end
+        mp.setenv(KEYS_DIR_ENV, str(root / "keys"))
+        mp.setenv(TRUSTED_KEYS_ENV, str(root / "trusted_keys"))
+        yield root
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import logging
 import socket
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +177,16 @@ def check_log(rec: LogRecorder, tally: Tally) -> None:
         print("  log:", t[:300])
     assert "Traceback" not in text, text[:3000]
     assert rec.lines <= max(tally.requests, 1), (rec.lines, tally.requests, text[:3000])
+
+
+def run_checked(run: Callable[[], None], tally: Tally) -> LogRecorder:
+    """Run a fuzz loop with the log recorded: no 5xx, at most one log line per request and
+    no traceback (the caller then checks the server still serves). Returns the log."""
+    with recorded_log() as rec:
+        run()
+    assert not tally.problems, tally.problems[:10]
+    check_log(rec, tally)
+    return rec
 
 
 # --- strategies --------------------------------------------------------------------------------

@@ -33,13 +33,12 @@ from fuzz_helpers import (
     RAW_BAD,
     SEGMENT,
     Tally,
-    check_log,
     exchange,
     fuzz_settings,
     get_json,
     mutation_bodies,
-    recorded_log,
     request,
+    run_checked,
 )
 from helpers import free_port
 
@@ -130,10 +129,7 @@ def test_every_route_with_random_requests(console: int) -> None:
         tally.saw(None if a.status in ALLOWED_5XX else a.status,
                   f"{method} {target} {hs} {body[:100]!r}")
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert get_json(console, "/api/runs")[0] == 200
 
 
@@ -153,10 +149,7 @@ def test_mutations_with_the_token_and_random_bodies(console: int) -> None:
         if a.status is not None and a.status >= 400:
             assert b'"error"' in a.body, a.body[:300]
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert get_json(console, "/api/journal")[0] == 200
 
 
@@ -169,8 +162,5 @@ def test_raw_malformed_http(console: int) -> None:
         a = exchange(console, data)
         tally.saw(a.status, repr(data[:200]))
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert get_json(console, "/api/runs")[0] == 200

@@ -36,13 +36,13 @@ from fuzz_helpers import (
     RAW_BAD,
     SEGMENT,
     Tally,
-    check_log,
     exchange,
     fuzz_settings,
     get_json,
     mutation_bodies,
     recorded_log,
     request,
+    run_checked,
     truncated,
 )
 
@@ -128,10 +128,7 @@ def test_every_route_with_random_requests(venue: Venue) -> None:
         if route.startswith("/admin/") and auth == "admin" and a.status == 200:
             _clear_faults(venue)  # an injected fault would make later answers 5xx on purpose
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert_serving(venue)
 
 
@@ -158,10 +155,7 @@ def test_signed_trading_calls_with_random_parameters(venue: Venue) -> None:
             a = request(venue.port, method, f"{path}?{total}&signature={sig}", hs)
         tally.saw(a.status, f"{method} {path} {total}")
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert_serving(venue)
 
 
@@ -194,10 +188,7 @@ def test_admin_fault_injection_with_random_bodies(venue: Venue) -> None:
         elif a.status == 200:
             _clear_faults(venue)
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    rec = run_checked(run, tally)
     assert "step failed" not in rec.text() and "housekeeping failed" not in rec.text()
     assert_serving(venue)
 
@@ -217,10 +208,7 @@ def test_raw_malformed_http(venue: Venue) -> None:
         if a.status is not None and a.status >= 400:
             assert a.body.strip(), "a bad request is told what is wrong"
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert_serving(venue)
 
 
@@ -310,10 +298,7 @@ def test_binance_websocket_with_random_paths_and_messages(venue: Venue) -> None:
             ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": "fzcheck"}))
             _await_reply(ws, '"fzcheck"')
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert_serving(venue)
 
 
@@ -338,10 +323,7 @@ def test_btcturk_websocket_with_random_messages(venue: Venue) -> None:
                                       "join": False}]))
             _await_reply(ws, "leave|fzcheck:NOPAIR")
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert_serving(venue)
 
 
@@ -391,8 +373,5 @@ def test_raw_websocket_frames(venue: Venue) -> None:
         finally:
             ws.sock.close()
 
-    with recorded_log() as rec:
-        run()
-    assert not tally.problems, tally.problems[:10]
-    check_log(rec, tally)
+    run_checked(run, tally)
     assert_serving(venue)
