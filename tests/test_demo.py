@@ -46,6 +46,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     # which rules it passed.
     assert 0 <= opt["pbo"] <= 1 and 0 <= opt["dsr"] <= 1
     approved = json.loads((run / "optimize" / "approved.json").read_text())
+    # signed by the run's own approver key, trusted only by the run's trusted-keys file
+    from spark_ray.approval.approved import check
+    from spark_ray.approval.signing import TrustedKeys
+
+    assert opt["signed_by"].startswith("make-demo (SHA256:")
+    assert check(run / "optimize" / "approved.json", TrustedKeys.load(run / "trusted_keys"))
     if opt["review"] == "FAIL":
         assert opt["paper_review"] == "PASS" and opt["failed_rules"]
         assert approved["risk_report"] == "risk-report-paper.json"

@@ -285,6 +285,7 @@ def _stage_optimize(ctx: DemoContext) -> dict[str, Any]:
         (out / "approved.json").write_text(json.dumps(approved, indent=2, sort_keys=True) + "\n")
         check(out / "approved.json", TrustedKeys.load(ctx.trusted_keys))
         result["approved"] = str(out / "approved.json")
+        result["signed_by"] = f"{approved['approved_by']} ({approved['signature']['fingerprint']})"
         ctx.approved = out / "approved.json"
     for path in sorted(p for p in out.iterdir() if p.is_file()):
         ctx.run.artifacts[path.relative_to(ctx.run.path).as_posix()] = f"optimize: {path.name}"
